@@ -1,0 +1,505 @@
+//! The wire format: versioned, compact, total.
+//!
+//! ```text
+//! packet  = version:u8  sender:str  message+
+//! message = tag:u8 body                      (bodies are self-delimiting; a packet's messages run to its end)
+//! str     = len:varint bytes                 (UTF-8, length bounded before anything is read)
+//! addr    = family:u8 (4|6)  ip:4|16 bytes  port:u16 big-endian
+//! member  = name:str addr joined_at_ms:varint incarnation:varint state:u8 meta
+//! meta    = count:varint (key:str value:str)*   (keys sorted and unique)
+//! ```
+//!
+//! Integers are LEB128 varints, so a quiet cluster's ping is about 15 bytes and its ack about 10. Decoding never
+//! panics and never allocates more than the input could hold: every length and count is checked against its
+//! bound and against the bytes left before a buffer is reserved.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::member::{self, Identity, IdentityError, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_LEN, Member, Meta, State};
+use crate::message::{Message, Packet, Update};
+
+/// The version this build speaks.
+pub const VERSION: u8 = 1;
+/// Most members one sync message may carry.
+pub const MAX_SYNC_MEMBERS: usize = 200_000;
+/// The fewest bytes one encoded member can take; bounds a member count by the bytes left.
+const MIN_MEMBER_LEN: usize = 1 + 1 + 7 + 1 + 1 + 1 + 1;
+/// Bit of the state byte of an update that says an accuser name follows.
+const HAS_ACCUSER: u8 = 0x80;
+
+const TAG_PING: u8 = 1;
+const TAG_ACK: u8 = 2;
+const TAG_NACK: u8 = 3;
+const TAG_PING_REQ: u8 = 4;
+const TAG_UPDATE: u8 = 5;
+const TAG_SYNC_REQUEST: u8 = 6;
+const TAG_SYNC_RESPONSE: u8 = 7;
+const TAG_SYNC_PUSH: u8 = 8;
+
+/// Why bytes did not decode. A packet that fails to decode changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("packet is empty")]
+    Empty,
+    #[error("packet ends in the middle of {0}")]
+    Truncated(&'static str),
+    #[error("unsupported protocol version {0} (this build speaks {VERSION})")]
+    UnsupportedVersion(u8),
+    #[error("unknown message tag {0}")]
+    UnknownMessage(u8),
+    #[error("packet carries no message")]
+    NoMessage,
+    #[error("malformed varint in {0}")]
+    BadVarint(&'static str),
+    #[error("{what} is {len}, over the bound of {max}")]
+    TooLarge { what: &'static str, len: u64, max: u64 },
+    #[error("{0} is not valid UTF-8")]
+    InvalidUtf8(&'static str),
+    #[error("invalid member: {0}")]
+    InvalidIdentity(#[from] IdentityError),
+    #[error("invalid member state {0}")]
+    InvalidState(u8),
+    #[error("invalid address family {0}")]
+    InvalidAddressFamily(u8),
+    #[error("metadata keys are not sorted and unique")]
+    UnsortedMeta,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Encoding
+
+/// Starts a packet from `sender`.
+pub fn encode_header(buf: &mut Vec<u8>, sender: &str) {
+    buf.push(VERSION);
+    put_str(buf, sender);
+}
+
+/// Appends one message.
+pub fn encode_message(buf: &mut Vec<u8>, message: &Message) {
+    match message {
+        Message::Ping { seq, target } => {
+            buf.push(TAG_PING);
+            put_varint(buf, u64::from(*seq));
+            put_str(buf, target);
+        }
+        Message::Ack { seq } => {
+            buf.push(TAG_ACK);
+            put_varint(buf, u64::from(*seq));
+        }
+        Message::Nack { seq } => {
+            buf.push(TAG_NACK);
+            put_varint(buf, u64::from(*seq));
+        }
+        Message::PingReq { seq, target, addr } => {
+            buf.push(TAG_PING_REQ);
+            put_varint(buf, u64::from(*seq));
+            put_str(buf, target);
+            put_addr(buf, *addr);
+        }
+        Message::Update(update) => encode_update(buf, update),
+        Message::SyncRequest { digest, join, members } => {
+            buf.push(TAG_SYNC_REQUEST);
+            buf.extend_from_slice(&digest.to_le_bytes());
+            buf.push(u8::from(*join));
+            put_members(buf, members);
+        }
+        Message::SyncResponse { digest, members } => {
+            buf.push(TAG_SYNC_RESPONSE);
+            buf.extend_from_slice(&digest.to_le_bytes());
+            put_members(buf, members);
+        }
+        Message::SyncPush { members } => {
+            buf.push(TAG_SYNC_PUSH);
+            put_members(buf, members);
+        }
+    }
+}
+
+/// Appends an update message (the broadcast queue keeps updates encoded this way).
+pub fn encode_update(buf: &mut Vec<u8>, update: &Update) {
+    buf.push(TAG_UPDATE);
+    put_member(buf, &update.member, update.accuser.as_deref());
+}
+
+/// Encodes a whole packet.
+pub fn encode_packet(sender: &str, messages: &[Message]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    encode_header(&mut buf, sender);
+    for message in messages {
+        encode_message(&mut buf, message);
+    }
+    buf
+}
+
+fn put_members(buf: &mut Vec<u8>, members: &[Member]) {
+    put_varint(buf, members.len() as u64);
+    for member in members {
+        put_member(buf, member, None);
+    }
+}
+
+fn put_member(buf: &mut Vec<u8>, member: &Member, accuser: Option<&str>) {
+    let id = &member.identity;
+    put_str(buf, id.name());
+    put_addr(buf, id.addr());
+    put_varint(buf, id.joined_at_ms());
+    put_varint(buf, u64::from(member.incarnation));
+    let flag = if accuser.is_some() { HAS_ACCUSER } else { 0 };
+    buf.push(member.state.rank() | flag);
+    if let Some(accuser) = accuser {
+        put_str(buf, accuser);
+    }
+    let meta = id.meta();
+    put_varint(buf, meta.len() as u64);
+    for (key, value) in meta.iter() {
+        put_str(buf, key);
+        put_str(buf, value);
+    }
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        buf.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_varint(buf, s.len() as u64);
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn put_addr(buf: &mut Vec<u8>, addr: SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            buf.push(4);
+            buf.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            buf.push(6);
+            buf.extend_from_slice(&ip.octets());
+        }
+    }
+    buf.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+/// The encoded length of an update, without encoding it twice.
+pub fn update_len(update: &Update) -> usize {
+    let mut buf = Vec::with_capacity(64);
+    encode_update(&mut buf, update);
+    buf.len()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding
+
+/// Decodes a packet. Total: any input gives a packet or a typed error.
+pub fn decode_packet(bytes: &[u8]) -> Result<Packet, DecodeError> {
+    let mut r = Reader { bytes };
+    let version = r.u8("version").map_err(|_| DecodeError::Empty)?;
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let sender = r.name("sender")?;
+    let mut messages = Vec::new();
+    while !r.bytes.is_empty() {
+        messages.push(r.message()?);
+    }
+    if messages.is_empty() {
+        return Err(DecodeError::NoMessage);
+    }
+    Ok(Packet { sender, messages })
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.bytes.len() < n {
+            return Err(DecodeError::Truncated(what));
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(what)?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(DecodeError::BadVarint(what));
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::BadVarint(what))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let value = self.varint(what)?;
+        u32::try_from(value).map_err(|_| DecodeError::TooLarge { what, len: value, max: u64::from(u32::MAX) })
+    }
+
+    fn str(&mut self, what: &'static str, max: usize) -> Result<&'a str, DecodeError> {
+        let len = self.varint(what)?;
+        if len > max as u64 {
+            return Err(DecodeError::TooLarge { what, len, max: max as u64 });
+        }
+        let bytes = self.take(len as usize, what)?;
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8(what))
+    }
+
+    fn name(&mut self, what: &'static str) -> Result<Arc<str>, DecodeError> {
+        let name = self.str(what, MAX_NAME_LEN)?;
+        member::check_name(name)?;
+        Ok(Arc::from(name))
+    }
+
+    fn addr(&mut self) -> Result<SocketAddr, DecodeError> {
+        let ip = match self.u8("address")? {
+            4 => {
+                let o: [u8; 4] = self.take(4, "address")?.try_into().expect("took 4 bytes");
+                IpAddr::V4(Ipv4Addr::from(o))
+            }
+            6 => {
+                let o: [u8; 16] = self.take(16, "address")?.try_into().expect("took 16 bytes");
+                IpAddr::V6(Ipv6Addr::from(o))
+            }
+            family => return Err(DecodeError::InvalidAddressFamily(family)),
+        };
+        let port = self.take(2, "port")?;
+        Ok(SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]])))
+    }
+
+    fn digest(&mut self) -> Result<u64, DecodeError> {
+        let bytes: [u8; 8] = self.take(8, "digest")?.try_into().expect("took 8 bytes");
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn member(&mut self, allow_accuser: bool) -> Result<(Member, Option<Arc<str>>), DecodeError> {
+        let name = self.str("member name", MAX_NAME_LEN)?;
+        let addr = self.addr()?;
+        let joined_at_ms = self.varint("joined_at")?;
+        let incarnation = self.u32("incarnation")?;
+        let state_byte = self.u8("state")?;
+        let has_accuser = state_byte & HAS_ACCUSER != 0;
+        let state = State::from_code(state_byte & !HAS_ACCUSER)
+            .filter(|_| allow_accuser || !has_accuser)
+            .ok_or(DecodeError::InvalidState(state_byte))?;
+        let accuser = if has_accuser { Some(self.name("accuser")?) } else { None };
+        let count = self.varint("metadata count")?;
+        if count > MAX_META_ENTRIES as u64 {
+            return Err(DecodeError::TooLarge { what: "metadata count", len: count, max: MAX_META_ENTRIES as u64 });
+        }
+        let mut entries: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(count as usize);
+        let mut meta_bytes = 0;
+        for _ in 0..count {
+            let key = self.str("metadata key", MAX_META_BYTES)?;
+            let value = self.str("metadata value", MAX_META_BYTES)?;
+            meta_bytes += key.len() + value.len();
+            if meta_bytes > MAX_META_BYTES {
+                return Err(DecodeError::TooLarge {
+                    what: "metadata",
+                    len: meta_bytes as u64,
+                    max: MAX_META_BYTES as u64,
+                });
+            }
+            if entries.last().is_some_and(|(last, _)| **last >= *key) {
+                return Err(DecodeError::UnsortedMeta);
+            }
+            entries.push((key.into(), value.into()));
+        }
+        let identity = Identity::new(name, addr, joined_at_ms, Meta::from_sorted_unchecked(entries))?;
+        Ok((Member::new(Arc::new(identity), incarnation, state), accuser))
+    }
+
+    fn members(&mut self) -> Result<Vec<Member>, DecodeError> {
+        let count = self.varint("member count")?;
+        let max = MAX_SYNC_MEMBERS.min(self.bytes.len() / MIN_MEMBER_LEN) as u64;
+        if count > max {
+            return Err(DecodeError::TooLarge { what: "member count", len: count, max });
+        }
+        (0..count).map(|_| self.member(false).map(|(m, _)| m)).collect()
+    }
+
+    fn message(&mut self) -> Result<Message, DecodeError> {
+        let tag = self.u8("message tag")?;
+        Ok(match tag {
+            TAG_PING => Message::Ping { seq: self.u32("sequence number")?, target: self.name("ping target")? },
+            TAG_ACK => Message::Ack { seq: self.u32("sequence number")? },
+            TAG_NACK => Message::Nack { seq: self.u32("sequence number")? },
+            TAG_PING_REQ => Message::PingReq {
+                seq: self.u32("sequence number")?,
+                target: self.name("ping-req target")?,
+                addr: self.addr()?,
+            },
+            TAG_UPDATE => {
+                let (member, accuser) = self.member(true)?;
+                Message::Update(Update { member, accuser })
+            }
+            TAG_SYNC_REQUEST => {
+                let digest = self.digest()?;
+                let join = match self.u8("join flag")? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(DecodeError::InvalidState(other)),
+                };
+                Message::SyncRequest { digest, join, members: self.members()? }
+            }
+            TAG_SYNC_RESPONSE => Message::SyncResponse { digest: self.digest()?, members: self.members()? },
+            TAG_SYNC_PUSH => Message::SyncPush { members: self.members()? },
+            other => return Err(DecodeError::UnknownMessage(other)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn member(name: &str, port: u16, inc: u32, state: State, meta: Meta) -> Member {
+        let addr = SocketAddr::from(([10, 0, 0, 1], port));
+        Member::new(Arc::new(Identity::new(name, addr, 1_764_000_000_000, meta).unwrap()), inc, state)
+    }
+
+    #[test]
+    fn a_quiet_ping_and_ack_are_tiny() {
+        let ping = encode_packet("m1", &[Message::Ping { seq: 300, target: "m2".into() }]);
+        let ack = encode_packet("m2", &[Message::Ack { seq: 300 }]);
+        assert!(ping.len() + ack.len() <= 24, "ping {} + ack {} bytes", ping.len(), ack.len());
+    }
+
+    #[test]
+    fn decode_rejects_bad_headers() {
+        assert_eq!(decode_packet(&[]), Err(DecodeError::Empty));
+        assert_eq!(decode_packet(&[9, 1, b'a']), Err(DecodeError::UnsupportedVersion(9)));
+        assert_eq!(decode_packet(&[VERSION, 1, b'a']), Err(DecodeError::NoMessage));
+        assert_eq!(decode_packet(&[VERSION, 1, b'a', 99]), Err(DecodeError::UnknownMessage(99)));
+    }
+
+    #[test]
+    fn a_huge_member_count_is_refused_before_allocating() {
+        let mut buf = Vec::new();
+        encode_header(&mut buf, "a");
+        buf.push(TAG_SYNC_PUSH);
+        put_varint(&mut buf, u64::MAX >> 1);
+        assert!(matches!(decode_packet(&buf), Err(DecodeError::TooLarge { what: "member count", .. })));
+    }
+
+    #[test]
+    fn overlong_varints_are_refused() {
+        let mut buf = Vec::new();
+        encode_header(&mut buf, "a");
+        buf.push(TAG_ACK);
+        buf.extend_from_slice(&[0xff; 11]);
+        assert_eq!(decode_packet(&buf), Err(DecodeError::BadVarint("sequence number")));
+    }
+
+    fn arb_state() -> impl Strategy<Value = State> {
+        prop_oneof![Just(State::Alive), Just(State::Suspect), Just(State::Failed), Just(State::Left)]
+    }
+
+    fn arb_addr() -> impl Strategy<Value = SocketAddr> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+        ]
+    }
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        "[a-z0-9.-]{1,20}|[\\p{L}]{1,8}"
+    }
+
+    prop_compose! {
+        fn arb_member()(name in arb_name(), addr in arb_addr(), joined in any::<u64>(), inc in any::<u32>(),
+                        state in arb_state(), meta in proptest::collection::btree_map("[a-z]{1,8}", "[ -~]{0,16}", 0..4))
+                        -> Member {
+            let meta = Meta::new(meta).unwrap();
+            Member::new(Arc::new(Identity::new(name, addr, joined, meta).unwrap()), inc, state)
+        }
+    }
+
+    fn arb_message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (any::<u32>(), arb_name()).prop_map(|(seq, t)| Message::Ping { seq, target: t.into() }),
+            any::<u32>().prop_map(|seq| Message::Ack { seq }),
+            any::<u32>().prop_map(|seq| Message::Nack { seq }),
+            (any::<u32>(), arb_name(), arb_addr()).prop_map(|(seq, t, addr)| Message::PingReq {
+                seq,
+                target: t.into(),
+                addr
+            }),
+            (arb_member(), proptest::option::of(arb_name())).prop_map(|(member, accuser)| {
+                Message::Update(Update { member, accuser: accuser.map(Into::into) })
+            }),
+            (any::<u64>(), any::<bool>(), proptest::collection::vec(arb_member(), 0..5))
+                .prop_map(|(digest, join, members)| Message::SyncRequest { digest, join, members }),
+            (any::<u64>(), proptest::collection::vec(arb_member(), 0..5))
+                .prop_map(|(digest, members)| Message::SyncResponse { digest, members }),
+            proptest::collection::vec(arb_member(), 0..5).prop_map(|members| Message::SyncPush { members }),
+        ]
+    }
+
+    prop_compose! {
+        fn arb_packet()(sender in arb_name(), messages in proptest::collection::vec(arb_message(), 1..6)) -> Packet {
+            Packet { sender: sender.into(), messages }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn packets_round_trip(packet in arb_packet()) {
+            let bytes = encode_packet(&packet.sender, &packet.messages);
+            prop_assert_eq!(decode_packet(&bytes).unwrap(), packet);
+        }
+
+        #[test]
+        fn every_truncation_is_a_typed_error(packet in arb_packet()) {
+            let bytes = encode_packet(&packet.sender, &packet.messages);
+            // A truncation at a message boundary is itself a valid, shorter packet; any other cut must fail.
+            for len in 0..bytes.len() {
+                if let Ok(shorter) = decode_packet(&bytes[..len]) {
+                    prop_assert!(shorter.messages.len() < packet.messages.len());
+                    prop_assert_eq!(&shorter.messages[..], &packet.messages[..shorter.messages.len()]);
+                }
+            }
+        }
+
+        #[test]
+        fn corrupted_packets_never_panic(packet in arb_packet(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut bytes = encode_packet(&packet.sender, &packet.messages);
+            for (at, value) in flips {
+                let i = at % bytes.len();
+                bytes[i] = value;
+            }
+            let _ = decode_packet(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_packet(&bytes);
+        }
+    }
+
+    #[test]
+    fn updates_carry_metadata_and_accusers() {
+        let meta = Meta::new([("dc", "eu-1"), ("role", "db")]).unwrap();
+        let update = Update { member: member("m3", 7946, 4, State::Suspect, meta), accuser: Some("m1".into()) };
+        let bytes = encode_packet("m1", &[Message::Update(update.clone())]);
+        assert_eq!(decode_packet(&bytes).unwrap().messages, vec![Message::Update(update.clone())]);
+        assert_eq!(update_len(&update), bytes.len() - 3);
+    }
+}

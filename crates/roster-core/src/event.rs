@@ -1,0 +1,114 @@
+//! What a node reports to its driver: every change to its list, every failure notice it passes on, conflicts,
+//! and the outcome of each probe. The agent writes these to the event log (DESIGN.md R7); the simulator
+//! measures detection and dissemination from them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::member::{Identity, Member};
+
+/// How a node came to know what an event reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// The node's own direct probe.
+    Probe,
+    /// The node's own probe, after its ping-req helpers failed too.
+    IndirectProbe,
+    /// A suspicion that nobody refuted in time.
+    SuspicionTimeout,
+    /// An update piggybacked on a protocol message or sent in a gossip round.
+    Gossip,
+    /// A full-state sync (a join or anti-entropy).
+    Sync,
+    /// The node itself: its own join, leave, refutation or metadata change.
+    Local,
+}
+
+impl Via {
+    /// The word used in the event log.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Via::Probe => "probe",
+            Via::IndirectProbe => "indirect-probe",
+            Via::SuspicionTimeout => "suspicion-timeout",
+            Via::Gossip => "gossip",
+            Via::Sync => "sync",
+            Via::Local => "self",
+        }
+    }
+}
+
+/// The kind of change to a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    /// A member entered the list, or a new instance (newer `joined_at`) replaced an old one.
+    Join,
+    /// A member left on purpose.
+    Leave,
+    /// A member is suspected.
+    Suspect,
+    /// A suspected or failed member is alive again (it refuted, or proved a newer incarnation).
+    Alive,
+    /// A member is declared failed.
+    Failed,
+    /// An alive member changed its address or metadata.
+    Update,
+}
+
+impl ChangeKind {
+    /// The word used in the event log.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Join => "join",
+            ChangeKind::Leave => "leave",
+            ChangeKind::Suspect => "suspect",
+            ChangeKind::Alive => "alive",
+            ChangeKind::Failed => "failed",
+            ChangeKind::Update => "update",
+        }
+    }
+}
+
+/// One change to the list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// The entry as it now stands.
+    pub member: Member,
+    /// The entry before the change, if the member was known.
+    pub previous: Option<Member>,
+    pub via: Via,
+    /// The member that told us, for news heard from others.
+    pub from: Option<Arc<Identity>>,
+}
+
+/// How a probe ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// The target acked the direct ping; the round trip it took.
+    Acked { rtt: Duration },
+    /// The target answered only through a ping-req helper.
+    AckedIndirectly,
+    /// Only the fallback probe over a stream got through: the target is alive but its UDP is not reaching us.
+    AckedOverStream,
+    /// Nobody got an answer: the target is now suspected.
+    Failed,
+}
+
+/// Something the driver should know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The list changed.
+    Changed(Change),
+    /// A failure notice finished its retransmissions; `to` names every member it was passed to.
+    FailureSent { member: Member, to: Vec<Arc<Identity>> },
+    /// Another live instance claims this node's name. `winner` is the claim every list will keep; if it is not
+    /// this node, the node has stopped taking part and its driver should stop it.
+    Conflict { local: Member, other: Member, winner: Member },
+    /// A probe finished.
+    Probed { target: Arc<Identity>, outcome: ProbeOutcome },
+    /// The join completed: a seed answered with its list.
+    Joined { through: Arc<Identity> },
+    /// No seed answered within the join timeout; the node keeps waiting for others to find it.
+    JoinFailed { attempts: u32 },
+}

@@ -1,0 +1,374 @@
+//! `Membership`: the list of members and how claims about them merge.
+//!
+//! The list holds one entry per name, the local node's own at index 0. A claim replaces an entry only if it
+//! takes precedence (see `member`), so applying a set of claims in any order gives the same list. Beside the
+//! entries the list keeps what the protocol asks of it often: a name index, the ring of active members in hash
+//! order (the probe schedule of `probe`), counts per state, and a digest that two members compare to see
+//! whether a full sync is needed.
+//!
+//! Memory matters here: the simulator holds 10,000 lists of 10,000 members. An entry is an `Arc<Identity>`
+//! shared by every list that knows the instance, an incarnation and a state (16 bytes), plus 4 bytes of index
+//! and 8 of ring.
+
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use crate::member::{Identity, Member, State};
+
+/// A stable 64-bit hash of a name (FNV-1a, then a finalizer so that near names spread). Every member computes
+/// the same value, which the ring order and the digest depend on; `std`'s hashers promise no such thing.
+pub fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.as_bytes() {
+        h ^= u64::from(*byte);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mix(h)
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn entry_digest(member: &Member) -> u64 {
+    let id = &member.identity;
+    mix(name_hash(id.name())
+        ^ mix(id.joined_at_ms())
+        ^ mix(u64::from(member.incarnation) << 8 | u64::from(member.state.rank()))
+        ^ mix(addr_bits(id)))
+}
+
+fn addr_bits(id: &Identity) -> u64 {
+    let ip = match id.addr().ip() {
+        std::net::IpAddr::V4(ip) => u64::from(ip.to_bits()),
+        std::net::IpAddr::V6(ip) => {
+            let bits = ip.to_bits();
+            (bits as u64) ^ ((bits >> 64) as u64)
+        }
+    };
+    ip << 16 | u64::from(id.addr().port())
+}
+
+/// The position of an active member on the ring: its name hash, ties broken by name.
+#[derive(Clone, Copy, Debug)]
+struct RingSlot {
+    hash: u32,
+    index: u32,
+}
+
+/// What applying a claim did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The claim was new to the list, or took precedence over what it held.
+    Changed { previous: Option<Member> },
+    /// The list already held this claim or a stronger one.
+    Unchanged,
+}
+
+/// The list of members.
+#[derive(Debug)]
+pub struct Membership {
+    entries: Vec<Member>,
+    index: HashTable<u32>,
+    ring: Vec<RingSlot>,
+    counts: [usize; 4],
+    digest: u64,
+}
+
+impl Membership {
+    /// A list that holds only the local node.
+    pub fn new(local: Member) -> Membership {
+        let mut list =
+            Membership { entries: Vec::new(), index: HashTable::new(), ring: Vec::new(), counts: [0; 4], digest: 0 };
+        list.insert(local);
+        list
+    }
+
+    /// Reserves room for `additional` more members (the simulator starts 10,000 lists at full size).
+    pub fn reserve_exact(&mut self, additional: usize) {
+        self.entries.reserve_exact(additional);
+        self.ring.reserve_exact(additional);
+        let entries = &self.entries;
+        self.index.reserve(additional, |&i| name_hash(entries[i as usize].name()));
+    }
+
+    /// The local node's own entry.
+    pub fn local(&self) -> &Member {
+        &self.entries[0]
+    }
+
+    /// Every entry, the local node's first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Member> {
+        self.entries.iter()
+    }
+
+    /// Number of entries, the local node's included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the list holds only the local node.
+    pub fn is_alone(&self) -> bool {
+        self.entries.len() == 1
+    }
+
+    /// Entries in `state`, the local node's included.
+    pub fn count(&self, state: State) -> usize {
+        self.counts[state.rank() as usize]
+    }
+
+    /// Members taking part (alive or suspect), the local node included: the cluster size as this node sees it.
+    pub fn active_count(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// The digest of the whole list: equal digests mean equal lists (with overwhelming probability).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// The entry for `name`.
+    pub fn get(&self, name: &str) -> Option<&Member> {
+        self.position(name).map(|i| &self.entries[i])
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(name_hash(name), |&i| entries[i as usize].name() == name)
+            .map(|&i| i as usize)
+    }
+
+    /// Merges a claim: it replaces the entry for its name if it takes precedence. A claim about a known instance
+    /// reuses the list's `Arc<Identity>` so that lists share identities instead of copying them.
+    pub fn apply(&mut self, mut claim: Member) -> Applied {
+        match self.position(claim.name()) {
+            None => {
+                self.insert(claim);
+                Applied::Changed { previous: None }
+            }
+            Some(i) => {
+                let current = &self.entries[i];
+                if !claim.supersedes(current) {
+                    return Applied::Unchanged;
+                }
+                if *claim.identity == *current.identity {
+                    claim.identity = Arc::clone(&current.identity);
+                }
+                let previous = self.replace(i, claim);
+                Applied::Changed { previous: Some(previous) }
+            }
+        }
+    }
+
+    /// Sets the local node's own entry, whatever precedence says (a refutation, a leave, new metadata).
+    pub fn set_local(&mut self, member: Member) -> Member {
+        debug_assert_eq!(member.name(), self.entries[0].name());
+        self.replace(0, member)
+    }
+
+    /// Forgets `name` (reaping). The local node is never removed.
+    pub fn remove(&mut self, name: &str) -> Option<Member> {
+        let i = self.position(name).filter(|&i| i != 0)?;
+        let removed = self.entries[i].clone();
+        self.account(&removed, -1);
+        if removed.state.is_active() {
+            self.ring_remove(&removed);
+        }
+        let hash = name_hash(removed.name());
+        let entries = &self.entries;
+        if let Ok(slot) = self.index.find_entry(hash, |&j| entries[j as usize].name() == removed.name()) {
+            slot.remove();
+        }
+        let last = self.entries.len() - 1;
+        self.entries.swap_remove(i);
+        if i != last {
+            // The former last entry now lives at `i`: point its index and ring slot there.
+            let moved_name: Arc<Identity> = Arc::clone(&self.entries[i].identity);
+            let entries = &self.entries;
+            if let Some(slot) = self.index.find_mut(name_hash(moved_name.name()), |&j| {
+                j as usize == last && entries[i].name() == moved_name.name()
+            }) {
+                *slot = i as u32;
+            }
+            if self.entries[i].state.is_active() {
+                let at = self.ring_search(moved_name.name()).expect("an active member is on the ring");
+                self.ring[at].index = i as u32;
+            }
+        }
+        Some(removed)
+    }
+
+    fn insert(&mut self, member: Member) {
+        let i = self.entries.len() as u32;
+        let hash = name_hash(member.name());
+        self.account(&member, 1);
+        let active = member.state.is_active();
+        self.entries.push(member);
+        let entries = &self.entries;
+        self.index.insert_unique(hash, i, |&j| name_hash(entries[j as usize].name()));
+        if active {
+            self.ring_insert(i as usize);
+        }
+    }
+
+    fn replace(&mut self, i: usize, member: Member) -> Member {
+        let was_active = self.entries[i].state.is_active();
+        let is_active = member.state.is_active();
+        let previous = std::mem::replace(&mut self.entries[i], member);
+        self.account(&previous, -1);
+        let current = self.entries[i].clone();
+        self.account(&current, 1);
+        match (was_active, is_active) {
+            (false, true) => self.ring_insert(i),
+            (true, false) => self.ring_remove(&previous),
+            _ => {}
+        }
+        previous
+    }
+
+    fn account(&mut self, member: &Member, delta: isize) {
+        let slot = &mut self.counts[member.state.rank() as usize];
+        *slot = slot.wrapping_add_signed(delta);
+        self.digest ^= entry_digest(member);
+    }
+
+    fn ring_key(&self, slot: RingSlot) -> (u32, &str) {
+        (slot.hash, self.entries[slot.index as usize].name())
+    }
+
+    fn ring_search(&self, name: &str) -> Result<usize, usize> {
+        let key = ((name_hash(name) >> 32) as u32, name);
+        self.ring.binary_search_by(|slot| self.ring_key(*slot).cmp(&key))
+    }
+
+    fn ring_insert(&mut self, i: usize) {
+        let name = self.entries[i].name();
+        let at = self.ring_search(name).unwrap_or_else(|at| at);
+        let slot = RingSlot { hash: (name_hash(name) >> 32) as u32, index: i as u32 };
+        self.ring.insert(at, slot);
+    }
+
+    fn ring_remove(&mut self, member: &Member) {
+        if let Ok(at) = self.ring_search(member.name()) {
+            self.ring.remove(at);
+        }
+    }
+
+    /// The active member `offset` places after the local node on the ring (wrapping), if there is one.
+    pub fn ring_successor(&self, offset: usize) -> Option<&Member> {
+        let len = self.ring.len();
+        if len < 2 {
+            return None;
+        }
+        let me = self.ring_search(self.local().name()).ok()?;
+        let slot = self.ring[(me + offset % len) % len];
+        Some(&self.entries[slot.index as usize])
+    }
+
+    /// The active member at ring position `at` (modulo the ring's length).
+    pub fn ring_member(&self, at: usize) -> Option<&Member> {
+        let len = self.ring.len();
+        (len > 0).then(|| &self.entries[self.ring[at % len].index as usize])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn member(name: &str, joined: u64, inc: u32, state: State) -> Member {
+        let addr = "10.0.0.1:7946".parse().unwrap();
+        Member::new(Arc::new(Identity::new(name, addr, joined, Default::default()).unwrap()), inc, state)
+    }
+
+    #[test]
+    fn claims_merge_by_precedence_and_share_identities() {
+        let mut list = Membership::new(member("me", 1, 0, State::Alive));
+        let alive = member("m2", 5, 0, State::Alive);
+        assert_eq!(list.apply(alive.clone()), Applied::Changed { previous: None });
+        let suspect = member("m2", 5, 0, State::Suspect);
+        assert!(matches!(list.apply(suspect), Applied::Changed { .. }));
+        assert!(Arc::ptr_eq(&list.get("m2").unwrap().identity, &alive.identity));
+        assert_eq!(list.apply(alive), Applied::Unchanged);
+        assert_eq!(list.active_count(), 2);
+        list.apply(member("m2", 5, 0, State::Failed));
+        assert_eq!(list.active_count(), 1);
+        assert_eq!(list.count(State::Failed), 1);
+    }
+
+    #[test]
+    fn removing_keeps_index_and_ring_consistent() {
+        let mut list = Membership::new(member("me", 1, 0, State::Alive));
+        for i in 0..20 {
+            list.apply(member(&format!("m{i}"), 1, 0, if i % 3 == 0 { State::Failed } else { State::Alive }));
+        }
+        for i in (0..20).step_by(3) {
+            assert!(list.remove(&format!("m{i}")).is_some());
+        }
+        assert!(list.remove("me").is_none());
+        assert_eq!(list.len(), 1 + 20 - 7);
+        for i in 0..20 {
+            assert_eq!(list.get(&format!("m{i}")).is_some(), i % 3 != 0, "m{i}");
+        }
+        let on_ring: Vec<_> = (0..list.active_count()).map(|at| list.ring_member(at).unwrap().name()).collect();
+        assert_eq!(on_ring.len(), 14);
+        for name in &on_ring {
+            assert!(list.get(name).unwrap().state.is_active());
+        }
+    }
+
+    #[test]
+    fn the_digest_depends_on_content_not_history() {
+        let mut a = Membership::new(member("me", 1, 0, State::Alive));
+        let mut b = Membership::new(member("me", 1, 0, State::Alive));
+        a.apply(member("x", 1, 0, State::Alive));
+        a.apply(member("x", 1, 2, State::Suspect));
+        b.apply(member("x", 1, 2, State::Suspect));
+        assert_eq!(a.digest(), b.digest());
+        b.apply(member("y", 1, 0, State::Alive));
+        assert_ne!(a.digest(), b.digest());
+        b.remove("y");
+        assert_eq!(a.digest(), b.digest());
+    }
+
+    fn arb_claim() -> impl Strategy<Value = Member> {
+        (0..6usize, 1..4u64, 0..4u32, 0..4u8, 0..2u16).prop_map(|(name, joined, inc, state, port)| {
+            let addr = std::net::SocketAddr::from(([10, 0, 0, 1], 7000 + port));
+            let id = Identity::new(format!("m{name}"), addr, joined, Default::default()).unwrap();
+            Member::new(Arc::new(id), inc, State::from_code(state).unwrap())
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_of_the_same_claims_gives_the_same_list(
+            claims in proptest::collection::vec(arb_claim(), 0..40),
+            seed in any::<u64>(),
+        ) {
+            use rand::{SeedableRng, seq::SliceRandom};
+            let local = member("me", 1, 0, State::Alive);
+            let mut forward = Membership::new(local.clone());
+            for claim in &claims {
+                forward.apply(claim.clone());
+            }
+            let mut shuffled = claims.clone();
+            shuffled.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(seed));
+            let mut other = Membership::new(local);
+            for claim in shuffled {
+                other.apply(claim);
+            }
+            let mut a: Vec<_> = forward.iter().cloned().collect();
+            let mut b: Vec<_> = other.iter().cloned().collect();
+            a.sort_by(|x, y| x.name().cmp(y.name()));
+            b.sort_by(|x, y| x.name().cmp(y.name()));
+            prop_assert_eq!(a, b);
+            prop_assert_eq!(forward.digest(), other.digest());
+            prop_assert_eq!(forward.active_count(), other.active_count());
+        }
+    }
+}
