@@ -1,1 +1,236 @@
-//! (in progress)
+//! `BroadcastQueue`: updates waiting to be piggybacked, and how often each is sent.
+//!
+//! One entry per member: a newer update about a member replaces the older one, which is never sent again. Each
+//! packet takes the least-sent updates first, as many as fit, so fresh news goes out before old news is
+//! repeated; an update retires after `limit` sends (SWIM's λ·log N, computed by the caller from the current
+//! cluster size, so news about a joiner is sized by the cluster it enters). Updates are kept encoded: filling a
+//! packet is a copy.
+//!
+//! Failure notices remember whom they were sent to, for the `sent` line of the event log.
+
+use std::sync::Arc;
+
+use crate::codec;
+use crate::member::{Identity, Member, State};
+use crate::message::Update;
+
+#[derive(Debug)]
+struct Queued {
+    member: Member,
+    bytes: Vec<u8>,
+    transmits: u32,
+    /// Insertion order: among equally sent updates the newest goes first.
+    id: u64,
+    /// Receivers so far, for failure notices only.
+    receivers: Option<Vec<Arc<Identity>>>,
+}
+
+/// A failure notice that will not be sent again, and everyone it reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetiredFailure {
+    pub member: Member,
+    pub to: Vec<Arc<Identity>>,
+}
+
+/// The queue.
+#[derive(Debug, Default)]
+pub struct BroadcastQueue {
+    items: Vec<Queued>,
+    next_id: u64,
+}
+
+impl BroadcastQueue {
+    /// Queues `update`, replacing any queued update about the same member. Returns the replaced update if it
+    /// was a failure notice already sent to someone.
+    pub fn push(&mut self, update: &Update) -> Option<RetiredFailure> {
+        let retired = self
+            .items
+            .iter()
+            .position(|q| q.member.name() == update.member.name())
+            .and_then(|at| retire(self.items.swap_remove(at)));
+        let mut bytes = Vec::with_capacity(32);
+        codec::encode_update(&mut bytes, update);
+        let receivers = (update.member.state == State::Failed).then(Vec::new);
+        self.items.push(Queued {
+            member: update.member.clone(),
+            bytes,
+            transmits: 0,
+            id: self.next_id,
+            receivers,
+        });
+        self.next_id += 1;
+        retired
+    }
+
+    /// Number of queued updates.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// How many times the queued update about `name` has been sent, if one is queued.
+    pub fn transmits(&self, name: &str) -> Option<u32> {
+        self.items
+            .iter()
+            .find(|q| q.member.name() == name)
+            .map(|q| q.transmits)
+    }
+
+    /// Appends queued updates to `buf` while it stays within `mtu` bytes, counting a send for each, and retires
+    /// those sent `limit` times (`failure_limit` for failure notices). `skip` names a member whose update the
+    /// caller already placed in the packet. Retired failure notices are appended to `retired`.
+    pub fn fill(
+        &mut self,
+        buf: &mut Vec<u8>,
+        mtu: usize,
+        (limit, failure_limit): (u32, u32),
+        receiver: Option<&Arc<Identity>>,
+        skip: Option<&str>,
+        retired: &mut Vec<RetiredFailure>,
+    ) {
+        if self.items.is_empty() || buf.len() >= mtu {
+            return;
+        }
+        self.items
+            .sort_unstable_by(|a, b| a.transmits.cmp(&b.transmits).then(b.id.cmp(&a.id)));
+        let mut sent_any = false;
+        for item in &mut self.items {
+            if skip == Some(item.member.name()) || buf.len() + item.bytes.len() > mtu {
+                continue;
+            }
+            buf.extend_from_slice(&item.bytes);
+            item.transmits += 1;
+            sent_any = true;
+            if let (Some(receivers), Some(receiver)) = (&mut item.receivers, receiver) {
+                receivers.push(Arc::clone(receiver));
+            }
+        }
+        if !sent_any {
+            return;
+        }
+        let mut at = 0;
+        while at < self.items.len() {
+            let item = &self.items[at];
+            let limit = if item.receivers.is_some() {
+                failure_limit
+            } else {
+                limit
+            };
+            if item.transmits >= limit {
+                if let Some(failure) = retire(self.items.swap_remove(at)) {
+                    retired.push(failure);
+                }
+            } else {
+                at += 1;
+            }
+        }
+    }
+}
+
+fn retire(item: Queued) -> Option<RetiredFailure> {
+    let to = item.receivers?;
+    (!to.is_empty()).then_some(RetiredFailure {
+        member: item.member,
+        to,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(name: &str, inc: u32, state: State) -> Update {
+        let id = Identity::new(
+            name,
+            "10.0.0.1:7946".parse().unwrap(),
+            1,
+            Default::default(),
+        )
+        .unwrap();
+        Update {
+            member: Member::new(Arc::new(id), inc, state),
+            accuser: None,
+        }
+    }
+
+    #[test]
+    fn newer_news_about_a_member_replaces_the_old() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("a", 1, State::Alive));
+        queue.push(&update("a", 2, State::Suspect));
+        assert_eq!(queue.len(), 1);
+        let mut buf = Vec::new();
+        queue.fill(&mut buf, 1400, (3, 6), None, None, &mut Vec::new());
+        let packet = {
+            let mut p = Vec::new();
+            codec::encode_header(&mut p, "x");
+            p.extend_from_slice(&buf);
+            codec::decode_packet(&p).unwrap()
+        };
+        assert_eq!(packet.messages.len(), 1);
+    }
+
+    #[test]
+    fn updates_retire_after_their_limit_and_failures_report_receivers() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("a", 1, State::Alive));
+        queue.push(&update("b", 1, State::Failed));
+        let receiver = Arc::new(
+            Identity::new("r", "10.0.0.2:1".parse().unwrap(), 1, Default::default()).unwrap(),
+        );
+        let mut retired = Vec::new();
+        for _ in 0..3 {
+            queue.fill(
+                &mut Vec::new(),
+                1400,
+                (3, 4),
+                Some(&receiver),
+                None,
+                &mut retired,
+            );
+        }
+        assert_eq!(queue.len(), 1, "the alive update retired after 3 sends");
+        assert!(retired.is_empty());
+        queue.fill(
+            &mut Vec::new(),
+            1400,
+            (3, 4),
+            Some(&receiver),
+            None,
+            &mut retired,
+        );
+        assert!(queue.is_empty());
+        assert_eq!(retired.len(), 1);
+        assert_eq!(retired[0].to.len(), 4);
+    }
+
+    #[test]
+    fn a_packet_never_exceeds_the_mtu_and_least_sent_goes_first() {
+        let mut queue = BroadcastQueue::default();
+        for i in 0..200 {
+            queue.push(&update(&format!("member-{i}"), 1, State::Alive));
+        }
+        let mut buf = vec![0; 10];
+        queue.fill(&mut buf, 1400, (5, 5), None, None, &mut Vec::new());
+        assert!(buf.len() <= 1400 && buf.len() > 1300, "{}", buf.len());
+        assert_eq!(
+            queue.transmits("member-199"),
+            Some(1),
+            "the newest goes first"
+        );
+        assert_eq!(
+            queue.transmits("member-0"),
+            Some(0),
+            "the oldest did not fit"
+        );
+        queue.fill(&mut Vec::new(), 1400, (5, 5), None, None, &mut Vec::new());
+        assert_eq!(
+            queue.transmits("member-199"),
+            Some(1),
+            "unsent updates go before repeats"
+        );
+    }
+}

@@ -16,7 +16,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use crate::member::{self, Identity, IdentityError, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_LEN, Member, Meta, State};
+use crate::member::{
+    self, Identity, IdentityError, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_LEN, Member, Meta,
+    State,
+};
 use crate::message::{Message, Packet, Update};
 
 /// The version this build speaks.
@@ -53,7 +56,11 @@ pub enum DecodeError {
     #[error("malformed varint in {0}")]
     BadVarint(&'static str),
     #[error("{what} is {len}, over the bound of {max}")]
-    TooLarge { what: &'static str, len: u64, max: u64 },
+    TooLarge {
+        what: &'static str,
+        len: u64,
+        max: u64,
+    },
     #[error("{0} is not valid UTF-8")]
     InvalidUtf8(&'static str),
     #[error("invalid member: {0}")]
@@ -98,7 +105,11 @@ pub fn encode_message(buf: &mut Vec<u8>, message: &Message) {
             put_addr(buf, *addr);
         }
         Message::Update(update) => encode_update(buf, update),
-        Message::SyncRequest { digest, join, members } => {
+        Message::SyncRequest {
+            digest,
+            join,
+            members,
+        } => {
             buf.push(TAG_SYNC_REQUEST);
             buf.extend_from_slice(&digest.to_le_bytes());
             buf.push(u8::from(*join));
@@ -249,13 +260,21 @@ impl<'a> Reader<'a> {
 
     fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         let value = self.varint(what)?;
-        u32::try_from(value).map_err(|_| DecodeError::TooLarge { what, len: value, max: u64::from(u32::MAX) })
+        u32::try_from(value).map_err(|_| DecodeError::TooLarge {
+            what,
+            len: value,
+            max: u64::from(u32::MAX),
+        })
     }
 
     fn str(&mut self, what: &'static str, max: usize) -> Result<&'a str, DecodeError> {
         let len = self.varint(what)?;
         if len > max as u64 {
-            return Err(DecodeError::TooLarge { what, len, max: max as u64 });
+            return Err(DecodeError::TooLarge {
+                what,
+                len,
+                max: max as u64,
+            });
         }
         let bytes = self.take(len as usize, what)?;
         std::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8(what))
@@ -298,10 +317,18 @@ impl<'a> Reader<'a> {
         let state = State::from_code(state_byte & !HAS_ACCUSER)
             .filter(|_| allow_accuser || !has_accuser)
             .ok_or(DecodeError::InvalidState(state_byte))?;
-        let accuser = if has_accuser { Some(self.name("accuser")?) } else { None };
+        let accuser = if has_accuser {
+            Some(self.name("accuser")?)
+        } else {
+            None
+        };
         let count = self.varint("metadata count")?;
         if count > MAX_META_ENTRIES as u64 {
-            return Err(DecodeError::TooLarge { what: "metadata count", len: count, max: MAX_META_ENTRIES as u64 });
+            return Err(DecodeError::TooLarge {
+                what: "metadata count",
+                len: count,
+                max: MAX_META_ENTRIES as u64,
+            });
         }
         let mut entries: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(count as usize);
         let mut meta_bytes = 0;
@@ -321,7 +348,12 @@ impl<'a> Reader<'a> {
             }
             entries.push((key.into(), value.into()));
         }
-        let identity = Identity::new(name, addr, joined_at_ms, Meta::from_sorted_unchecked(entries))?;
+        let identity = Identity::new(
+            name,
+            addr,
+            joined_at_ms,
+            Meta::from_sorted_unchecked(entries),
+        )?;
         Ok((Member::new(Arc::new(identity), incarnation, state), accuser))
     }
 
@@ -329,17 +361,30 @@ impl<'a> Reader<'a> {
         let count = self.varint("member count")?;
         let max = MAX_SYNC_MEMBERS.min(self.bytes.len() / MIN_MEMBER_LEN) as u64;
         if count > max {
-            return Err(DecodeError::TooLarge { what: "member count", len: count, max });
+            return Err(DecodeError::TooLarge {
+                what: "member count",
+                len: count,
+                max,
+            });
         }
-        (0..count).map(|_| self.member(false).map(|(m, _)| m)).collect()
+        (0..count)
+            .map(|_| self.member(false).map(|(m, _)| m))
+            .collect()
     }
 
     fn message(&mut self) -> Result<Message, DecodeError> {
         let tag = self.u8("message tag")?;
         Ok(match tag {
-            TAG_PING => Message::Ping { seq: self.u32("sequence number")?, target: self.name("ping target")? },
-            TAG_ACK => Message::Ack { seq: self.u32("sequence number")? },
-            TAG_NACK => Message::Nack { seq: self.u32("sequence number")? },
+            TAG_PING => Message::Ping {
+                seq: self.u32("sequence number")?,
+                target: self.name("ping target")?,
+            },
+            TAG_ACK => Message::Ack {
+                seq: self.u32("sequence number")?,
+            },
+            TAG_NACK => Message::Nack {
+                seq: self.u32("sequence number")?,
+            },
             TAG_PING_REQ => Message::PingReq {
                 seq: self.u32("sequence number")?,
                 target: self.name("ping-req target")?,
@@ -356,10 +401,19 @@ impl<'a> Reader<'a> {
                     1 => true,
                     other => return Err(DecodeError::InvalidState(other)),
                 };
-                Message::SyncRequest { digest, join, members: self.members()? }
+                Message::SyncRequest {
+                    digest,
+                    join,
+                    members: self.members()?,
+                }
             }
-            TAG_SYNC_RESPONSE => Message::SyncResponse { digest: self.digest()?, members: self.members()? },
-            TAG_SYNC_PUSH => Message::SyncPush { members: self.members()? },
+            TAG_SYNC_RESPONSE => Message::SyncResponse {
+                digest: self.digest()?,
+                members: self.members()?,
+            },
+            TAG_SYNC_PUSH => Message::SyncPush {
+                members: self.members()?,
+            },
             other => return Err(DecodeError::UnknownMessage(other)),
         })
     }
@@ -372,22 +426,46 @@ mod tests {
 
     fn member(name: &str, port: u16, inc: u32, state: State, meta: Meta) -> Member {
         let addr = SocketAddr::from(([10, 0, 0, 1], port));
-        Member::new(Arc::new(Identity::new(name, addr, 1_764_000_000_000, meta).unwrap()), inc, state)
+        Member::new(
+            Arc::new(Identity::new(name, addr, 1_764_000_000_000, meta).unwrap()),
+            inc,
+            state,
+        )
     }
 
     #[test]
     fn a_quiet_ping_and_ack_are_tiny() {
-        let ping = encode_packet("m1", &[Message::Ping { seq: 300, target: "m2".into() }]);
+        let ping = encode_packet(
+            "m1",
+            &[Message::Ping {
+                seq: 300,
+                target: "m2".into(),
+            }],
+        );
         let ack = encode_packet("m2", &[Message::Ack { seq: 300 }]);
-        assert!(ping.len() + ack.len() <= 24, "ping {} + ack {} bytes", ping.len(), ack.len());
+        assert!(
+            ping.len() + ack.len() <= 24,
+            "ping {} + ack {} bytes",
+            ping.len(),
+            ack.len()
+        );
     }
 
     #[test]
     fn decode_rejects_bad_headers() {
         assert_eq!(decode_packet(&[]), Err(DecodeError::Empty));
-        assert_eq!(decode_packet(&[9, 1, b'a']), Err(DecodeError::UnsupportedVersion(9)));
-        assert_eq!(decode_packet(&[VERSION, 1, b'a']), Err(DecodeError::NoMessage));
-        assert_eq!(decode_packet(&[VERSION, 1, b'a', 99]), Err(DecodeError::UnknownMessage(99)));
+        assert_eq!(
+            decode_packet(&[9, 1, b'a']),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            decode_packet(&[VERSION, 1, b'a']),
+            Err(DecodeError::NoMessage)
+        );
+        assert_eq!(
+            decode_packet(&[VERSION, 1, b'a', 99]),
+            Err(DecodeError::UnknownMessage(99))
+        );
     }
 
     #[test]
@@ -396,7 +474,13 @@ mod tests {
         encode_header(&mut buf, "a");
         buf.push(TAG_SYNC_PUSH);
         put_varint(&mut buf, u64::MAX >> 1);
-        assert!(matches!(decode_packet(&buf), Err(DecodeError::TooLarge { what: "member count", .. })));
+        assert!(matches!(
+            decode_packet(&buf),
+            Err(DecodeError::TooLarge {
+                what: "member count",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -405,11 +489,19 @@ mod tests {
         encode_header(&mut buf, "a");
         buf.push(TAG_ACK);
         buf.extend_from_slice(&[0xff; 11]);
-        assert_eq!(decode_packet(&buf), Err(DecodeError::BadVarint("sequence number")));
+        assert_eq!(
+            decode_packet(&buf),
+            Err(DecodeError::BadVarint("sequence number"))
+        );
     }
 
     fn arb_state() -> impl Strategy<Value = State> {
-        prop_oneof![Just(State::Alive), Just(State::Suspect), Just(State::Failed), Just(State::Left)]
+        prop_oneof![
+            Just(State::Alive),
+            Just(State::Suspect),
+            Just(State::Failed),
+            Just(State::Left)
+        ]
     }
 
     fn arb_addr() -> impl Strategy<Value = SocketAddr> {
@@ -434,7 +526,10 @@ mod tests {
 
     fn arb_message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            (any::<u32>(), arb_name()).prop_map(|(seq, t)| Message::Ping { seq, target: t.into() }),
+            (any::<u32>(), arb_name()).prop_map(|(seq, t)| Message::Ping {
+                seq,
+                target: t.into()
+            }),
             any::<u32>().prop_map(|seq| Message::Ack { seq }),
             any::<u32>().prop_map(|seq| Message::Nack { seq }),
             (any::<u32>(), arb_name(), arb_addr()).prop_map(|(seq, t, addr)| Message::PingReq {
@@ -443,13 +538,25 @@ mod tests {
                 addr
             }),
             (arb_member(), proptest::option::of(arb_name())).prop_map(|(member, accuser)| {
-                Message::Update(Update { member, accuser: accuser.map(Into::into) })
+                Message::Update(Update {
+                    member,
+                    accuser: accuser.map(Into::into),
+                })
             }),
-            (any::<u64>(), any::<bool>(), proptest::collection::vec(arb_member(), 0..5))
-                .prop_map(|(digest, join, members)| Message::SyncRequest { digest, join, members }),
+            (
+                any::<u64>(),
+                any::<bool>(),
+                proptest::collection::vec(arb_member(), 0..5)
+            )
+                .prop_map(|(digest, join, members)| Message::SyncRequest {
+                    digest,
+                    join,
+                    members
+                }),
             (any::<u64>(), proptest::collection::vec(arb_member(), 0..5))
                 .prop_map(|(digest, members)| Message::SyncResponse { digest, members }),
-            proptest::collection::vec(arb_member(), 0..5).prop_map(|members| Message::SyncPush { members }),
+            proptest::collection::vec(arb_member(), 0..5)
+                .prop_map(|members| Message::SyncPush { members }),
         ]
     }
 
@@ -497,9 +604,19 @@ mod tests {
     #[test]
     fn updates_carry_metadata_and_accusers() {
         let meta = Meta::new([("dc", "eu-1"), ("role", "db")]).unwrap();
-        let update = Update { member: member("m3", 7946, 4, State::Suspect, meta), accuser: Some("m1".into()) };
+        let update = Update {
+            member: member("m3", 7946, 4, State::Suspect, meta),
+            accuser: Some("m1".into()),
+        };
         let bytes = encode_packet("m1", &[Message::Update(update.clone())]);
-        assert_eq!(decode_packet(&bytes).unwrap().messages, vec![Message::Update(update.clone())]);
-        assert_eq!(update_len(&update), bytes.len() - 3);
+        assert_eq!(
+            decode_packet(&bytes).unwrap().messages,
+            vec![Message::Update(update.clone())]
+        );
+        assert_eq!(
+            update_len(&update),
+            bytes.len() - 4,
+            "the header of sender m1 is 4 bytes"
+        );
     }
 }

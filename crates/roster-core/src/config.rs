@@ -48,6 +48,9 @@ pub struct Config {
     pub disseminate_deadline: Duration,
     /// The largest round trip the deadlines are promised for.
     pub max_rtt: Duration,
+    /// The largest cluster the deadlines are promised for; a node refuses a configuration that cannot meet them
+    /// at this size.
+    pub max_members: usize,
     /// How many members may crash at once with the deadlines still holding.
     pub max_simultaneous_failures: u32,
     /// One probe per member per interval: the protocol period.
@@ -107,6 +110,7 @@ impl Default for Config {
             detect_deadline: Duration::from_secs(10),
             disseminate_deadline: Duration::from_secs(15),
             max_rtt: Duration::from_millis(200),
+            max_members: 10_000,
             max_simultaneous_failures: 3,
             probe_interval: Duration::from_secs(1),
             probe_schedule: ProbeSchedule::Ring,
@@ -156,11 +160,22 @@ pub enum ConfigError {
          {spread:?} more, {total:?} in all, over the {disseminate_deadline:?} dissemination deadline; shorten \
          gossip_interval or probe_interval, or lengthen disseminate_deadline"
     )]
-    SpreadTooSlow { members: usize, detect: Duration, spread: Duration, total: Duration, disseminate_deadline: Duration },
+    SpreadTooSlow {
+        members: usize,
+        detect: Duration,
+        spread: Duration,
+        total: Duration,
+        disseminate_deadline: Duration,
+    },
     #[error("mtu {mtu} is too small: at least {min} bytes are needed for one full update")]
     MtuTooSmall { mtu: usize, min: usize },
-    #[error("max_rtt ({max_rtt:?}) must be under half the probe interval ({probe_interval:?}) for a ping-req to fit")]
-    RttTooLong { max_rtt: Duration, probe_interval: Duration },
+    #[error(
+        "max_rtt ({max_rtt:?}) must be under half the probe interval ({probe_interval:?}) for a ping-req to fit"
+    )]
+    RttTooLong {
+        max_rtt: Duration,
+        probe_interval: Duration,
+    },
 }
 
 /// The timers that follow from a `Config` and a cluster size.
@@ -192,8 +207,12 @@ impl Config {
         let first_probe = period * self.max_simultaneous_failures.max(1);
         let probe_window = period;
         let suspicion_min = (period * 2 + self.max_rtt * 2).max(Duration::from_secs(1));
-        let budget = self.detect_deadline.saturating_sub(first_probe + probe_window);
-        let suspicion_max = (suspicion_min * self.suspicion_max_stretch.max(1)).min(budget).max(suspicion_min);
+        let budget = self
+            .detect_deadline
+            .saturating_sub(first_probe + probe_window);
+        let suspicion_max = (suspicion_min * self.suspicion_max_stretch.max(1))
+            .min(budget)
+            .max(suspicion_min);
         let spread = self.spread_time(members);
         let detect_worst = first_probe + probe_window + suspicion_max;
         Timers {
@@ -219,7 +238,10 @@ impl Config {
     /// The anti-entropy interval for a cluster of `members`: constant up to `sync_scale_members`, then growing
     /// linearly so that the bytes each member spends on full syncs stay bounded as N grows.
     pub fn sync_interval_for(&self, members: usize) -> Duration {
-        let scale = members.max(1).div_ceil(self.sync_scale_members.max(1)).max(1);
+        let scale = members
+            .max(1)
+            .div_ceil(self.sync_scale_members.max(1))
+            .max(1);
         self.sync_interval * u32::try_from(scale).unwrap_or(u32::MAX)
     }
 
@@ -227,7 +249,11 @@ impl Config {
     pub fn retransmit_limit(&self, members: usize, failure: bool) -> u32 {
         let scale = ((members as f64 + 1.0).log10().ceil() as u32).max(1);
         let limit = self.retransmit_mult.max(1) * scale;
-        if failure { limit * self.failure_retransmit_factor.max(1) } else { limit }
+        if failure {
+            limit * self.failure_retransmit_factor.max(1)
+        } else {
+            limit
+        }
     }
 
     /// Checks that the configuration can meet its deadlines at `members` members.
@@ -246,16 +272,26 @@ impl Config {
             }
         }
         if self.gossip_fanout == 0 {
-            return Err(ConfigError::Zero { field: "gossip_fanout" });
+            return Err(ConfigError::Zero {
+                field: "gossip_fanout",
+            });
         }
         if self.mtu < MIN_MTU {
-            return Err(ConfigError::MtuTooSmall { mtu: self.mtu, min: MIN_MTU });
+            return Err(ConfigError::MtuTooSmall {
+                mtu: self.mtu,
+                min: MIN_MTU,
+            });
         }
         if self.max_rtt * 2 >= self.probe_interval {
-            return Err(ConfigError::RttTooLong { max_rtt: self.max_rtt, probe_interval: self.probe_interval });
+            return Err(ConfigError::RttTooLong {
+                max_rtt: self.max_rtt,
+                probe_interval: self.probe_interval,
+            });
         }
         let timers = self.timers(members);
-        let budget = self.detect_deadline.saturating_sub(timers.first_probe + timers.probe_window);
+        let budget = self
+            .detect_deadline
+            .saturating_sub(timers.first_probe + timers.probe_window);
         if budget < timers.suspicion_min {
             return Err(ConfigError::NoSuspicionBudget {
                 detect_deadline: self.detect_deadline,
@@ -279,7 +315,9 @@ impl Config {
 
     /// The base direct-ping timeout before any round trip has been measured.
     pub(crate) fn initial_probe_timeout(&self) -> Duration {
-        (self.max_rtt * 2).max(self.probe_timeout_floor).min(self.probe_timeout_ceiling())
+        (self.max_rtt * 2)
+            .max(self.probe_timeout_floor)
+            .min(self.probe_timeout_ceiling())
     }
 
     /// The direct ping never waits longer than half the probe window: the other half is for ping-req.
@@ -296,9 +334,17 @@ mod tests {
     fn defaults_meet_the_deadlines_from_five_to_ten_thousand_members() {
         let config = Config::default();
         for members in [5, 50, 500, 5_000, 10_000] {
-            let timers = config.validate(members).unwrap_or_else(|e| panic!("{members} members: {e}"));
-            assert!(timers.detect_worst <= config.detect_deadline, "{members}: {timers:?}");
-            assert!(timers.disseminate_worst <= config.disseminate_deadline, "{members}: {timers:?}");
+            let timers = config
+                .validate(members)
+                .unwrap_or_else(|e| panic!("{members} members: {e}"));
+            assert!(
+                timers.detect_worst <= config.detect_deadline,
+                "{members}: {timers:?}"
+            );
+            assert!(
+                timers.disseminate_worst <= config.disseminate_deadline,
+                "{members}: {timers:?}"
+            );
         }
     }
 
@@ -306,22 +352,37 @@ mod tests {
     fn suspicion_is_capped_by_the_budget_not_by_cluster_size() {
         let timers = Config::default().timers(10);
         assert_eq!(timers.suspicion_max, Duration::from_secs(6));
-        assert_eq!(Config::default().timers(10_000).suspicion_max, Duration::from_secs(6));
+        assert_eq!(
+            Config::default().timers(10_000).suspicion_max,
+            Duration::from_secs(6)
+        );
     }
 
     #[test]
     fn a_slow_probe_period_is_refused_with_the_reason() {
-        let config = Config { probe_interval: Duration::from_secs(3), ..Config::default() };
+        let config = Config {
+            probe_interval: Duration::from_secs(3),
+            ..Config::default()
+        };
         let err = config.validate(10).unwrap_err();
-        assert!(matches!(err, ConfigError::NoSuspicionBudget { .. }), "{err}");
+        assert!(
+            matches!(err, ConfigError::NoSuspicionBudget { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("shorten probe_interval"));
     }
 
     #[test]
     fn slow_gossip_is_refused_at_scale() {
-        let config = Config { gossip_interval: Duration::from_secs(1), ..Config::default() };
+        let config = Config {
+            gossip_interval: Duration::from_secs(1),
+            ..Config::default()
+        };
         assert!(config.validate(5).is_ok());
-        assert!(matches!(config.validate(10_000), Err(ConfigError::SpreadTooSlow { .. })));
+        assert!(matches!(
+            config.validate(10_000),
+            Err(ConfigError::SpreadTooSlow { .. })
+        ));
     }
 
     #[test]

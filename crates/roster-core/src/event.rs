@@ -101,12 +101,22 @@ pub enum Event {
     /// The list changed.
     Changed(Change),
     /// A failure notice finished its retransmissions; `to` names every member it was passed to.
-    FailureSent { member: Member, to: Vec<Arc<Identity>> },
+    FailureSent {
+        member: Member,
+        to: Vec<Arc<Identity>>,
+    },
     /// Another live instance claims this node's name. `winner` is the claim every list will keep; if it is not
     /// this node, the node has stopped taking part and its driver should stop it.
-    Conflict { local: Member, other: Member, winner: Member },
+    Conflict {
+        local: Member,
+        other: Member,
+        winner: Member,
+    },
     /// A probe finished.
-    Probed { target: Arc<Identity>, outcome: ProbeOutcome },
+    Probed {
+        target: Arc<Identity>,
+        outcome: ProbeOutcome,
+    },
     /// The join completed: a seed answered with its list.
     Joined { through: Arc<Identity> },
     /// No seed answered within the join timeout; the node keeps waiting for others to find it.

@@ -85,8 +85,10 @@ impl Meta {
     pub fn new<K: Into<Box<str>>, V: Into<Box<str>>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Meta, IdentityError> {
-        let mut entries: Vec<(Box<str>, Box<str>)> =
-            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut entries: Vec<(Box<str>, Box<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         entries.sort();
         if entries.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(IdentityError::DuplicateMetaKey);
@@ -107,7 +109,10 @@ impl Meta {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &*self.0[i].1)
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
     }
 
     /// Number of entries.
@@ -127,7 +132,9 @@ impl Meta {
 
     fn check(&self) -> Result<(), IdentityError> {
         if self.0.len() > MAX_META_ENTRIES {
-            return Err(IdentityError::TooManyMetaEntries { entries: self.0.len() });
+            return Err(IdentityError::TooManyMetaEntries {
+                entries: self.0.len(),
+            });
         }
         let bytes = self.byte_len();
         if bytes > MAX_META_BYTES {
@@ -174,7 +181,12 @@ impl Identity {
         let name = name.into();
         check_name(&name)?;
         meta.check()?;
-        Ok(Identity { name, addr, joined_at_ms, meta })
+        Ok(Identity {
+            name,
+            addr,
+            joined_at_ms,
+            meta,
+        })
     }
 
     /// The member's name: unique among live members of a cluster.
@@ -200,7 +212,10 @@ impl Identity {
     /// The same instance with other metadata.
     pub fn with_meta(&self, meta: Meta) -> Result<Identity, IdentityError> {
         meta.check()?;
-        Ok(Identity { meta, ..self.clone() })
+        Ok(Identity {
+            meta,
+            ..self.clone()
+        })
     }
 
     /// Whether `other` is the same process instance (same name and `joined_at`), whatever it now advertises.
@@ -239,7 +254,11 @@ pub struct Member {
 
 impl Member {
     pub fn new(identity: Arc<Identity>, incarnation: u32, state: State) -> Member {
-        Member { identity, incarnation, state }
+        Member {
+            identity,
+            incarnation,
+            state,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -267,7 +286,11 @@ impl Member {
 
 impl fmt::Debug for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} inc {} {}", self.identity, self.incarnation, self.state)
+        write!(
+            f,
+            "{:?} inc {} {}",
+            self.identity, self.incarnation, self.state
+        )
     }
 }
 
@@ -276,7 +299,13 @@ mod tests {
     use super::*;
 
     fn member(joined: u64, inc: u32, state: State) -> Member {
-        let id = Identity::new("m1", "127.0.0.1:1".parse().unwrap(), joined, Meta::default()).unwrap();
+        let id = Identity::new(
+            "m1",
+            "127.0.0.1:1".parse().unwrap(),
+            joined,
+            Meta::default(),
+        )
+        .unwrap();
         Member::new(Arc::new(id), inc, state)
     }
 
@@ -300,14 +329,25 @@ mod tests {
     #[test]
     fn metadata_over_the_bound_is_refused_with_its_size() {
         let big = "x".repeat(MAX_META_BYTES);
-        assert_eq!(Meta::new([("k", big)]), Err(IdentityError::MetaTooLarge { bytes: MAX_META_BYTES + 1 }));
-        assert_eq!(Meta::new([("a", "1"), ("a", "2")]), Err(IdentityError::DuplicateMetaKey));
+        assert_eq!(
+            Meta::new([("k", big)]),
+            Err(IdentityError::MetaTooLarge {
+                bytes: MAX_META_BYTES + 1
+            })
+        );
+        assert_eq!(
+            Meta::new([("a", "1"), ("a", "2")]),
+            Err(IdentityError::DuplicateMetaKey)
+        );
     }
 
     #[test]
     fn names_are_checked() {
         let addr = "127.0.0.1:1".parse().unwrap();
-        assert_eq!(Identity::new("", addr, 0, Meta::default()), Err(IdentityError::EmptyName));
+        assert_eq!(
+            Identity::new("", addr, 0, Meta::default()),
+            Err(IdentityError::EmptyName)
+        );
         assert_eq!(
             Identity::new("a\nb", addr, 0, Meta::default()),
             Err(IdentityError::NameHasControlCharacter)

@@ -81,8 +81,13 @@ pub struct Membership {
 impl Membership {
     /// A list that holds only the local node.
     pub fn new(local: Member) -> Membership {
-        let mut list =
-            Membership { entries: Vec::new(), index: HashTable::new(), ring: Vec::new(), counts: [0; 4], digest: 0 };
+        let mut list = Membership {
+            entries: Vec::new(),
+            index: HashTable::new(),
+            ring: Vec::new(),
+            counts: [0; 4],
+            digest: 0,
+        };
         list.insert(local);
         list
     }
@@ -92,7 +97,8 @@ impl Membership {
         self.entries.reserve_exact(additional);
         self.ring.reserve_exact(additional);
         let entries = &self.entries;
-        self.index.reserve(additional, |&i| name_hash(entries[i as usize].name()));
+        self.index
+            .reserve(additional, |&i| name_hash(entries[i as usize].name()));
     }
 
     /// The local node's own entry.
@@ -108,6 +114,11 @@ impl Membership {
     /// Number of entries, the local node's included.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Never true: the local node is always in its own list. (For symmetry with `len`.)
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Whether the list holds only the local node.
@@ -159,7 +170,9 @@ impl Membership {
                     claim.identity = Arc::clone(&current.identity);
                 }
                 let previous = self.replace(i, claim);
-                Applied::Changed { previous: Some(previous) }
+                Applied::Changed {
+                    previous: Some(previous),
+                }
             }
         }
     }
@@ -180,25 +193,33 @@ impl Membership {
         }
         let hash = name_hash(removed.name());
         let entries = &self.entries;
-        if let Ok(slot) = self.index.find_entry(hash, |&j| entries[j as usize].name() == removed.name()) {
+        if let Ok(slot) = self
+            .index
+            .find_entry(hash, |&j| entries[j as usize].name() == removed.name())
+        {
             slot.remove();
         }
+        // `swap_remove` moves the last entry into slot `i`: repoint its index and ring slot first, while the
+        // ring's comparisons can still read every entry.
         let last = self.entries.len() - 1;
-        self.entries.swap_remove(i);
         if i != last {
-            // The former last entry now lives at `i`: point its index and ring slot there.
-            let moved_name: Arc<Identity> = Arc::clone(&self.entries[i].identity);
-            let entries = &self.entries;
-            if let Some(slot) = self.index.find_mut(name_hash(moved_name.name()), |&j| {
-                j as usize == last && entries[i].name() == moved_name.name()
-            }) {
+            let moved = self.entries[last].name();
+            let ring_at = if self.entries[last].state.is_active() {
+                self.ring_search(moved).ok()
+            } else {
+                None
+            };
+            if let Some(slot) = self
+                .index
+                .find_mut(name_hash(moved), |&j| j as usize == last)
+            {
                 *slot = i as u32;
             }
-            if self.entries[i].state.is_active() {
-                let at = self.ring_search(moved_name.name()).expect("an active member is on the ring");
+            if let Some(at) = ring_at {
                 self.ring[at].index = i as u32;
             }
         }
+        self.entries.swap_remove(i);
         Some(removed)
     }
 
@@ -209,7 +230,8 @@ impl Membership {
         let active = member.state.is_active();
         self.entries.push(member);
         let entries = &self.entries;
-        self.index.insert_unique(hash, i, |&j| name_hash(entries[j as usize].name()));
+        self.index
+            .insert_unique(hash, i, |&j| name_hash(entries[j as usize].name()));
         if active {
             self.ring_insert(i as usize);
         }
@@ -242,13 +264,17 @@ impl Membership {
 
     fn ring_search(&self, name: &str) -> Result<usize, usize> {
         let key = ((name_hash(name) >> 32) as u32, name);
-        self.ring.binary_search_by(|slot| self.ring_key(*slot).cmp(&key))
+        self.ring
+            .binary_search_by(|slot| self.ring_key(*slot).cmp(&key))
     }
 
     fn ring_insert(&mut self, i: usize) {
         let name = self.entries[i].name();
         let at = self.ring_search(name).unwrap_or_else(|at| at);
-        let slot = RingSlot { hash: (name_hash(name) >> 32) as u32, index: i as u32 };
+        let slot = RingSlot {
+            hash: (name_hash(name) >> 32) as u32,
+            index: i as u32,
+        };
         self.ring.insert(at, slot);
     }
 
@@ -283,17 +309,27 @@ mod tests {
 
     fn member(name: &str, joined: u64, inc: u32, state: State) -> Member {
         let addr = "10.0.0.1:7946".parse().unwrap();
-        Member::new(Arc::new(Identity::new(name, addr, joined, Default::default()).unwrap()), inc, state)
+        Member::new(
+            Arc::new(Identity::new(name, addr, joined, Default::default()).unwrap()),
+            inc,
+            state,
+        )
     }
 
     #[test]
     fn claims_merge_by_precedence_and_share_identities() {
         let mut list = Membership::new(member("me", 1, 0, State::Alive));
         let alive = member("m2", 5, 0, State::Alive);
-        assert_eq!(list.apply(alive.clone()), Applied::Changed { previous: None });
+        assert_eq!(
+            list.apply(alive.clone()),
+            Applied::Changed { previous: None }
+        );
         let suspect = member("m2", 5, 0, State::Suspect);
         assert!(matches!(list.apply(suspect), Applied::Changed { .. }));
-        assert!(Arc::ptr_eq(&list.get("m2").unwrap().identity, &alive.identity));
+        assert!(Arc::ptr_eq(
+            &list.get("m2").unwrap().identity,
+            &alive.identity
+        ));
         assert_eq!(list.apply(alive), Applied::Unchanged);
         assert_eq!(list.active_count(), 2);
         list.apply(member("m2", 5, 0, State::Failed));
@@ -305,7 +341,16 @@ mod tests {
     fn removing_keeps_index_and_ring_consistent() {
         let mut list = Membership::new(member("me", 1, 0, State::Alive));
         for i in 0..20 {
-            list.apply(member(&format!("m{i}"), 1, 0, if i % 3 == 0 { State::Failed } else { State::Alive }));
+            list.apply(member(
+                &format!("m{i}"),
+                1,
+                0,
+                if i % 3 == 0 {
+                    State::Failed
+                } else {
+                    State::Alive
+                },
+            ));
         }
         for i in (0..20).step_by(3) {
             assert!(list.remove(&format!("m{i}")).is_some());
@@ -315,7 +360,9 @@ mod tests {
         for i in 0..20 {
             assert_eq!(list.get(&format!("m{i}")).is_some(), i % 3 != 0, "m{i}");
         }
-        let on_ring: Vec<_> = (0..list.active_count()).map(|at| list.ring_member(at).unwrap().name()).collect();
+        let on_ring: Vec<_> = (0..list.active_count())
+            .map(|at| list.ring_member(at).unwrap().name())
+            .collect();
         assert_eq!(on_ring.len(), 14);
         for name in &on_ring {
             assert!(list.get(name).unwrap().state.is_active());
@@ -337,11 +384,14 @@ mod tests {
     }
 
     fn arb_claim() -> impl Strategy<Value = Member> {
-        (0..6usize, 1..4u64, 0..4u32, 0..4u8, 0..2u16).prop_map(|(name, joined, inc, state, port)| {
-            let addr = std::net::SocketAddr::from(([10, 0, 0, 1], 7000 + port));
-            let id = Identity::new(format!("m{name}"), addr, joined, Default::default()).unwrap();
-            Member::new(Arc::new(id), inc, State::from_code(state).unwrap())
-        })
+        (0..6usize, 1..4u64, 0..4u32, 0..4u8, 0..2u16).prop_map(
+            |(name, joined, inc, state, port)| {
+                let addr = std::net::SocketAddr::from(([10, 0, 0, 1], 7000 + port));
+                let id =
+                    Identity::new(format!("m{name}"), addr, joined, Default::default()).unwrap();
+                Member::new(Arc::new(id), inc, State::from_code(state).unwrap())
+            },
+        )
     }
 
     proptest! {

@@ -30,11 +30,19 @@ pub enum Message {
     /// which Lifeguard uses to tell a struggling prober from a dead target.
     Nack { seq: u32 },
     /// "Please ping `target` at `addr` for me and tell me, under `seq`."
-    PingReq { seq: u32, target: Arc<str>, addr: SocketAddr },
+    PingReq {
+        seq: u32,
+        target: Arc<str>,
+        addr: SocketAddr,
+    },
     /// News about a member.
     Update(Update),
     /// Anti-entropy, a join, or a reconnect: "here is the digest of my list" and, for a join, the joiner itself.
-    SyncRequest { digest: u64, join: bool, members: Vec<Member> },
+    SyncRequest {
+        digest: u64,
+        join: bool,
+        members: Vec<Member>,
+    },
     /// The answer: the responder's digest and, unless the digests matched, its whole list.
     SyncResponse { digest: u64, members: Vec<Member> },
     /// The last leg of a sync: the requester's list, sent when the responder turned out to lack something.
@@ -51,6 +59,9 @@ pub struct Packet {
 impl Message {
     /// Whether the message is part of a full-state sync (and so belongs on a stream).
     pub fn is_sync(&self) -> bool {
-        matches!(self, Message::SyncRequest { .. } | Message::SyncResponse { .. } | Message::SyncPush { .. })
+        matches!(
+            self,
+            Message::SyncRequest { .. } | Message::SyncResponse { .. } | Message::SyncPush { .. }
+        )
     }
 }

@@ -1,15 +1,28 @@
-//! `Node`: the local protocol instance, tying the list, the probe schedule, suspicion, awareness and the
-//! broadcast queue together behind a sans-I/O interface.
+//! `Node`: the local protocol instance. It ties the list, the probe schedule, suspicion, local health and the
+//! broadcast queue together behind a sans-I/O interface: inputs carry `now`, outputs are polled.
+//!
+//! The node never reads a clock or a socket and draws every random choice from the RNG its driver seeded, so
+//! the same inputs give the same outputs, byte for byte.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
 
+use crate::awareness::Awareness;
+use crate::broadcast::{BroadcastQueue, RetiredFailure};
+use crate::codec::{self, DecodeError};
 use crate::config::{Config, ConfigError};
-use crate::event::Event;
-use crate::member::{Identity, IdentityError, Member, Meta};
-use crate::codec::DecodeError;
+use crate::event::{Change, ChangeKind, Event, ProbeOutcome, Via};
+use crate::member::{Identity, IdentityError, Member, Meta, State};
+use crate::membership::{Applied, Membership};
+use crate::message::{Message, Update};
+use crate::probe::{Probe, Relay, RttEstimator, Schedule};
+use crate::suspicion::Suspicion;
 use crate::time::Time;
 
 /// How a transmit must travel.
@@ -35,7 +48,7 @@ pub struct Transmit {
 pub struct Stats {
     /// Probes started.
     pub probes: u64,
-    /// Probes that ended with the target suspected.
+    /// Probes that ended with no answer.
     pub probe_failures: u64,
     /// Suspicions this node started or heard of.
     pub suspicions: u64,
@@ -45,25 +58,116 @@ pub struct Stats {
     pub dropped: u64,
 }
 
+#[derive(Debug)]
+struct JoinAttempt {
+    seeds: Vec<SocketAddr>,
+    started: Time,
+    next_retry: Time,
+    interval: Duration,
+    attempts: u32,
+}
+
+/// A reap due at `at` for the member instance at `incarnation`, if it is still in the same state then.
+#[derive(Debug)]
+struct Reap {
+    at: Time,
+    identity: Arc<Identity>,
+    incarnation: u32,
+}
+
+/// Who sent the packet being handled.
+#[derive(Clone, Debug)]
+struct Sender {
+    name: Arc<str>,
+    addr: SocketAddr,
+    identity: Option<Arc<Identity>>,
+}
+
 /// The local protocol instance.
 #[derive(Debug)]
 pub struct Node<R = SmallRng> {
-    rng: R,
     config: Config,
-    _identity: Identity,
+    rng: R,
+    name: Arc<str>,
+    list: Membership,
+    awareness: Awareness,
+    rtt: RttEstimator,
+    schedule: Schedule,
+    probes: Vec<Probe>,
+    relays: Vec<Relay>,
+    suspicions: Vec<Suspicion>,
+    broadcasts: BroadcastQueue,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    next_seq: u32,
+    gossip_cursor: usize,
+    started: bool,
+    next_gossip: Time,
+    next_sync: Time,
+    next_reconnect: Time,
+    failed_pool: Vec<Arc<Identity>>,
+    reap_failed: VecDeque<Reap>,
+    reap_left: VecDeque<Reap>,
+    join: Option<JoinAttempt>,
+    leaving: bool,
+    shadowed: bool,
 }
 
 impl<R: Rng> Node<R> {
-    /// A node for `identity` that knows nobody yet. Refuses a configuration that cannot meet its deadlines.
-    pub fn new(config: Config, identity: Identity, rng: R) -> Result<Self, ConfigError> {
-        let _ = (config, identity, rng);
-        todo!()
+    /// A node for `identity` that knows nobody yet. Refuses a configuration that cannot meet its deadlines at
+    /// `config.max_members`.
+    pub fn new(config: Config, identity: Identity, mut rng: R) -> Result<Self, ConfigError> {
+        config.validate(config.max_members)?;
+        let name: Arc<str> = Arc::from(identity.name());
+        let local = Member::new(Arc::new(identity), 0, State::Alive);
+        let schedule = Schedule::new(&config, &mut rng);
+        let mut node = Node {
+            awareness: Awareness::new(config.awareness_max),
+            rtt: RttEstimator::default(),
+            schedule,
+            list: Membership::new(local.clone()),
+            name,
+            probes: Vec::new(),
+            relays: Vec::new(),
+            suspicions: Vec::new(),
+            broadcasts: BroadcastQueue::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            next_seq: rng.random(),
+            gossip_cursor: rng.random_range(0..1024),
+            started: false,
+            next_gossip: Time::ZERO,
+            next_sync: Time::ZERO,
+            next_reconnect: Time::ZERO,
+            failed_pool: Vec::new(),
+            reap_failed: VecDeque::new(),
+            reap_left: VecDeque::new(),
+            join: None,
+            leaving: false,
+            shadowed: false,
+            config,
+            rng,
+        };
+        node.events.push_back(Event::Changed(Change {
+            kind: ChangeKind::Join,
+            member: local,
+            previous: None,
+            via: Via::Local,
+            from: None,
+        }));
+        Ok(node)
     }
 
     /// Starts at incarnation `incarnation` (a restart from a snapshot passes the old incarnation plus one).
-    pub fn with_incarnation(self, incarnation: u32) -> Self {
-        let _ = incarnation;
-        todo!()
+    pub fn with_incarnation(mut self, incarnation: u32) -> Self {
+        let local = Member {
+            incarnation,
+            ..self.list.local().clone()
+        };
+        self.list.set_local(local);
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -72,99 +176,1132 @@ impl<R: Rng> Node<R> {
 
     /// The node's own entry.
     pub fn local(&self) -> &Member {
-        todo!()
+        self.list.local()
     }
 
     /// Every member of the list, the local node first.
     pub fn members(&self) -> impl ExactSizeIterator<Item = &Member> {
-        std::iter::empty::<&Member>().collect::<Vec<_>>().into_iter()
+        self.list.iter()
     }
 
     /// The entry for `name`.
     pub fn member(&self, name: &str) -> Option<&Member> {
-        let _ = name;
-        todo!()
+        self.list.get(name)
     }
 
     /// Members alive or suspect, the local node included.
     pub fn active_count(&self) -> usize {
-        todo!()
+        self.list.active_count()
     }
 
     /// Local health (Lifeguard): 0 is healthy, `awareness_max` is the worst.
     pub fn health_score(&self) -> u32 {
-        todo!()
+        self.awareness.score()
+    }
+
+    /// The smoothed round trip of direct probes, once one was measured.
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        self.rtt.smoothed()
     }
 
     pub fn stats(&self) -> &Stats {
-        todo!()
+        &self.stats
     }
 
     /// Whether this node lost a name conflict and stopped taking part.
     pub fn is_shadowed(&self) -> bool {
-        todo!()
+        self.shadowed
+    }
+
+    /// Whether this node takes part in probing, gossip and syncs.
+    fn participating(&self) -> bool {
+        !self.leaving && !self.shadowed
     }
 
     /// Joins through `seeds` (any one is enough), retrying with backoff until one answers or `join_timeout`.
     pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
-        let _ = (now, seeds, &mut self.rng);
-        todo!()
+        self.start(now);
+        let own = self.list.local().identity.addr();
+        let seeds: Vec<SocketAddr> = seeds.iter().copied().filter(|s| *s != own).collect();
+        if seeds.is_empty() || !self.participating() {
+            return;
+        }
+        let interval = self.config.join_retry;
+        self.join = Some(JoinAttempt {
+            seeds,
+            started: now,
+            next_retry: now,
+            interval,
+            attempts: 0,
+        });
+        self.retry_join(now);
+    }
+
+    fn retry_join(&mut self, now: Time) {
+        let Some(join) = &mut self.join else { return };
+        if join.attempts > 0 && now.saturating_since(join.started) >= self.config.join_timeout {
+            let attempts = join.attempts;
+            self.join = None;
+            self.events.push_back(Event::JoinFailed { attempts });
+            return;
+        }
+        join.attempts += 1;
+        join.next_retry = now + join.interval;
+        join.interval = (join.interval * 2).min(self.config.join_retry_max);
+        let request = Message::SyncRequest {
+            digest: self.list.digest(),
+            join: true,
+            members: vec![self.list.local().clone()],
+        };
+        let bytes = codec::encode_packet(&self.name, &[request]);
+        for seed in &join.seeds {
+            self.transmits.push_back(Transmit {
+                to: *seed,
+                transport: Transport::Stream,
+                bytes: bytes.clone(),
+            });
+        }
     }
 
     /// Adopts `members` as already known, without events or broadcasts: for a driver that starts a cluster in a
     /// converged state.
     pub fn adopt_members(&mut self, now: Time, members: impl IntoIterator<Item = Member>) {
-        let _ = (now, members.into_iter());
-        todo!()
+        self.start(now);
+        let members = members.into_iter();
+        self.list.reserve_exact(members.size_hint().0);
+        for member in members {
+            if member.name() == &*self.name {
+                continue;
+            }
+            if let Applied::Changed { .. } = self.list.apply(member.clone()) {
+                let current = self.list.get(member.name()).cloned().expect("just applied");
+                self.track_inactive(now, &current);
+            }
+        }
     }
 
     /// Leaves: marks itself left, tells the others, stops probing.
     pub fn leave(&mut self, now: Time) {
-        let _ = now;
-        todo!()
+        self.start(now);
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        self.join = None;
+        self.probes.clear();
+        let previous = self.list.local().clone();
+        let local = Member {
+            incarnation: previous.incarnation.saturating_add(1),
+            state: State::Left,
+            ..previous.clone()
+        };
+        self.list.set_local(local.clone());
+        self.enqueue(Update {
+            member: local.clone(),
+            accuser: None,
+        });
+        self.next_gossip = now;
+        self.push_change(ChangeKind::Leave, local, Some(previous), Via::Local, None);
     }
 
     /// Whether the news of this node's leave has gone out enough that the driver may stop.
     pub fn leave_announced(&self) -> bool {
-        todo!()
+        let others = self.list.active_count().saturating_sub(1);
+        self.leaving
+            && (others == 0
+                || self
+                    .broadcasts
+                    .transmits(&self.name)
+                    .is_none_or(|sent| sent as usize >= others.min(3)))
     }
 
     /// Changes this node's metadata and tells the others.
     pub fn set_meta(&mut self, now: Time, meta: Meta) -> Result<(), IdentityError> {
-        let _ = (now, meta);
-        todo!()
+        self.start(now);
+        let previous = self.list.local().clone();
+        let identity = Arc::new(previous.identity.with_meta(meta)?);
+        let local = Member {
+            identity,
+            incarnation: previous.incarnation.saturating_add(1),
+            state: previous.state,
+        };
+        self.list.set_local(local.clone());
+        self.enqueue(Update {
+            member: local.clone(),
+            accuser: None,
+        });
+        self.push_change(ChangeKind::Update, local, Some(previous), Via::Local, None);
+        Ok(())
     }
 
     /// A datagram arrived from `from`.
-    pub fn handle_packet(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) -> Result<(), DecodeError> {
-        let _ = (now, from, bytes);
-        todo!()
+    pub fn handle_packet(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), DecodeError> {
+        self.start(now);
+        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.dropped += 1)?;
+        let Some(sender) = self.sender(packet.sender, from) else {
+            return Ok(());
+        };
+        for message in packet.messages {
+            match message {
+                Message::Ping { seq, target } => {
+                    if *target == *self.name {
+                        // A prober this list knows at another address is a second live process with a taken
+                        // name (or a member behind NAT): tell it what the list holds, which settles a conflict
+                        // at once. The price is one record per ack to a member whose packets come from an
+                        // address other than the one it advertises.
+                        let record = self
+                            .list
+                            .get(&sender.name)
+                            .filter(|m| m.identity.addr() != from)
+                            .map(|m| Update {
+                                member: m.clone(),
+                                accuser: None,
+                            });
+                        self.send(
+                            from,
+                            sender.identity.clone(),
+                            &[Message::Ack { seq }],
+                            record.as_ref(),
+                        );
+                    } else {
+                        self.stats.dropped += 1;
+                    }
+                }
+                Message::Ack { seq } => self.on_ack(now, seq, &sender, false),
+                Message::Nack { seq } => {
+                    if let Some(probe) = self.probes.iter_mut().find(|p| p.seq == seq) {
+                        probe.nacks += 1;
+                    }
+                }
+                Message::PingReq { seq, target, addr } => {
+                    self.relay(now, &sender, seq, target, addr)
+                }
+                Message::Update(update) => self.apply(
+                    now,
+                    update.member,
+                    update.accuser,
+                    Via::Gossip,
+                    &sender,
+                    false,
+                ),
+                Message::SyncRequest { .. }
+                | Message::SyncResponse { .. }
+                | Message::SyncPush { .. } => {
+                    // A whole list belongs on a stream; a datagram claiming to carry one is not ours.
+                    self.stats.dropped += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A stream message arrived from `from`; the returned bytes, if any, go back on the same stream.
-    pub fn handle_stream(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
-        let _ = (now, from, bytes);
-        todo!()
+    pub fn handle_stream(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        self.start(now);
+        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.dropped += 1)?;
+        let Some(mut sender) = self.sender(packet.sender, from) else {
+            return Ok(None);
+        };
+        let mut reply = Vec::new();
+        for message in packet.messages {
+            match message {
+                Message::Ping { seq, target } if *target == *self.name => {
+                    reply.push(Message::Ack { seq })
+                }
+                Message::Ack { seq } => self.on_ack(now, seq, &sender, true),
+                Message::Update(update) => self.apply(
+                    now,
+                    update.member,
+                    update.accuser,
+                    Via::Gossip,
+                    &sender,
+                    false,
+                ),
+                Message::SyncRequest {
+                    digest,
+                    join,
+                    members,
+                } => {
+                    self.merge(now, members, &mut sender);
+                    // Matching digests mean matching lists: answer with the digest alone.
+                    let members = if join || digest != self.list.digest() {
+                        self.list.iter().cloned().collect()
+                    } else {
+                        Vec::new()
+                    };
+                    reply.push(Message::SyncResponse {
+                        digest: self.list.digest(),
+                        members,
+                    });
+                }
+                Message::SyncResponse { digest, members } => {
+                    let full = !members.is_empty();
+                    self.merge(now, members, &mut sender);
+                    if self.join.take().is_some() {
+                        let through = sender
+                            .identity
+                            .clone()
+                            .unwrap_or_else(|| self.list.local().identity.clone());
+                        self.events.push_back(Event::Joined { through });
+                    }
+                    if full && digest != self.list.digest() {
+                        let push = Message::SyncPush {
+                            members: self.list.iter().cloned().collect(),
+                        };
+                        let bytes = codec::encode_packet(&self.name, &[push]);
+                        self.transmits.push_back(Transmit {
+                            to: from,
+                            transport: Transport::Stream,
+                            bytes,
+                        });
+                    }
+                }
+                Message::SyncPush { members } => self.merge(now, members, &mut sender),
+                Message::Ping { .. } | Message::Nack { .. } | Message::PingReq { .. } => {
+                    self.stats.dropped += 1
+                }
+            }
+        }
+        Ok((!reply.is_empty()).then(|| codec::encode_packet(&self.name, &reply)))
     }
 
     /// Time has passed; call at or after [`Node::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Time) {
-        let _ = now;
-        todo!()
+        self.start(now);
+        self.expire_suspicions(now);
+        self.advance_probes(now);
+        self.expire_relays(now);
+        if self.participating() {
+            self.probe_if_due(now);
+            if now >= self.next_sync {
+                self.anti_entropy(now);
+            }
+            if now >= self.next_reconnect {
+                self.reconnect(now);
+            }
+        }
+        if !self.broadcasts.is_empty() && now >= self.next_gossip && !self.shadowed {
+            self.gossip(now);
+        }
+        if self.join.as_ref().is_some_and(|j| now >= j.next_retry) {
+            self.retry_join(now);
+        }
+        self.reap(now);
     }
 
     /// When the node next needs [`Node::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Time> {
-        todo!()
+        if !self.started {
+            return None;
+        }
+        let mut next: Option<Time> = None;
+        let mut consider = |t: Time| next = Some(next.map_or(t, |n: Time| n.min(t)));
+        if self.participating() {
+            if let Some((at, _)) = self.schedule.next(&self.list) {
+                consider(at);
+            }
+            if !self.list.is_alone() {
+                consider(self.next_sync);
+            }
+            if !self.failed_pool.is_empty() {
+                consider(self.next_reconnect);
+            }
+        }
+        self.probes.iter().for_each(|p| consider(p.next_deadline()));
+        for relay in &self.relays {
+            consider(relay.nack_at.unwrap_or(relay.expires).min(relay.expires));
+        }
+        self.suspicions.iter().for_each(|s| consider(s.deadline()));
+        if !self.broadcasts.is_empty() && !self.shadowed {
+            consider(self.next_gossip);
+        }
+        if let Some(join) = &self.join {
+            consider(join.next_retry);
+        }
+        if let Some(reap) = self.reap_failed.front() {
+            consider(reap.at);
+        }
+        if let Some(reap) = self.reap_left.front() {
+            consider(reap.at);
+        }
+        next
     }
 
     /// The next thing to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        todo!()
+        self.transmits.pop_front()
     }
 
     /// The next thing to report.
     pub fn poll_event(&mut self) -> Option<Event> {
-        todo!()
+        self.events.pop_front()
+    }
+}
+
+impl<R: Rng> Node<R> {
+    /// Sets the timers on the first input, when `now` is first known.
+    fn start(&mut self, now: Time) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.schedule.start(now);
+        self.next_gossip = now;
+        self.next_sync = now + self.jittered(self.config.sync_interval_for(1));
+        self.next_reconnect = now + self.jittered(self.config.reconnect_interval);
+    }
+
+    /// A duration drawn uniformly from [d/2, 3d/2), so that members' periodic work does not run in lockstep.
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(0.5 + self.rng.random::<f64>())
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
+    fn sender(&mut self, name: Arc<str>, addr: SocketAddr) -> Option<Sender> {
+        if *name == *self.name {
+            self.stats.dropped += 1;
+            return None;
+        }
+        let identity = self.list.get(&name).map(|m| Arc::clone(&m.identity));
+        Some(Sender {
+            name,
+            addr,
+            identity,
+        })
+    }
+
+    /// Sends `messages` to `to` in one datagram, with `priority` next and queued updates filling the rest.
+    fn send(
+        &mut self,
+        to: SocketAddr,
+        receiver: Option<Arc<Identity>>,
+        messages: &[Message],
+        priority: Option<&Update>,
+    ) {
+        let mut buf = Vec::with_capacity(64);
+        codec::encode_header(&mut buf, &self.name);
+        for message in messages {
+            codec::encode_message(&mut buf, message);
+        }
+        if let Some(update) = priority {
+            codec::encode_update(&mut buf, update);
+        }
+        let members = self.list.active_count();
+        let limits = (
+            self.config.retransmit_limit(members, false),
+            self.config.retransmit_limit(members, true),
+        );
+        let mut retired = Vec::new();
+        let skip = priority.map(|u| u.member.name());
+        self.broadcasts.fill(
+            &mut buf,
+            self.config.mtu,
+            limits,
+            receiver.as_ref(),
+            skip,
+            &mut retired,
+        );
+        self.report_retired(retired);
+        self.transmits.push_back(Transmit {
+            to,
+            transport: Transport::Udp,
+            bytes: buf,
+        });
+    }
+
+    fn send_stream(&mut self, to: SocketAddr, message: Message) {
+        let bytes = codec::encode_packet(&self.name, &[message]);
+        self.transmits.push_back(Transmit {
+            to,
+            transport: Transport::Stream,
+            bytes,
+        });
+    }
+
+    fn report_retired(&mut self, retired: Vec<RetiredFailure>) {
+        for RetiredFailure { member, to } in retired {
+            self.events.push_back(Event::FailureSent { member, to });
+        }
+    }
+
+    fn enqueue(&mut self, update: Update) {
+        if let Some(retired) = self.broadcasts.push(&update) {
+            self.report_retired(vec![retired]);
+        }
+    }
+
+    fn push_change(
+        &mut self,
+        kind: ChangeKind,
+        member: Member,
+        previous: Option<Member>,
+        via: Via,
+        from: Option<Arc<Identity>>,
+    ) {
+        self.events.push_back(Event::Changed(Change {
+            kind,
+            member,
+            previous,
+            via,
+            from,
+        }));
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Probing
+
+    fn probe_if_due(&mut self, now: Time) {
+        let Some((at, target)) = self.schedule.next(&self.list) else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        let target = target.clone();
+        self.schedule.advance(now, &self.list, &mut self.rng);
+        let seq = self.next_seq();
+        // The buddy system: a suspect hears of its suspicion from whoever probes it, and can refute at once.
+        let buddy = (target.state == State::Suspect).then(|| Update {
+            member: target.clone(),
+            accuser: Some(Arc::clone(&self.name)),
+        });
+        let ping = Message::Ping {
+            seq,
+            target: Arc::from(target.name()),
+        };
+        self.send(
+            target.identity.addr(),
+            Some(Arc::clone(&target.identity)),
+            &[ping],
+            buddy.as_ref(),
+        );
+        let base = self.rtt.timeout(&self.config);
+        let timeout = self
+            .awareness
+            .scale(base, self.config.probe_timeout_ceiling());
+        // Ping-req needs a helper's own timeout plus a round trip on each leg; on a fast network the verdict
+        // comes well before the period ends, which is time a suspicion can use.
+        let window = (timeout + base * 2 + self.config.max_rtt).min(self.config.probe_interval);
+        self.probes.push(Probe {
+            seq,
+            target: target.identity,
+            started: now,
+            direct_deadline: now + timeout,
+            deadline: now + window,
+            helpers: None,
+            nacks: 0,
+        });
+        self.stats.probes += 1;
+    }
+
+    fn on_ack(&mut self, now: Time, seq: u32, sender: &Sender, over_stream: bool) {
+        if let Some(at) = self.relays.iter().position(|r| r.seq == seq) {
+            let relay = self.relays.swap_remove(at);
+            self.send(
+                relay.requester,
+                None,
+                &[Message::Ack {
+                    seq: relay.requester_seq,
+                }],
+                None,
+            );
+            return;
+        }
+        let Some(at) = self.probes.iter().position(|p| p.seq == seq) else {
+            return;
+        };
+        let probe = self.probes.swap_remove(at);
+        let outcome = if over_stream {
+            ProbeOutcome::AckedOverStream
+        } else if *sender.name == *probe.target.name() {
+            let rtt = now.saturating_since(probe.started);
+            self.rtt.sample(rtt);
+            ProbeOutcome::Acked { rtt }
+        } else {
+            ProbeOutcome::AckedIndirectly
+        };
+        self.awareness.apply(-1);
+        self.events.push_back(Event::Probed {
+            target: probe.target,
+            outcome,
+        });
+    }
+
+    fn advance_probes(&mut self, now: Time) {
+        let mut at = 0;
+        while at < self.probes.len() {
+            let probe = &self.probes[at];
+            if probe.helpers.is_none() && now >= probe.direct_deadline {
+                self.ask_helpers(at);
+                at += 1;
+            } else if probe.helpers.is_some() && now >= probe.deadline {
+                let probe = self.probes.swap_remove(at);
+                self.probe_failed(now, probe);
+            } else {
+                at += 1;
+            }
+        }
+    }
+
+    /// The direct ping went unanswered: ask `k` helpers to try, and try over a stream ourselves.
+    fn ask_helpers(&mut self, at: usize) {
+        let (seq, target) = (self.probes[at].seq, Arc::clone(&self.probes[at].target));
+        let helpers = self.random_members(self.config.indirect_checks, Some(target.name()), true);
+        self.probes[at].helpers = Some(helpers.len());
+        let request = Message::PingReq {
+            seq,
+            target: Arc::from(target.name()),
+            addr: target.addr(),
+        };
+        for helper in helpers {
+            self.send(
+                helper.addr(),
+                Some(Arc::clone(&helper)),
+                std::slice::from_ref(&request),
+                None,
+            );
+        }
+        if self.config.stream_fallback {
+            self.send_stream(
+                target.addr(),
+                Message::Ping {
+                    seq,
+                    target: Arc::from(target.name()),
+                },
+            );
+        }
+    }
+
+    fn probe_failed(&mut self, now: Time, probe: Probe) {
+        self.stats.probe_failures += 1;
+        // Lifeguard: helpers that did not even nack suggest the trouble is here, not at the target.
+        let helpers = probe.helpers.unwrap_or(0);
+        let delta = if helpers > 0 {
+            helpers.saturating_sub(probe.nacks)
+        } else {
+            1
+        };
+        self.awareness
+            .apply(i32::try_from(delta).unwrap_or(i32::MAX));
+        self.events.push_back(Event::Probed {
+            target: Arc::clone(&probe.target),
+            outcome: ProbeOutcome::Failed,
+        });
+        let Some(current) = self.list.get(probe.target.name()).cloned() else {
+            return;
+        };
+        if !current.identity.same_instance(&probe.target) || !current.state.is_active() {
+            return;
+        }
+        let claim = Member {
+            state: State::Suspect,
+            ..current
+        };
+        let via = if helpers > 0 {
+            Via::IndirectProbe
+        } else {
+            Via::Probe
+        };
+        let me = Sender {
+            name: Arc::clone(&self.name),
+            addr: self.list.local().identity.addr(),
+            identity: None,
+        };
+        self.apply(
+            now,
+            claim.clone(),
+            Some(Arc::clone(&self.name)),
+            via,
+            &me,
+            false,
+        );
+        // Tell the suspect directly, so that it can refute before the suspicion runs out.
+        let update = Update {
+            member: claim,
+            accuser: Some(Arc::clone(&self.name)),
+        };
+        self.send(probe.target.addr(), Some(probe.target), &[], Some(&update));
+    }
+
+    fn relay(&mut self, now: Time, sender: &Sender, seq: u32, target: Arc<str>, addr: SocketAddr) {
+        if *target == *self.name {
+            self.send(
+                sender.addr,
+                sender.identity.clone(),
+                &[Message::Ack { seq }],
+                None,
+            );
+            return;
+        }
+        if self.relays.len() >= self.config.max_pending_relays {
+            self.send(
+                sender.addr,
+                sender.identity.clone(),
+                &[Message::Nack { seq }],
+                None,
+            );
+            return;
+        }
+        let own_seq = self.next_seq();
+        let receiver = self.list.get(&target).map(|m| Arc::clone(&m.identity));
+        self.send(
+            addr,
+            receiver,
+            &[Message::Ping {
+                seq: own_seq,
+                target,
+            }],
+            None,
+        );
+        let timeout = self.rtt.timeout(&self.config);
+        self.relays.push(Relay {
+            seq: own_seq,
+            requester: sender.addr,
+            requester_seq: seq,
+            nack_at: Some(now + timeout),
+            expires: now + self.config.probe_interval,
+        });
+    }
+
+    fn expire_relays(&mut self, now: Time) {
+        let mut nacks = Vec::new();
+        self.relays.retain_mut(|relay| {
+            if relay.nack_at.is_some_and(|at| now >= at) {
+                relay.nack_at = None;
+                nacks.push((relay.requester, relay.requester_seq));
+            }
+            now < relay.expires
+        });
+        for (requester, seq) in nacks {
+            self.send(requester, None, &[Message::Nack { seq }], None);
+        }
+    }
+
+    /// Up to `k` random active members other than this node and `exclude`, alive ones only if `alive_only`.
+    fn random_members(
+        &mut self,
+        k: usize,
+        exclude: Option<&str>,
+        alive_only: bool,
+    ) -> Vec<Arc<Identity>> {
+        let eligible = |m: &Member| {
+            m.name() != &*self.name
+                && Some(m.name()) != exclude
+                && (!alive_only || m.state == State::Alive)
+        };
+        let len = self.list.active_count();
+        let mut chosen: Vec<Arc<Identity>> = Vec::with_capacity(k);
+        if len <= 4 * k + 8 {
+            let mut all: Vec<Arc<Identity>> = (0..len)
+                .filter_map(|at| self.list.ring_member(at))
+                .filter(|m| eligible(m))
+                .map(|m| Arc::clone(&m.identity))
+                .collect();
+            all.shuffle(&mut self.rng);
+            all.truncate(k);
+            return all;
+        }
+        for _ in 0..8 * k {
+            if chosen.len() == k {
+                break;
+            }
+            let at = self.rng.random_range(0..len);
+            let Some(member) = self.list.ring_member(at) else {
+                break;
+            };
+            if eligible(member) && !chosen.iter().any(|c| c.name() == member.name()) {
+                chosen.push(Arc::clone(&member.identity));
+            }
+        }
+        chosen
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Claims, suspicion and refutation
+
+    /// Applies a claim heard `via` some path from `sender`. `from_sync` claims come from a full list: a failure
+    /// claim about a member this node holds as active is taken as a suspicion only, so that after a partition
+    /// the two sides' verdicts on each other do not stick before their subjects can refute them.
+    fn apply(
+        &mut self,
+        now: Time,
+        mut claim: Member,
+        accuser: Option<Arc<str>>,
+        via: Via,
+        sender: &Sender,
+        from_sync: bool,
+    ) {
+        if claim.name() == &*self.name {
+            self.apply_to_self(claim, sender);
+            return;
+        }
+        let mut accuser = accuser;
+        if from_sync && claim.state == State::Failed {
+            let held_active = self
+                .list
+                .get(claim.name())
+                .is_some_and(|m| m.state.is_active() && m.identity.same_instance(&claim.identity));
+            if held_active {
+                claim.state = State::Suspect;
+                accuser = Some(Arc::clone(&sender.name));
+            }
+        }
+        if claim.state == State::Suspect && accuser.is_none() {
+            accuser = Some(Arc::clone(&sender.name));
+        }
+        let name: Arc<str> = Arc::from(claim.name());
+        match self.list.apply(claim.clone()) {
+            Applied::Unchanged => {
+                if claim.state == State::Suspect {
+                    self.confirm_suspicion(&claim, accuser);
+                }
+            }
+            Applied::Changed { previous } => {
+                let current = self.list.get(&name).cloned().expect("just applied");
+                let from = if sender.name == self.name {
+                    None
+                } else {
+                    sender.identity.clone()
+                };
+                self.after_state_change(now, &current, previous.as_ref());
+                if current.state == State::Suspect {
+                    self.start_suspicion(now, &current, previous.as_ref(), accuser.clone());
+                } else {
+                    self.suspicions
+                        .retain(|s| s.member.name() != current.name());
+                }
+                if previous.as_ref().is_some_and(|p| p.state == State::Alive)
+                    && current.state != State::Alive
+                {
+                    // One fewer member can confirm the suspicions already running.
+                    let most = self
+                        .config
+                        .suspicion_confirmations
+                        .min(self.list.count(State::Alive).saturating_sub(2));
+                    self.suspicions
+                        .iter_mut()
+                        .for_each(|s| s.limit_expected(most));
+                }
+                let accuser = if current.state == State::Suspect {
+                    accuser
+                } else {
+                    None
+                };
+                self.enqueue(Update {
+                    member: current.clone(),
+                    accuser,
+                });
+                if let Some(kind) = change_kind(previous.as_ref(), &current) {
+                    self.push_change(kind, current, previous, via, from);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping that follows a member's new state, whether from news or adopted at start.
+    fn after_state_change(&mut self, now: Time, current: &Member, previous: Option<&Member>) {
+        self.track_inactive(now, current);
+        let was_active = previous
+            .is_some_and(|p| p.state.is_active() && p.identity.same_instance(&current.identity));
+        if current.state.is_active() && !was_active {
+            self.schedule
+                .on_member_active(&current.identity, &mut self.rng);
+        }
+    }
+
+    fn track_inactive(&mut self, now: Time, current: &Member) {
+        let reap = |timeout| Reap {
+            at: now + timeout,
+            identity: Arc::clone(&current.identity),
+            incarnation: current.incarnation,
+        };
+        match current.state {
+            State::Failed => {
+                self.failed_pool.push(Arc::clone(&current.identity));
+                self.reap_failed
+                    .push_back(reap(self.config.failed_reap_timeout));
+            }
+            State::Left => self
+                .reap_left
+                .push_back(reap(self.config.left_reap_timeout)),
+            State::Alive | State::Suspect => {}
+        }
+    }
+
+    fn start_suspicion(
+        &mut self,
+        now: Time,
+        current: &Member,
+        previous: Option<&Member>,
+        accuser: Option<Arc<str>>,
+    ) {
+        let already = previous.is_some_and(|p| {
+            p.state == State::Suspect
+                && p.identity.same_instance(&current.identity)
+                && p.incarnation == current.incarnation
+        });
+        if already {
+            return;
+        }
+        self.suspicions
+            .retain(|s| s.member.name() != current.name());
+        let timers = self.config.timers(self.list.active_count());
+        // Confirmations can only come from alive members other than this node and the accuser.
+        let expected = self
+            .config
+            .suspicion_confirmations
+            .min(self.list.count(State::Alive).saturating_sub(2));
+        let accuser = accuser.unwrap_or_else(|| Arc::clone(&self.name));
+        self.suspicions.push(Suspicion::new(
+            Arc::clone(&current.identity),
+            current.incarnation,
+            accuser,
+            now,
+            (timers.suspicion_min, timers.suspicion_max),
+            expected,
+        ));
+        self.stats.suspicions += 1;
+    }
+
+    /// Another member suspects a member this node already suspects: count it, and pass the confirmation on.
+    fn confirm_suspicion(&mut self, claim: &Member, accuser: Option<Arc<str>>) {
+        let Some(accuser) = accuser else { return };
+        let Some(suspicion) = self.suspicions.iter_mut().find(|s| {
+            s.member.same_instance(&claim.identity) && s.incarnation == claim.incarnation
+        }) else {
+            return;
+        };
+        if suspicion.confirm(&accuser) {
+            self.enqueue(Update {
+                member: claim.clone(),
+                accuser: Some(accuser),
+            });
+        }
+    }
+
+    fn expire_suspicions(&mut self, now: Time) {
+        while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
+            let suspicion = self.suspicions.swap_remove(at);
+            let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
+                continue;
+            };
+            let still = current.state == State::Suspect
+                && current.identity.same_instance(&suspicion.member)
+                && current.incarnation == suspicion.incarnation;
+            if still {
+                let claim = Member {
+                    state: State::Failed,
+                    ..current
+                };
+                let me = Sender {
+                    name: Arc::clone(&self.name),
+                    addr: self.list.local().identity.addr(),
+                    identity: None,
+                };
+                self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
+            }
+        }
+    }
+
+    /// A claim about this node's own name.
+    fn apply_to_self(&mut self, claim: Member, sender: &Sender) {
+        let local = self.list.local().clone();
+        if self.shadowed {
+            return;
+        }
+        let (ours, theirs) = (local.identity.joined_at_ms(), claim.identity.joined_at_ms());
+        if theirs > ours && claim.state.is_active() {
+            // A newer live instance holds the name. Every list keeps the newer one (precedence), so this node
+            // steps aside rather than fight over it.
+            self.shadowed = true;
+            self.probes.clear();
+            self.join = None;
+            self.events.push_back(Event::Conflict {
+                local,
+                other: claim.clone(),
+                winner: claim,
+            });
+            return;
+        }
+        if theirs != ours || self.leaving {
+            return;
+        }
+        // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
+        // incarnation above ours (news of this instance that this node no longer remembers), or it would stick.
+        let refute = if claim.state == State::Alive {
+            claim.incarnation > local.incarnation
+        } else {
+            claim.incarnation >= local.incarnation
+        };
+        if refute {
+            self.refute(claim.incarnation.saturating_add(1), sender);
+        }
+    }
+
+    /// Raises this node's incarnation above a claim that it is not alive, and tells everyone, the sender of the
+    /// claim first.
+    fn refute(&mut self, incarnation: u32, sender: &Sender) {
+        let previous = self.list.local().clone();
+        let local = Member {
+            incarnation,
+            state: State::Alive,
+            ..previous.clone()
+        };
+        self.list.set_local(local.clone());
+        self.stats.refutations += 1;
+        self.awareness.apply(1);
+        let update = Update {
+            member: local.clone(),
+            accuser: None,
+        };
+        self.enqueue(update.clone());
+        if sender.name != self.name {
+            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+        }
+        self.push_change(
+            ChangeKind::Alive,
+            local,
+            Some(previous),
+            Via::Local,
+            sender.identity.clone(),
+        );
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Gossip, sync, reconnect, reaping
+
+    /// Sends pending updates to the next `gossip_fanout` members along the ring. Walking the ring rather than
+    /// drawing at random means one node's successive sends of an update reach distinct members, so in a small
+    /// cluster a single node's retransmissions already cover everyone.
+    fn gossip(&mut self, now: Time) {
+        self.next_gossip = now + self.config.gossip_interval;
+        let len = self.list.active_count();
+        let mut sent = 0;
+        for _ in 0..len {
+            if sent == self.config.gossip_fanout || self.broadcasts.is_empty() {
+                break;
+            }
+            self.gossip_cursor = self.gossip_cursor.wrapping_add(1);
+            let Some(target) = self.list.ring_member(self.gossip_cursor) else {
+                break;
+            };
+            if target.name() == &*self.name {
+                continue;
+            }
+            let target = Arc::clone(&target.identity);
+            self.send(target.addr(), Some(target), &[], None);
+            sent += 1;
+        }
+    }
+
+    /// Merges a full list from `sender`.
+    fn merge(&mut self, now: Time, members: Vec<Member>, sender: &mut Sender) {
+        for member in members {
+            self.apply(now, member, None, Via::Sync, sender, true);
+            if sender.identity.is_none() {
+                sender.identity = self.list.get(&sender.name).map(|m| Arc::clone(&m.identity));
+            }
+        }
+    }
+
+    fn anti_entropy(&mut self, now: Time) {
+        let members = self.list.active_count();
+        self.next_sync = now + self.jittered(self.config.sync_interval_for(members));
+        if let Some(peer) = self.random_members(1, None, true).pop() {
+            let request = Message::SyncRequest {
+                digest: self.list.digest(),
+                join: false,
+                members: Vec::new(),
+            };
+            self.send_stream(peer.addr(), request);
+        }
+    }
+
+    /// Tries one failed member, so that the two sides of a healed partition find each other again.
+    fn reconnect(&mut self, now: Time) {
+        self.next_reconnect = now + self.jittered(self.config.reconnect_interval);
+        let list = &self.list;
+        self.failed_pool.retain(|id| {
+            list.get(id.name())
+                .is_some_and(|m| m.state == State::Failed && m.identity.same_instance(id))
+        });
+        if self.failed_pool.is_empty() {
+            return;
+        }
+        let target =
+            Arc::clone(&self.failed_pool[self.rng.random_range(0..self.failed_pool.len())]);
+        let request = Message::SyncRequest {
+            digest: self.list.digest(),
+            join: false,
+            members: Vec::new(),
+        };
+        self.send_stream(target.addr(), request);
+    }
+
+    fn reap(&mut self, now: Time) {
+        for state in [State::Failed, State::Left] {
+            loop {
+                let queue = if state == State::Failed {
+                    &mut self.reap_failed
+                } else {
+                    &mut self.reap_left
+                };
+                let Some(front) = queue.front() else { break };
+                if front.at > now {
+                    break;
+                }
+                let reap = queue.pop_front().expect("front exists");
+                let unchanged = self.list.get(reap.identity.name()).is_some_and(|m| {
+                    m.state == state
+                        && m.incarnation == reap.incarnation
+                        && m.identity.same_instance(&reap.identity)
+                });
+                if unchanged {
+                    self.list.remove(reap.identity.name());
+                }
+            }
+        }
+    }
+}
+
+/// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
+/// nothing else changed is not worth an event.
+fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind> {
+    let same = previous.filter(|p| p.identity.same_instance(&current.identity));
+    let Some(previous) = same else {
+        return Some(match current.state {
+            State::Alive | State::Suspect => ChangeKind::Join,
+            State::Failed => ChangeKind::Failed,
+            State::Left => ChangeKind::Leave,
+        });
+    };
+    match (previous.state, current.state) {
+        (State::Alive, State::Alive) => {
+            let moved = previous.identity.addr() != current.identity.addr()
+                || previous.identity.meta() != current.identity.meta();
+            moved.then_some(ChangeKind::Update)
+        }
+        (_, State::Alive) => Some(ChangeKind::Alive),
+        (State::Suspect, State::Suspect) => None,
+        (_, State::Suspect) => Some(ChangeKind::Suspect),
+        (State::Failed, State::Failed) => None,
+        (_, State::Failed) => Some(ChangeKind::Failed),
+        (State::Left, State::Left) => None,
+        (_, State::Left) => Some(ChangeKind::Leave),
     }
 }

@@ -1,1 +1,223 @@
-//! (in progress)
+//! The probe schedule and the bookkeeping of ping / ping-req exchanges.
+//!
+//! **Schedule.** With [`ProbeSchedule::Ring`] every member orders the active members by a hash of each name and
+//! probes, in round `r = floor(now / probe_interval)`, the member `1 + r mod (M - 1)` places after itself. When
+//! views agree this is a permutation: every member is probed exactly once per round, by a prober that moves one
+//! step back along the ring each round, so a crashed member is probed by someone live within
+//! `max_simultaneous_failures` rounds. Each probe of a target happens at the same phase of the round, derived
+//! from the target's name: consecutive probes of one member are exactly one period apart, while probes of
+//! different members (and so detections) are spread over the period instead of landing in lockstep.
+//!
+//! [`ProbeSchedule::Shuffled`] is SWIM's: round-robin over a private shuffled list, new members inserted at
+//! random positions, one probe per period at a random phase of this node's own.
+//!
+//! **Exchanges.** A probe pings its target; if no ack comes within the direct timeout (adapted to measured round
+//! trips and stretched by local health), it asks `k` helpers to ping the target (ping-req) and, optionally,
+//! pings it over a stream. The probe ends at the end of its window: acked, or failed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use crate::config::{Config, ProbeSchedule};
+use crate::member::{Identity, Member};
+use crate::membership::{Membership, name_hash};
+use crate::time::Time;
+
+/// Smoothed round-trip time, as TCP estimates it (RFC 6298), for the direct ping timeout.
+#[derive(Clone, Debug, Default)]
+pub struct RttEstimator {
+    smoothed: Option<Duration>,
+    variation: Duration,
+}
+
+impl RttEstimator {
+    pub fn sample(&mut self, rtt: Duration) {
+        match self.smoothed {
+            None => {
+                self.smoothed = Some(rtt);
+                self.variation = rtt / 2;
+            }
+            Some(srtt) => {
+                let deviation = srtt.abs_diff(rtt);
+                self.variation = (self.variation * 3 + deviation) / 4;
+                self.smoothed = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+
+    /// The smoothed round trip, once one was measured.
+    pub fn smoothed(&self) -> Option<Duration> {
+        self.smoothed
+    }
+
+    /// The direct ping timeout before local health stretches it: twice the smoothed round trip plus four
+    /// deviations, within the configured floor and half the probe interval.
+    pub fn timeout(&self, config: &Config) -> Duration {
+        match self.smoothed {
+            None => config.initial_probe_timeout(),
+            Some(srtt) => (srtt * 2 + self.variation * 4)
+                .clamp(config.probe_timeout_floor, config.probe_timeout_ceiling()),
+        }
+    }
+}
+
+/// A probe in flight.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub seq: u32,
+    pub target: Arc<Identity>,
+    pub started: Time,
+    /// When to give up on the direct ping and ask helpers.
+    pub direct_deadline: Time,
+    /// When the probe fails if nobody answered.
+    pub deadline: Time,
+    /// Helpers asked; `None` until the direct ping timed out.
+    pub helpers: Option<usize>,
+    pub nacks: usize,
+}
+
+impl Probe {
+    /// The next instant this probe needs attention.
+    pub fn next_deadline(&self) -> Time {
+        if self.helpers.is_none() {
+            self.direct_deadline
+        } else {
+            self.deadline
+        }
+    }
+}
+
+/// A ping this node sends on behalf of another member's ping-req.
+#[derive(Clone, Debug)]
+pub struct Relay {
+    /// The sequence number of this node's own ping to the target.
+    pub seq: u32,
+    pub requester: SocketAddr,
+    pub requester_seq: u32,
+    /// When to tell the requester that no ack came (a nack); `None` once the nack went out.
+    pub nack_at: Option<Time>,
+    /// When to stop forwarding a late ack.
+    pub expires: Time,
+}
+
+/// Which member to probe next, and when.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    kind: ProbeSchedule,
+    period: Duration,
+    /// Ring: the round whose probe is due next.
+    next_round: u64,
+    /// Shuffled: when the next probe is due, and the list and cursor.
+    next_at: Time,
+    order: Vec<Arc<Identity>>,
+    cursor: usize,
+}
+
+impl Schedule {
+    pub fn new(config: &Config, rng: &mut impl Rng) -> Schedule {
+        let period = config.probe_interval;
+        Schedule {
+            kind: config.probe_schedule,
+            period,
+            next_round: 0,
+            // Until `start`, this holds the node's random phase within the period (shuffled schedule).
+            next_at: Time::ZERO + period.mul_f64(rng.random::<f64>()),
+            order: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    /// Anchors the schedule at the node's first `now`.
+    pub fn start(&mut self, now: Time) {
+        self.next_round = round_of(now, self.period);
+        self.next_at = now + self.next_at.since_epoch();
+    }
+
+    /// The target and time of the next probe, as the list stands now.
+    pub fn next<'a>(&'a self, list: &'a Membership) -> Option<(Time, &'a Member)> {
+        match self.kind {
+            ProbeSchedule::Ring => {
+                let target = self.ring_target(list, self.next_round)?;
+                Some((self.ring_time(self.next_round, target), target))
+            }
+            ProbeSchedule::Shuffled => {
+                let target = self.order[self.cursor.min(self.order.len())..]
+                    .iter()
+                    .find_map(|id| live_entry(list, id))
+                    .or_else(|| {
+                        (list.active_count() > 1)
+                            .then(|| list.ring_successor(1))
+                            .flatten()
+                    })?;
+                Some((self.next_at, target))
+            }
+        }
+    }
+
+    /// Moves past the probe that `next` returned, or past rounds that were missed while this node was not
+    /// running (a frozen process probes once on resume, not once per missed round).
+    pub fn advance(&mut self, now: Time, list: &Membership, rng: &mut impl Rng) {
+        match self.kind {
+            ProbeSchedule::Ring => {
+                self.next_round = (self.next_round + 1).max(round_of(now, self.period));
+            }
+            ProbeSchedule::Shuffled => {
+                let position = self.order[self.cursor.min(self.order.len())..]
+                    .iter()
+                    .position(|id| live_entry(list, id).is_some());
+                match position {
+                    Some(p) => self.cursor += p + 1,
+                    None => self.cursor = self.order.len(),
+                }
+                if self.cursor >= self.order.len() {
+                    self.reshuffle(list, rng);
+                }
+                self.next_at = (self.next_at + self.period).max(now);
+            }
+        }
+    }
+
+    /// A member became active: SWIM inserts it at a random position of the shuffled list.
+    pub fn on_member_active(&mut self, identity: &Arc<Identity>, rng: &mut impl Rng) {
+        if self.kind == ProbeSchedule::Shuffled {
+            let at = rng.random_range(self.cursor.min(self.order.len())..=self.order.len());
+            self.order.insert(at, Arc::clone(identity));
+        }
+    }
+
+    fn reshuffle(&mut self, list: &Membership, rng: &mut impl Rng) {
+        self.order.clear();
+        self.order.extend(
+            list.iter()
+                .skip(1)
+                .filter(|m| m.state.is_active())
+                .map(|m| Arc::clone(&m.identity)),
+        );
+        self.order.shuffle(rng);
+        self.cursor = 0;
+    }
+
+    fn ring_target<'a>(&self, list: &'a Membership, round: u64) -> Option<&'a Member> {
+        let others = list.active_count().checked_sub(1).filter(|&n| n > 0)? as u64;
+        list.ring_successor((1 + round % others) as usize)
+    }
+
+    fn ring_time(&self, round: u64, target: &Member) -> Time {
+        let period = self.period.as_micros() as u64;
+        let phase = ((name_hash(target.name()) & 0xffff_ffff) * period) >> 32;
+        Time::from_unix_micros(round.saturating_mul(period).saturating_add(phase))
+    }
+}
+
+fn round_of(now: Time, period: Duration) -> u64 {
+    now.as_micros() / (period.as_micros() as u64).max(1)
+}
+
+fn live_entry<'a>(list: &'a Membership, id: &Identity) -> Option<&'a Member> {
+    list.get(id.name())
+        .filter(|m| m.state.is_active() && m.identity.same_instance(id))
+}

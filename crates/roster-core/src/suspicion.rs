@@ -1,1 +1,136 @@
-//! (in progress)
+//! `Suspicion`: one member's suspicion timer, which shrinks as independent members confirm it (Lifeguard).
+//!
+//! Every member that hears a suspicion runs its own timer, so a failure is declared by many members at about
+//! the same time rather than by one prober whose news may be lost. The timeout starts at `max` and, with `c` of
+//! the `k` expected confirmations in, is
+//!
+//! ```text
+//! timeout(c) = max(min, max - (max - min) * ln(c + 1) / ln(k + 1))
+//! ```
+//!
+//! measured from when this member first heard the suspicion. `k` is never more than the members left who could
+//! confirm; with nobody left to confirm (`k = 0`) the timeout is `min`, so a small cluster that lost most of its
+//! members does not wait for confirmations that cannot come.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::member::Identity;
+use crate::time::Time;
+
+/// A running suspicion.
+#[derive(Clone, Debug)]
+pub struct Suspicion {
+    pub member: Arc<Identity>,
+    pub incarnation: u32,
+    started: Time,
+    min: Duration,
+    max: Duration,
+    expected: usize,
+    accusers: Vec<Arc<str>>,
+    deadline: Time,
+}
+
+impl Suspicion {
+    /// A suspicion of `member` at `incarnation`, first raised by `accuser`.
+    pub fn new(
+        member: Arc<Identity>,
+        incarnation: u32,
+        accuser: Arc<str>,
+        now: Time,
+        (min, max): (Duration, Duration),
+        expected: usize,
+    ) -> Suspicion {
+        let mut suspicion = Suspicion {
+            member,
+            incarnation,
+            started: now,
+            min,
+            max,
+            expected,
+            accusers: vec![accuser],
+            deadline: now,
+        };
+        suspicion.deadline = now + suspicion.timeout();
+        suspicion
+    }
+
+    /// When the member is to be declared failed.
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+
+    /// Confirmations in so far (accusers after the first).
+    pub fn confirmations(&self) -> usize {
+        self.accusers.len() - 1
+    }
+
+    /// Counts `accuser` if it is new; returns whether it was.
+    pub fn confirm(&mut self, accuser: &str) -> bool {
+        if self.confirmations() >= self.expected || self.accusers.iter().any(|a| &**a == accuser) {
+            return false;
+        }
+        self.accusers.push(accuser.into());
+        self.deadline = self.started + self.timeout();
+        true
+    }
+
+    /// Lowers the confirmations to wait for when fewer members are left to give them (others were suspected
+    /// or failed since this suspicion began). The timeout only ever shrinks this way.
+    pub fn limit_expected(&mut self, most: usize) {
+        if most < self.expected {
+            self.expected = most.max(self.confirmations());
+            self.deadline = self.started + self.timeout();
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        if self.expected == 0 {
+            return self.min;
+        }
+        let c = self.confirmations() as f64;
+        let fraction = (c + 1.0).ln() / (self.expected as f64 + 1.0).ln();
+        let span = self.max.saturating_sub(self.min);
+        self.max
+            .saturating_sub(span.mul_f64(fraction.clamp(0.0, 1.0)))
+            .max(self.min)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suspicion(expected: usize) -> Suspicion {
+        let id = Arc::new(
+            Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
+        );
+        let bounds = (Duration::from_secs(2), Duration::from_secs(6));
+        Suspicion::new(id, 3, "m1".into(), Time::ZERO, bounds, expected)
+    }
+
+    #[test]
+    fn confirmations_shrink_the_timeout_down_to_min() {
+        let mut s = suspicion(2);
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
+        assert!(s.confirm("m2"));
+        assert!(!s.confirm("m2"), "the same accuser counts once");
+        assert!(!s.confirm("m1"), "the first accuser is not a confirmation");
+        let after_one = s.deadline() - Time::ZERO;
+        assert!(
+            after_one < Duration::from_secs(6) && after_one > Duration::from_secs(2),
+            "{after_one:?}"
+        );
+        assert!(s.confirm("m3"));
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
+        assert!(!s.confirm("m4"), "no more than expected");
+    }
+
+    #[test]
+    fn with_nobody_left_to_confirm_the_timeout_is_min() {
+        assert_eq!(suspicion(0).deadline(), Time::ZERO + Duration::from_secs(2));
+        let mut s = suspicion(2);
+        s.limit_expected(0);
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
+    }
+}

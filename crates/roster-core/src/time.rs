@@ -22,6 +22,11 @@ impl Time {
         Time(u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX))
     }
 
+    /// A time `micros` microseconds after the Unix epoch.
+    pub const fn from_unix_micros(micros: u64) -> Self {
+        Time(micros)
+    }
+
     /// A time `ms` milliseconds after the Unix epoch.
     pub const fn from_unix_ms(ms: u64) -> Self {
         Time(ms.saturating_mul(1000))
@@ -51,14 +56,20 @@ impl Time {
 impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, rhs: Duration) -> Time {
-        Time(self.0.saturating_add(u64::try_from(rhs.as_micros()).unwrap_or(u64::MAX)))
+        Time(
+            self.0
+                .saturating_add(u64::try_from(rhs.as_micros()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
     fn sub(self, rhs: Duration) -> Time {
-        Time(self.0.saturating_sub(u64::try_from(rhs.as_micros()).unwrap_or(u64::MAX)))
+        Time(
+            self.0
+                .saturating_sub(u64::try_from(rhs.as_micros()).unwrap_or(u64::MAX)),
+        )
     }
 }
 

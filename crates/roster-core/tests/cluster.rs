@@ -1,0 +1,288 @@
+//! Scenarios: several nodes driven through an in-memory network with a fake clock.
+
+mod support;
+
+use std::time::Duration;
+
+use roster_core::{ChangeKind, Config, Event, State};
+use support::Net;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// Five nodes joined through node 0, converged; the seed also shifts the moment the scenario continues, so
+/// that faults hit different phases of the probe rounds.
+fn five(seed: u64) -> Net {
+    let mut net = Net::new(seed, Config::default());
+    net.start(0, &[]);
+    for i in 1..5 {
+        net.run_for(secs(0.1));
+        net.start(i, &[0]);
+    }
+    net.run_for(secs(3.0 + (seed % 17) as f64 * 0.0613));
+    net
+}
+
+#[test]
+fn five_nodes_join_through_one_seed_and_converge() {
+    let mut net = Net::new(1, Config::default());
+    net.start(0, &[]);
+    for i in 1..5 {
+        net.start(i, &[0]);
+    }
+    let started = net.now;
+    while !net.converged() {
+        assert!(net.now - started < secs(5.0), "not converged after 5 s");
+        net.run_for(secs(0.05));
+    }
+    let took = net.now - started;
+    assert!(took < secs(2.0), "converged after {took:?}");
+    for i in 0..5 {
+        assert_eq!(net.node(i).members().len(), 5);
+        assert!(net.log.iter().any(|l| l.node == net.name(i)
+            && matches!(l.event, Event::Changed(ref c) if c.kind == ChangeKind::Join)));
+    }
+}
+
+#[test]
+fn three_crashes_are_failed_everywhere_within_deadline() {
+    for seed in 0..20 {
+        let mut net = five(seed);
+        assert!(
+            net.converged(),
+            "seed {seed}: not converged before the crash"
+        );
+        let crashed_at = net.now;
+        for i in [1, 2, 3] {
+            net.crash(i);
+        }
+        net.run_for(secs(20.0));
+        let survivors = [0, 4];
+        for i in [1, 2, 3] {
+            let name = net.name(i).to_string();
+            let (first, last) = net.first_and_last(ChangeKind::Failed, &name, &survivors);
+            let first =
+                first.unwrap_or_else(|| panic!("seed {seed}: {name} never detected")) - crashed_at;
+            let last = last.unwrap_or_else(|| panic!("seed {seed}: {name} not failed everywhere"))
+                - crashed_at;
+            assert!(
+                first <= secs(10.0),
+                "seed {seed}: {name} first failed after {first:?} (deadline 10 s)"
+            );
+            assert!(
+                last <= secs(15.0),
+                "seed {seed}: {name} failed everywhere after {last:?} (deadline 15 s)"
+            );
+            for &s in &survivors {
+                assert_eq!(
+                    net.state(s, i),
+                    Some(State::Failed),
+                    "seed {seed}: {} holds {name}",
+                    net.name(s)
+                );
+            }
+        }
+        for i in survivors {
+            for j in survivors {
+                assert_eq!(
+                    net.state(i, j),
+                    Some(State::Alive),
+                    "seed {seed}: a survivor was marked down"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_suspected_member_that_is_alive_refutes_and_is_never_failed() {
+    let mut refuted = 0;
+    for seed in 0..10 {
+        let mut net = five(seed);
+        // Cut node 2's inbound datagrams long enough for probes of it to fail, then restore them.
+        for other in [0, 1, 3, 4] {
+            net.block_one_way(other, 2);
+        }
+        net.run_for(secs(2.5));
+        net.heal();
+        net.run_for(secs(15.0));
+        let name = net.name(2).to_string();
+        assert_eq!(
+            net.events_about(ChangeKind::Failed, &name),
+            0,
+            "seed {seed}: a live member was marked failed"
+        );
+        for i in 0..5 {
+            assert_eq!(net.state(i, 2), Some(State::Alive), "seed {seed}");
+        }
+        refuted += net.node(2).stats().refutations;
+    }
+    assert!(refuted > 0, "no run produced a suspicion to refute");
+}
+
+#[test]
+fn a_leave_shows_as_left_everywhere_and_never_failed() {
+    let mut net = five(7);
+    let left_at = net.now;
+    net.node_mut(3).leave(left_at);
+    while !net.node(3).leave_announced() {
+        assert!(net.now - left_at < secs(2.0), "leave never announced");
+        net.run_for(secs(0.05));
+    }
+    net.crash(3);
+    net.run_for(secs(20.0));
+    let name = net.name(3).to_string();
+    for i in [0, 1, 2, 4] {
+        assert_eq!(
+            net.state(i, 3),
+            Some(State::Left),
+            "{} holds {name}",
+            net.name(i)
+        );
+    }
+    assert_eq!(net.events_about(ChangeKind::Failed, &name), 0);
+    assert_eq!(net.events_about(ChangeKind::Suspect, &name), 0);
+}
+
+#[test]
+fn a_restarted_member_replaces_its_failed_entry() {
+    let mut net = five(3);
+    net.crash(2);
+    net.run_for(secs(16.0));
+    for i in [0, 1, 3, 4] {
+        assert_eq!(net.state(i, 2), Some(State::Failed));
+    }
+    let old_joined = net.node(0).member("m2").unwrap().identity.joined_at_ms();
+    net.start(2, &[4]);
+    net.run_for(secs(5.0));
+    for i in 0..5 {
+        let entry = net.node(i).member("m2").unwrap();
+        assert_eq!(entry.state, State::Alive, "{}", net.name(i));
+        assert!(entry.identity.joined_at_ms() > old_joined);
+    }
+}
+
+#[test]
+fn a_split_in_two_halves_heals_into_one_list() {
+    let mut net = Net::new(11, Config::default());
+    net.start(0, &[]);
+    for i in 1..8 {
+        net.start(i, &[0]);
+    }
+    net.run_for(secs(3.0));
+    assert!(net.converged());
+    for a in 0..4 {
+        for b in 4..8 {
+            net.block(a, b);
+        }
+    }
+    net.run_for(secs(20.0));
+    for a in 0..4 {
+        for b in 4..8 {
+            assert_eq!(
+                net.state(a, b),
+                Some(State::Failed),
+                "{} should hold {} failed",
+                net.name(a),
+                net.name(b)
+            );
+        }
+    }
+    net.heal();
+    let healed = net.now;
+    while !net.converged() {
+        assert!(
+            net.now - healed < secs(60.0),
+            "still split 60 s after the heal"
+        );
+        net.run_for(secs(0.5));
+    }
+    let took = net.now - healed;
+    assert!(took <= secs(30.0), "merged {took:?} after the heal");
+}
+
+#[test]
+fn same_seed_same_inputs_give_the_same_bytes() {
+    let run = |seed| {
+        let mut net = Net::new(seed, Config::default());
+        net.record_wire = true;
+        net.loss = 0.05;
+        net.start(0, &[]);
+        for i in 1..6 {
+            net.start(i, &[0]);
+        }
+        net.run_for(secs(5.0));
+        net.crash(2);
+        net.run_for(secs(15.0));
+        net.wire
+    };
+    let (a, b) = (run(5), run(5));
+    assert!(!a.is_empty());
+    assert!(a == b, "two runs with one seed diverged");
+    assert!(run(6) != a, "the seed should matter");
+}
+
+#[test]
+fn garbage_never_changes_the_list() {
+    use rand::{Rng, SeedableRng};
+    let mut net = five(2);
+    let before: Vec<_> = net.node(0).members().cloned().collect();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
+    let now = net.now;
+    let from = support::Net::addr(77);
+    for len in 0..2000usize {
+        let bytes: Vec<u8> = (0..len % 300).map(|_| rng.random()).collect();
+        let node = net.node_mut(0);
+        let _ = node.handle_packet(now, from, &bytes);
+        let _ = node.handle_stream(now, from, &bytes);
+    }
+    let after: Vec<_> = net.node(0).members().cloned().collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn two_live_instances_of_one_name_are_a_conflict_the_newer_wins() {
+    let mut net = five(4);
+    // A second process calls itself m1 at a new address and joins: the older m1 is still alive.
+    let addr = support::Net::addr(99);
+    let identity =
+        roster_core::Identity::new("m1", addr, net.now.unix_ms() + 1, Default::default()).unwrap();
+    use rand::SeedableRng;
+    let mut other = roster_core::Node::new(
+        Config::default(),
+        identity,
+        rand::rngs::SmallRng::seed_from_u64(1),
+    )
+    .unwrap();
+    other.join(net.now, &[support::Net::addr(0)]);
+    let request = other.poll_transmit().unwrap();
+    let now = net.now;
+    let reply = net
+        .node_mut(0)
+        .handle_stream(now, addr, &request.bytes)
+        .unwrap()
+        .unwrap();
+    other
+        .handle_stream(now, support::Net::addr(0), &reply)
+        .unwrap();
+    net.run_for(secs(5.0));
+    assert!(
+        net.node(1).is_shadowed(),
+        "the older instance should step aside"
+    );
+    let conflicts = net
+        .log
+        .iter()
+        .filter(|l| l.node == "m1" && matches!(l.event, Event::Conflict { .. }))
+        .count();
+    assert_eq!(conflicts, 1);
+    for i in [0, 2, 3, 4] {
+        assert_eq!(
+            net.node(i).member("m1").unwrap().identity.addr(),
+            addr,
+            "{} keeps the newer m1",
+            net.name(i)
+        );
+    }
+}
