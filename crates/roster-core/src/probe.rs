@@ -221,3 +221,149 @@ fn live_entry<'a>(list: &'a Membership, id: &Identity) -> Option<&'a Member> {
     list.get(id.name())
         .filter(|m| m.state.is_active() && m.identity.same_instance(id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::member::State;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    fn lists(n: usize) -> Vec<Membership> {
+        let ids: Vec<Arc<Identity>> = (0..n)
+            .map(|i| {
+                let addr = SocketAddr::from(([10, 0, 0, 1], 7000 + i as u16));
+                Arc::new(Identity::new(format!("node-{i}"), addr, 1, Default::default()).unwrap())
+            })
+            .collect();
+        (0..n)
+            .map(|me| {
+                let mut list = Membership::new(Member::new(Arc::clone(&ids[me]), 0, State::Alive));
+                for (i, id) in ids.iter().enumerate() {
+                    if i != me {
+                        list.apply(Member::new(Arc::clone(id), 0, State::Alive));
+                    }
+                }
+                list
+            })
+            .collect()
+    }
+
+    #[test]
+    fn when_views_agree_the_ring_probes_every_member_once_per_round() {
+        let config = Config::default();
+        let mut rng = SmallRng::seed_from_u64(1);
+        for n in [2, 5, 16, 101] {
+            let lists = lists(n);
+            let mut schedules: Vec<Schedule> =
+                (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
+            let start = Time::from_unix_ms(1_764_000_000_000);
+            schedules.iter_mut().for_each(|s| s.start(start));
+            for _round in 0..(2 * n) {
+                let mut probed: Vec<&str> = Vec::new();
+                for (schedule, list) in schedules.iter().zip(&lists) {
+                    let (_, target) = schedule.next(list).unwrap();
+                    assert_ne!(target.name(), list.local().name());
+                    probed.push(target.name());
+                }
+                probed.sort_unstable();
+                probed.dedup();
+                assert_eq!(
+                    probed.len(),
+                    n,
+                    "with {n} members, someone was probed twice in one round"
+                );
+                for (schedule, list) in schedules.iter_mut().zip(&lists) {
+                    schedule.advance(start, list, &mut rng);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_is_probed_at_the_same_phase_every_round() {
+        let config = Config::default();
+        let lists = lists(7);
+        let mut rng = SmallRng::seed_from_u64(2);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedule = Schedule::new(&config, &mut rng);
+        schedule.start(start);
+        let mut times_of: std::collections::BTreeMap<String, Vec<Time>> = Default::default();
+        for _ in 0..12 {
+            let (at, target) = schedule.next(&lists[0]).unwrap();
+            times_of
+                .entry(target.name().to_string())
+                .or_default()
+                .push(at);
+            schedule.advance(start, &lists[0], &mut rng);
+        }
+        for times in times_of.values() {
+            for pair in times.windows(2) {
+                assert_eq!(
+                    (pair[1] - pair[0]).as_micros() % config.probe_interval.as_micros(),
+                    0
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_resumed_node_probes_once_instead_of_once_per_missed_round() {
+        let config = Config::default();
+        let lists = lists(5);
+        let mut rng = SmallRng::seed_from_u64(3);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedule = Schedule::new(&config, &mut rng);
+        schedule.start(start);
+        let resumed = start + Duration::from_secs(30);
+        schedule.advance(resumed, &lists[0], &mut rng);
+        let (at, _) = schedule.next(&lists[0]).unwrap();
+        assert!(
+            at + config.probe_interval > resumed,
+            "the schedule should jump to the current round"
+        );
+    }
+
+    #[test]
+    fn the_shuffled_schedule_visits_everyone_once_per_cycle() {
+        let config = Config {
+            probe_schedule: ProbeSchedule::Shuffled,
+            ..Config::default()
+        };
+        let lists = lists(9);
+        let mut rng = SmallRng::seed_from_u64(4);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedule = Schedule::new(&config, &mut rng);
+        schedule.start(start);
+        schedule.advance(start, &lists[0], &mut rng);
+        let mut seen: Vec<String> = (0..8)
+            .map(|_| {
+                let name = schedule.next(&lists[0]).unwrap().1.name().to_string();
+                schedule.advance(start, &lists[0], &mut rng);
+                name
+            })
+            .collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 8);
+    }
+
+    #[test]
+    fn the_probe_timeout_follows_round_trips_within_bounds() {
+        let config = Config::default();
+        let mut rtt = RttEstimator::default();
+        assert_eq!(rtt.timeout(&config), Duration::from_millis(400));
+        for _ in 0..20 {
+            rtt.sample(Duration::from_micros(200));
+        }
+        assert_eq!(rtt.timeout(&config), config.probe_timeout_floor);
+        for _ in 0..20 {
+            rtt.sample(Duration::from_millis(180));
+        }
+        let t = rtt.timeout(&config);
+        assert!(
+            t > Duration::from_millis(300) && t <= config.probe_interval / 2,
+            "{t:?}"
+        );
+    }
+}

@@ -286,3 +286,65 @@ fn two_live_instances_of_one_name_are_a_conflict_the_newer_wins() {
         );
     }
 }
+
+#[test]
+fn a_config_that_cannot_meet_its_deadlines_is_refused() {
+    use rand::SeedableRng;
+    let identity = roster_core::Identity::new("m0", Net::addr(0), 1, Default::default()).unwrap();
+    let config = Config {
+        probe_interval: secs(3.0),
+        ..Config::default()
+    };
+    let err = roster_core::Node::new(config, identity, rand::rngs::SmallRng::seed_from_u64(1))
+        .unwrap_err();
+    assert!(err.to_string().contains("deadlines cannot hold"), "{err}");
+}
+
+#[test]
+fn oversized_metadata_is_an_error_and_changes_nothing() {
+    let mut net = five(5);
+    let now = net.now;
+    let big = roster_core::Meta::new([("k", "v".repeat(600))]);
+    assert!(big.is_err(), "the bound is checked when metadata is built");
+    let before = net.node(1).local().clone();
+    let ok = roster_core::Meta::new([("role", "db")]).unwrap();
+    net.node_mut(1).set_meta(now, ok).unwrap();
+    assert_eq!(net.node(1).local().incarnation, before.incarnation + 1);
+    net.run_for(secs(3.0));
+    for i in 0..5 {
+        assert_eq!(
+            net.node(i)
+                .member("m1")
+                .unwrap()
+                .identity
+                .meta()
+                .get("role"),
+            Some("db")
+        );
+    }
+}
+
+#[test]
+fn a_quiet_cluster_sends_one_ping_and_one_ack_per_member_per_period() {
+    let mut net = Net::new(8, Config::default());
+    net.start(0, &[]);
+    for i in 1..16 {
+        net.start(i, &[0]);
+    }
+    net.run_for(secs(10.0));
+    let (packets, bytes) = (net.sent_packets, net.sent_bytes);
+    net.run_for(secs(120.0));
+    let per_member_period = (net.sent_packets - packets) as f64 / 16.0 / 120.0;
+    let bytes_per_period = (net.sent_bytes - bytes) as f64 / 16.0 / 120.0;
+    eprintln!(
+        "quiet cluster of 16: {per_member_period:.3} packets and {bytes_per_period:.1} bytes per member per period"
+    );
+    assert!(
+        (2.0..=2.1).contains(&per_member_period),
+        "{per_member_period:.3} packets per member per period"
+    );
+    assert!(
+        bytes_per_period < 60.0,
+        "{bytes_per_period:.1} bytes per member per period"
+    );
+}
