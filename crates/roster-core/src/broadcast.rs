@@ -104,7 +104,9 @@ impl BroadcastQueue {
             buf.extend_from_slice(&item.bytes);
             item.transmits += 1;
             sent_any = true;
-            if let (Some(receivers), Some(receiver)) = (&mut item.receivers, receiver) {
+            if let (Some(receivers), Some(receiver)) = (&mut item.receivers, receiver)
+                && !receivers.iter().any(|r| r.same_instance(receiver))
+            {
                 receivers.push(Arc::clone(receiver));
             }
         }
@@ -204,7 +206,11 @@ mod tests {
         );
         assert!(queue.is_empty());
         assert_eq!(retired.len(), 1);
-        assert_eq!(retired[0].to.len(), 4);
+        assert_eq!(
+            retired[0].to.len(),
+            1,
+            "one receiver, named once however often it was sent to"
+        );
     }
 
     #[test]

@@ -25,6 +25,14 @@ use crate::probe::{Probe, Relay, RttEstimator, Schedule};
 use crate::suspicion::Suspicion;
 use crate::time::Time;
 
+/// Delays of the quick syncs after a join: the first once news of the join itself has spread, the last well
+/// within the 15 s in which every change must be everywhere.
+const CATCH_UP_SYNCS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
 /// How a transmit must travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -54,8 +62,11 @@ pub struct Stats {
     pub suspicions: u64,
     /// Times this node refuted a suspicion about itself.
     pub refutations: u64,
-    /// Packets and messages that did not decode or were not for this node.
-    pub dropped: u64,
+    /// Packets that did not decode.
+    pub undecodable: u64,
+    /// Messages that decoded but were not for this node: a ping for another name, a packet claiming this
+    /// node's own name, a full list sent as a datagram.
+    pub misdirected: u64,
 }
 
 #[derive(Debug)]
@@ -102,6 +113,8 @@ pub struct Node<R = SmallRng> {
     stats: Stats,
     next_seq: u32,
     gossip_cursor: usize,
+    /// Quick syncs still due after a join.
+    catch_up_syncs: usize,
     started: bool,
     next_gossip: Time,
     next_sync: Time,
@@ -137,6 +150,7 @@ impl<R: Rng> Node<R> {
             stats: Stats::default(),
             next_seq: rng.random(),
             gossip_cursor: rng.random_range(0..1024),
+            catch_up_syncs: 0,
             started: false,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,
@@ -306,7 +320,8 @@ impl<R: Rng> Node<R> {
 
     /// Whether the news of this node's leave has gone out enough that the driver may stop.
     pub fn leave_announced(&self) -> bool {
-        let others = self.list.active_count().saturating_sub(1);
+        // The node itself left the ring when it left, so every active member is someone to tell.
+        let others = self.list.active_count();
         self.leaving
             && (others == 0
                 || self
@@ -342,7 +357,7 @@ impl<R: Rng> Node<R> {
         bytes: &[u8],
     ) -> Result<(), DecodeError> {
         self.start(now);
-        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.dropped += 1)?;
+        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
         let Some(sender) = self.sender(packet.sender, from) else {
             return Ok(());
         };
@@ -369,7 +384,7 @@ impl<R: Rng> Node<R> {
                             record.as_ref(),
                         );
                     } else {
-                        self.stats.dropped += 1;
+                        self.stats.misdirected += 1;
                     }
                 }
                 Message::Ack { seq } => self.on_ack(now, seq, &sender, false),
@@ -393,7 +408,7 @@ impl<R: Rng> Node<R> {
                 | Message::SyncResponse { .. }
                 | Message::SyncPush { .. } => {
                     // A whole list belongs on a stream; a datagram claiming to carry one is not ours.
-                    self.stats.dropped += 1;
+                    self.stats.misdirected += 1;
                 }
             }
         }
@@ -408,7 +423,7 @@ impl<R: Rng> Node<R> {
         bytes: &[u8],
     ) -> Result<Option<Vec<u8>>, DecodeError> {
         self.start(now);
-        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.dropped += 1)?;
+        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
         let Some(mut sender) = self.sender(packet.sender, from) else {
             return Ok(None);
         };
@@ -453,6 +468,11 @@ impl<R: Rng> Node<R> {
                             .clone()
                             .unwrap_or_else(|| self.list.local().identity.clone());
                         self.events.push_back(Event::Joined { through });
+                        // News that was still spreading while the seed answered (another member joining at
+                        // the same moment, say) may have retired before reaching this node: catch up with a
+                        // few quick syncs with other members, cheap when the digests already match.
+                        self.catch_up_syncs = CATCH_UP_SYNCS.len();
+                        self.next_sync = now + CATCH_UP_SYNCS[0];
                     }
                     if full && digest != self.list.digest() {
                         let push = Message::SyncPush {
@@ -468,7 +488,7 @@ impl<R: Rng> Node<R> {
                 }
                 Message::SyncPush { members } => self.merge(now, members, &mut sender),
                 Message::Ping { .. } | Message::Nack { .. } | Message::PingReq { .. } => {
-                    self.stats.dropped += 1
+                    self.stats.misdirected += 1
                 }
             }
         }
@@ -574,7 +594,7 @@ impl<R: Rng> Node<R> {
     /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
     fn sender(&mut self, name: Arc<str>, addr: SocketAddr) -> Option<Sender> {
         if *name == *self.name {
-            self.stats.dropped += 1;
+            self.stats.misdirected += 1;
             return None;
         }
         let identity = self.list.get(&name).map(|m| Arc::clone(&m.identity));
@@ -1221,7 +1241,16 @@ impl<R: Rng> Node<R> {
 
     fn anti_entropy(&mut self, now: Time) {
         let members = self.list.active_count();
-        self.next_sync = now + self.jittered(self.config.sync_interval_for(members));
+        self.next_sync = match self.catch_up_syncs.checked_sub(1) {
+            Some(left) if left > 0 => {
+                self.catch_up_syncs = left;
+                now + CATCH_UP_SYNCS[CATCH_UP_SYNCS.len() - left]
+            }
+            _ => {
+                self.catch_up_syncs = 0;
+                now + self.jittered(self.config.sync_interval_for(members))
+            }
+        };
         if let Some(peer) = self.random_members(1, None, true).pop() {
             let request = Message::SyncRequest {
                 digest: self.list.digest(),

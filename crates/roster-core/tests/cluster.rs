@@ -348,3 +348,26 @@ fn a_quiet_cluster_sends_one_ping_and_one_ack_per_member_per_period() {
         "{bytes_per_period:.1} bytes per member per period"
     );
 }
+
+#[test]
+fn members_joining_at_the_same_moment_through_different_seeds_all_meet_within_the_deadline() {
+    let mut worst = Duration::ZERO;
+    for seed in 0..30 {
+        let mut net = Net::new(seed, Config::default());
+        let seeds: [&[usize]; 8] = [&[], &[0], &[1], &[0], &[2], &[3, 1], &[4], &[5, 2]];
+        for (i, through) in seeds.iter().enumerate() {
+            net.start(i, through);
+            net.run_for(secs(0.015));
+        }
+        let started = net.now;
+        while !net.converged() {
+            assert!(
+                net.now - started < secs(15.0),
+                "seed {seed}: not converged within 15 s"
+            );
+            net.run_for(secs(0.05));
+        }
+        worst = worst.max(net.now - started);
+    }
+    assert!(worst < secs(5.0), "slowest convergence {worst:?}");
+}
