@@ -1,0 +1,543 @@
+//! The driver: the one task that owns the protocol loop. It feeds the core what the sockets receive, fires its
+//! timers, sends what it wants sent, and turns what it reports into log lines, snapshot writes and metrics.
+//!
+//! The core sits behind a mutex only so the HTTP API can read the list; the driver holds the lock for one call
+//! into the core and the draining that follows, never across an `.await`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use roster_core::{ChangeKind, Event, Node, ProbeOutcome, Transmit, Transport};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+use crate::eventlog::{AgentEvent, EventLog};
+use crate::metrics::{self, Drop, Metrics};
+use crate::seeds::{self, Seeds};
+use crate::snapshot::Snapshot;
+use crate::streams;
+use crate::transport::{MAX_DATAGRAM, Wire};
+use crate::{AgentError, MemberInfo};
+
+/// Shortest pause between two snapshot writes while the list keeps changing.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+
+/// What the core's lock guards.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub node: Node<SmallRng>,
+    /// The last direct-probe round trip to each member, for `rtt_ms`.
+    pub rtt: HashMap<Box<str>, Duration>,
+}
+
+impl State {
+    pub fn member_info(&self, member: &roster_core::Member) -> MemberInfo {
+        MemberInfo::new(member, self.rtt.get(member.name()).copied())
+    }
+}
+
+/// What the agent's handle, the HTTP API and the driver share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub metrics: Metrics,
+    pub events: broadcast::Sender<AgentEvent>,
+    pub commands: mpsc::Sender<Command>,
+    pub clock: Clock,
+    /// Turns true when the driver has stopped; the HTTP API winds down then.
+    pub stopped: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the core as it was between two calls; reading on is safe.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A request to the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Leave, then answer whether the news went out before the deadline.
+    Leave(oneshot::Sender<bool>),
+}
+
+/// Something that arrived for the driver from a stream task or the seed resolver.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A peer opened a stream and sent `bytes`; the reply, if any, goes back on `reply`.
+    Request {
+        peer: SocketAddr,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// The reply to a stream this node opened to `to`.
+    Reply { to: SocketAddr, bytes: Vec<u8> },
+    /// Seeds resolved: time to join.
+    Seeds(Vec<SocketAddr>),
+    /// No seed address resolved within the join timeout.
+    SeedsUnresolved,
+}
+
+/// How the driver was set up.
+#[derive(Debug)]
+pub(crate) struct DriverSetup {
+    pub shared: Arc<Shared>,
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+    pub commands: mpsc::Receiver<Command>,
+    pub stopped: watch::Sender<bool>,
+    pub log: Option<EventLog>,
+    pub data_dir: Option<PathBuf>,
+    pub seeds: Seeds,
+    pub leave_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// A leave in progress.
+struct Leaving {
+    /// Stop at this point whatever the core says.
+    deadline: Instant,
+    waiters: Vec<oneshot::Sender<bool>>,
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    udp: Arc<UdpSocket>,
+    wire: Wire,
+    inbound_tx: mpsc::Sender<Inbound>,
+    inbound: mpsc::Receiver<Inbound>,
+    commands: mpsc::Receiver<Command>,
+    log: Option<EventLog>,
+    data_dir: Option<PathBuf>,
+    streams: Arc<Semaphore>,
+    join_required: bool,
+    /// Turns true once a seed answered; stops re-resolving seed names.
+    joined: watch::Sender<bool>,
+    /// The `--join` addresses as given, for the error when none answers.
+    join_seeds: String,
+    leave_timeout: Duration,
+    leaving: Option<Leaving>,
+    snapshot_dirty: bool,
+    snapshot_due: Instant,
+    snapshot_writing: Arc<std::sync::atomic::AtomicBool>,
+    transmits: Vec<Transmit>,
+    reported: Vec<Event>,
+    local_name: Box<str>,
+}
+
+/// Runs the protocol until the node leaves or a fatal error.
+pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
+    let DriverSetup {
+        shared,
+        udp,
+        tcp,
+        commands,
+        stopped,
+        log,
+        data_dir,
+        seeds,
+        leave_timeout,
+        max_connections,
+    } = setup;
+    let (inbound_tx, inbound) = mpsc::channel(256);
+    let streams = Arc::new(Semaphore::new(max_connections.max(1)));
+    let wire = Wire::default();
+    let local_name = shared.lock().node.local().name().into();
+    let mut driver = Driver {
+        shared: shared.clone(),
+        udp: Arc::new(udp),
+        wire: wire.clone(),
+        inbound_tx: inbound_tx.clone(),
+        inbound,
+        commands,
+        log,
+        data_dir,
+        streams: streams.clone(),
+        join_required: seeds.required,
+        joined: watch::Sender::new(false),
+        join_seeds: seeds.given.join(", "),
+        leave_timeout,
+        leaving: None,
+        snapshot_dirty: true,
+        snapshot_due: Instant::now(),
+        snapshot_writing: Arc::default(),
+        transmits: Vec::new(),
+        reported: Vec::new(),
+        local_name,
+    };
+    let accept = tokio::spawn(streams::accept_loop(
+        tcp,
+        wire,
+        inbound_tx.clone(),
+        streams,
+        shared.clone(),
+    ));
+    driver.start_join(seeds);
+    let result = driver.run().await;
+    accept.abort();
+    if result.is_ok() {
+        // A background write may still be in flight; both use the same temporary file.
+        let writing = driver.snapshot_writing.clone();
+        let until = Instant::now() + Duration::from_secs(2);
+        while writing.load(std::sync::atomic::Ordering::Acquire) && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        driver.store_snapshot_now();
+    }
+    let _ = stopped.send(true);
+    result
+}
+
+impl Driver {
+    fn start_join(&mut self, seeds: Seeds) {
+        let own = seeds.own;
+        let mut addrs: Vec<SocketAddr> = seeds.addrs.into_iter().filter(|a| *a != own).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        if !addrs.is_empty() {
+            let now = self.shared.clock.now();
+            tracing::info!(seeds = ?addrs, "joining");
+            self.shared.lock().node.join(now, &addrs);
+        }
+        if seeds.names.is_empty() {
+            return;
+        }
+        seeds::resolve(
+            seeds.names,
+            own,
+            addrs,
+            self.inbound_tx.clone(),
+            self.joined.subscribe(),
+            config_of(&self.shared),
+        );
+    }
+
+    async fn run(&mut self) -> Result<(), AgentError> {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        loop {
+            self.flush().await?;
+            if let Some(leaving) = &self.leaving {
+                let announced = self.shared.lock().node.leave_announced();
+                let now = Instant::now();
+                if announced || now >= leaving.deadline {
+                    if let Some(Leaving { waiters, .. }) = self.leaving.take() {
+                        if !announced {
+                            tracing::warn!("leave deadline passed before the news was fully out");
+                        }
+                        for w in waiters {
+                            let _ = w.send(announced);
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            let wake = self.next_wake();
+            sleep.as_mut().reset(wake.into());
+            tokio::select! {
+                received = self.udp.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => self.on_datagram(from, &buf[..len]),
+                    // Some platforms report ICMP errors for earlier sends here; the socket is still fine.
+                    Err(e) => tracing::debug!(error = %e, "udp receive error"),
+                },
+                Some(inbound) = self.inbound.recv() => self.on_inbound(inbound)?,
+                Some(command) = self.commands.recv() => self.on_command(command),
+                () = &mut sleep => self.on_timer(),
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let clock = self.shared.clock;
+        let mut wake = match self.shared.lock().node.poll_timeout() {
+            Some(t) => clock.instant_at(t),
+            None => Instant::now() + Duration::from_secs(3600),
+        };
+        if self.snapshot_dirty {
+            wake = wake.min(self.snapshot_due);
+        }
+        if let Some(leaving) = &self.leaving {
+            wake = wake.min(leaving.deadline);
+        }
+        wake
+    }
+
+    fn on_timer(&mut self) {
+        let now = self.shared.clock.now();
+        {
+            let mut state = self.shared.lock();
+            if state.node.poll_timeout().is_some_and(|t| t <= now) {
+                state.node.handle_timeout(now);
+            }
+        }
+        if self.snapshot_dirty && Instant::now() >= self.snapshot_due {
+            self.store_snapshot_in_background();
+        }
+    }
+
+    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+        self.shared
+            .metrics
+            .received(metrics::Transport::Udp, bytes.len());
+        let opened = match self.wire.open(bytes) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::debug!(%from, error = %e, "datagram refused");
+                self.shared.metrics.dropped(Drop::Wire);
+                return;
+            }
+        };
+        let now = self.shared.clock.now();
+        let result = self.shared.lock().node.handle_packet(now, from, &opened);
+        if let Err(e) = result {
+            tracing::debug!(%from, error = %e, "datagram did not decode");
+            self.shared.metrics.dropped(Drop::Decode);
+        }
+    }
+
+    fn on_inbound(&mut self, inbound: Inbound) -> Result<(), AgentError> {
+        let now = self.shared.clock.now();
+        match inbound {
+            Inbound::Request { peer, bytes, reply } => {
+                let result = self.shared.lock().node.handle_stream(now, peer, &bytes);
+                match result {
+                    Ok(answer) => {
+                        let _ = reply.send(answer);
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "stream request did not decode");
+                        self.shared.metrics.dropped(Drop::Decode);
+                    }
+                }
+            }
+            Inbound::Reply { to, bytes } => {
+                let result = self.shared.lock().node.handle_stream(now, to, &bytes);
+                match result {
+                    // The exchange is one frame each way; a further message goes on a new stream.
+                    Ok(Some(more)) => self.spawn_stream(Transmit {
+                        to,
+                        transport: Transport::Stream,
+                        bytes: more,
+                    }),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(%to, error = %e, "stream reply did not decode");
+                        self.shared.metrics.dropped(Drop::Decode);
+                    }
+                }
+            }
+            Inbound::Seeds(addrs) => {
+                if !*self.joined.borrow() {
+                    tracing::info!(seeds = ?addrs, "joining");
+                    self.shared.lock().node.join(now, &addrs);
+                }
+            }
+            Inbound::SeedsUnresolved => {
+                if self.join_required {
+                    return Err(AgentError::JoinFailed {
+                        attempts: 0,
+                        reason: format!("no address of {} resolved", self.join_seeds),
+                    });
+                }
+                tracing::warn!("no seed address resolved; waiting for others to find this node");
+            }
+        }
+        Ok(())
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Leave(reply) => {
+                if let Some(leaving) = &mut self.leaving {
+                    leaving.waiters.push(reply);
+                    return;
+                }
+                tracing::info!("leaving");
+                let now = self.shared.clock.now();
+                self.shared.lock().node.leave(now);
+                self.leaving = Some(Leaving {
+                    deadline: Instant::now() + self.leave_timeout,
+                    waiters: vec![reply],
+                });
+            }
+        }
+    }
+
+    /// Sends what the core wants sent and reports what it has to report.
+    async fn flush(&mut self) -> Result<(), AgentError> {
+        {
+            let mut state = self.shared.lock();
+            while let Some(t) = state.node.poll_transmit() {
+                self.transmits.push(t);
+            }
+            while let Some(e) = state.node.poll_event() {
+                if let Event::Probed { target, outcome } = &e {
+                    match outcome {
+                        ProbeOutcome::Acked { rtt } => {
+                            self.shared.metrics.probe_rtt(*rtt);
+                            state.rtt.insert(target.name().into(), *rtt);
+                        }
+                        ProbeOutcome::AckedOverStream => {
+                            tracing::warn!(
+                                member = target.name(),
+                                "only TCP reaches this member: is its UDP filtered?"
+                            )
+                        }
+                        ProbeOutcome::AckedIndirectly | ProbeOutcome::Failed => {}
+                    }
+                    continue;
+                }
+                self.reported.push(e);
+            }
+        }
+        let mut transmits = std::mem::take(&mut self.transmits);
+        for t in transmits.drain(..) {
+            match t.transport {
+                Transport::Udp => {
+                    let bytes = self.wire.seal(t.bytes);
+                    match self.udp.send_to(&bytes, t.to).await {
+                        Ok(_) => self
+                            .shared
+                            .metrics
+                            .sent(metrics::Transport::Udp, bytes.len()),
+                        Err(e) => {
+                            tracing::debug!(to = %t.to, error = %e, "udp send failed");
+                            self.shared.metrics.dropped(Drop::SendError);
+                        }
+                    }
+                }
+                Transport::Stream => self.spawn_stream(t),
+            }
+        }
+        self.transmits = transmits;
+        let mut reported = std::mem::take(&mut self.reported);
+        for event in reported.drain(..) {
+            self.report(event)?;
+        }
+        self.reported = reported;
+        // Checked after the events are out, so the conflict that caused it is in the log.
+        if self.shared.lock().node.is_shadowed() {
+            return Err(AgentError::NameConflict {
+                name: self.local_name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, event: Event) -> Result<(), AgentError> {
+        match &event {
+            Event::Joined { through } => {
+                tracing::info!(through = through.name(), "joined");
+                self.joined.send_replace(true);
+                // The seed's list is the one worth having on disk: an agent killed right after joining should
+                // still find its cluster again when restarted.
+                self.snapshot_dirty = true;
+                self.snapshot_due = Instant::now();
+                return Ok(());
+            }
+            Event::JoinFailed { attempts } => {
+                if self.join_required {
+                    return Err(AgentError::JoinFailed {
+                        attempts: *attempts,
+                        reason: format!(
+                            "none of {} answered within {:?}",
+                            self.join_seeds,
+                            self.shared.lock().node.config().join_timeout
+                        ),
+                    });
+                }
+                tracing::warn!(
+                    attempts,
+                    "no member from the snapshot answered; waiting for others to find this node"
+                );
+                return Ok(());
+            }
+            Event::Changed(change) => {
+                self.snapshot_dirty = true;
+                let level_warn = matches!(change.kind, ChangeKind::Failed | ChangeKind::Suspect);
+                if level_warn {
+                    tracing::warn!(
+                        member = change.member.name(),
+                        kind = change.kind.as_str(),
+                        via = change.via.as_str()
+                    );
+                } else {
+                    tracing::info!(
+                        member = change.member.name(),
+                        kind = change.kind.as_str(),
+                        via = change.via.as_str()
+                    );
+                }
+            }
+            Event::Conflict { other, winner, .. } => {
+                tracing::error!(other = ?other, winner = ?winner, "another live instance claims this name");
+            }
+            Event::FailureSent { .. } | Event::Probed { .. } => {}
+        }
+        let now = self.shared.clock.now();
+        if let Some(line) = AgentEvent::from_event(&self.local_name, now, event) {
+            if let Some(log) = &mut self.log
+                && let Err(e) = log.append(line.json())
+            {
+                tracing::error!(error = %e, "could not write the event log");
+            }
+            // Nobody listening is fine.
+            let _ = self.shared.events.send(line);
+        }
+        Ok(())
+    }
+
+    fn spawn_stream(&self, t: Transmit) {
+        streams::spawn_request(&self.streams, &self.wire, &self.shared, &self.inbound_tx, t);
+    }
+
+    fn snapshot(&self) -> Option<(PathBuf, Snapshot)> {
+        let dir = self.data_dir.clone()?;
+        let state = self.shared.lock();
+        Some((
+            dir,
+            Snapshot::capture(state.node.local(), state.node.members()),
+        ))
+    }
+
+    fn store_snapshot_in_background(&mut self) {
+        use std::sync::atomic::Ordering;
+        self.snapshot_dirty = false;
+        self.snapshot_due = Instant::now() + SNAPSHOT_EVERY;
+        let Some((dir, snapshot)) = self.snapshot() else {
+            return;
+        };
+        // One write at a time; a change during a write leaves the flag dirty for the next turn.
+        if self.snapshot_writing.swap(true, Ordering::AcqRel) {
+            self.snapshot_dirty = true;
+            self.snapshot_due = Instant::now() + Duration::from_millis(50);
+            return;
+        }
+        let writing = self.snapshot_writing.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = snapshot.store(&dir) {
+                tracing::error!(error = %e, "could not write the snapshot");
+            }
+            writing.store(false, Ordering::Release);
+        });
+    }
+
+    fn store_snapshot_now(&mut self) {
+        if let Some((dir, snapshot)) = self.snapshot()
+            && let Err(e) = snapshot.store(&dir)
+        {
+            tracing::error!(error = %e, "could not write the snapshot");
+        }
+    }
+}
+
+fn config_of(shared: &Shared) -> roster_core::Config {
+    shared.lock().node.config().clone()
+}

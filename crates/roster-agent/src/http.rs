@@ -1,0 +1,116 @@
+//! The HTTP API (127.0.0.1 by default): the list, this node, leave, the live event stream, and metrics.
+//!
+//! Handlers only read the core's list under its lock, or ask the driver to act; they never call into the
+//! protocol themselves.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream};
+use serde::Serialize;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::driver::{Command, Shared};
+use crate::{MemberInfo, SelfInfo};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/members", get(members))
+        .route("/v1/self", get(local))
+        .route("/v1/leave", post(leave))
+        .route("/v1/events", get(events))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+async fn members(State(shared): State<Arc<Shared>>) -> Json<Vec<MemberInfo>> {
+    let state = shared.lock();
+    Json(state.node.members().map(|m| state.member_info(m)).collect())
+}
+
+async fn local(State(shared): State<Arc<Shared>>) -> Json<SelfInfo> {
+    Json(SelfInfo::read(&shared.lock()))
+}
+
+#[derive(Serialize)]
+struct LeaveReply {
+    left: bool,
+    /// Whether the news had gone out before the leave deadline.
+    announced: bool,
+}
+
+async fn leave(State(shared): State<Arc<Shared>>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if shared.commands.send(Command::Leave(tx)).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "agent is stopping").into_response();
+    }
+    // The driver answers within its own leave deadline; this bound only guards against a driver that died.
+    match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        Ok(Ok(announced)) => Json(LeaveReply {
+            left: true,
+            announced,
+        })
+        .into_response(),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "agent stopped before it finished leaving",
+        )
+            .into_response(),
+    }
+}
+
+async fn events(
+    State(shared): State<Arc<Shared>>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = shared.events.subscribe();
+    let stopped = shared.stopped.clone();
+    let stream = stream::unfold((rx, stopped), |(mut rx, mut stopped)| async move {
+        loop {
+            if *stopped.borrow() {
+                return None;
+            }
+            tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(event) => {
+                        let sse = SseEvent::default().data(event.json());
+                        return Some((Ok(sse), (rx, stopped)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        // A slow reader misses lines rather than growing the agent's memory; it is told how many.
+                        let sse = SseEvent::default().event("lagged").data(missed.to_string());
+                        return Some((Ok(sse), (rx, stopped)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                changed = stopped.changed() => if changed.is_err() { return None },
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let body = {
+        let state = shared.lock();
+        shared.metrics.render(
+            state.node.stats(),
+            state.node.health_score(),
+            state.node.members().map(|m| m.state),
+        )
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}

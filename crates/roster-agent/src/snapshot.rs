@@ -1,0 +1,218 @@
+//! The snapshot (DESIGN.md R8): `<data-dir>/snapshot`, the members this agent knew and its own incarnation, so
+//! that a restarted agent can rejoin without `--join` and at a higher incarnation than any claim about its
+//! previous instance.
+//!
+//! Writes are atomic (a temporary file, fsync, rename, fsync of the directory): a crash leaves the old snapshot
+//! or the new one, never half of one. A snapshot that does not parse is moved aside, never overwritten, so an
+//! operator can still look at it.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use roster_core::{Member, State};
+use serde::{Deserialize, Serialize};
+
+const FILE_NAME: &str = "snapshot";
+const FORMAT_VERSION: u32 = 1;
+
+/// What the agent keeps across restarts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub version: u32,
+    /// The name of the agent that wrote it.
+    pub name: String,
+    /// Its incarnation when written.
+    pub incarnation: u32,
+    /// Its `joined_at`, for the operator's benefit.
+    pub joined_at_ms: u64,
+    /// Every other member it knew.
+    pub members: Vec<SnapshotMember>,
+}
+
+/// One known member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotMember {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub joined_at_ms: u64,
+    pub incarnation: u32,
+    pub state: String,
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No snapshot: a first start.
+    Missing,
+    Found(Snapshot),
+    /// The file did not parse; it was renamed to `moved_to`.
+    Corrupt {
+        reason: String,
+        moved_to: PathBuf,
+    },
+}
+
+impl Snapshot {
+    /// A snapshot of `local` and the members it knows.
+    pub fn capture<'a>(local: &Member, members: impl Iterator<Item = &'a Member>) -> Snapshot {
+        Snapshot {
+            version: FORMAT_VERSION,
+            name: local.name().to_owned(),
+            incarnation: local.incarnation,
+            joined_at_ms: local.identity.joined_at_ms(),
+            members: members
+                .filter(|m| m.name() != local.name())
+                .map(|m| SnapshotMember {
+                    name: m.name().to_owned(),
+                    addr: m.identity.addr(),
+                    joined_at_ms: m.identity.joined_at_ms(),
+                    incarnation: m.incarnation,
+                    state: m.state.as_str().to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Addresses worth trying to rejoin through: every member not known to have left.
+    pub fn rejoin_addrs(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = self
+            .members
+            .iter()
+            .filter(|m| m.state != State::Left.as_str())
+            .map(|m| m.addr)
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        addrs
+    }
+
+    /// Reads `<dir>/snapshot`. Fails only when the file exists but cannot be read or moved aside.
+    pub fn load(dir: &Path) -> io::Result<Loaded> {
+        let path = dir.join(FILE_NAME);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+            Err(e) => return Err(e),
+        };
+        let parsed = serde_json::from_slice::<Snapshot>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                if s.version == FORMAT_VERSION {
+                    Ok(s)
+                } else {
+                    Err(format!("unknown snapshot version {}", s.version))
+                }
+            });
+        match parsed {
+            Ok(snapshot) => Ok(Loaded::Found(snapshot)),
+            Err(reason) => {
+                let moved_to = free_name(dir, "snapshot.corrupt");
+                fs::rename(&path, &moved_to)?;
+                Ok(Loaded::Corrupt { reason, moved_to })
+            }
+        }
+    }
+
+    /// Replaces `<dir>/snapshot` atomically.
+    pub fn store(&self, dir: &Path) -> io::Result<()> {
+        let tmp = dir.join("snapshot.tmp");
+        let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, dir.join(FILE_NAME))?;
+        // The rename is durable only once the directory entry is; not every platform lets a directory be opened
+        // for that, and the snapshot is still consistent without it.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// `<dir>/<stem>`, or `<dir>/<stem>.N` for the first N not yet taken, so that nothing moved aside is lost.
+fn free_name(dir: &Path, stem: &str) -> PathBuf {
+    let first = dir.join(stem);
+    if !first.exists() {
+        return first;
+    }
+    (1u32..)
+        .map(|n| dir.join(format!("{stem}.{n}")))
+        .find(|p| !p.exists())
+        .expect("some suffix is free")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        Snapshot {
+            version: FORMAT_VERSION,
+            name: "m1".into(),
+            incarnation: 4,
+            joined_at_ms: 1,
+            members: vec![
+                SnapshotMember {
+                    name: "m2".into(),
+                    addr: "127.0.0.1:2".parse().expect("addr"),
+                    joined_at_ms: 2,
+                    incarnation: 0,
+                    state: "failed".into(),
+                },
+                SnapshotMember {
+                    name: "m3".into(),
+                    addr: "[::1]:3".parse().expect("addr"),
+                    joined_at_ms: 3,
+                    incarnation: 1,
+                    state: "left".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_stored_snapshot_loads_back_and_rejoins_through_members_that_did_not_leave() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        sample().store(dir.path()).expect("store");
+        let Loaded::Found(loaded) = Snapshot::load(dir.path()).expect("load") else {
+            panic!("not found")
+        };
+        assert_eq!(loaded, sample());
+        assert_eq!(
+            loaded.rejoin_addrs(),
+            vec!["127.0.0.1:2".parse::<SocketAddr>().expect("addr")]
+        );
+        assert!(!dir.path().join("snapshot.tmp").exists());
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_moved_aside_twice_without_loss() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for garbage in ["{not json", "[]"] {
+            fs::write(dir.path().join(FILE_NAME), garbage).expect("write");
+            assert!(matches!(
+                Snapshot::load(dir.path()).expect("load"),
+                Loaded::Corrupt { .. }
+            ));
+        }
+        assert_eq!(
+            fs::read_to_string(dir.path().join("snapshot.corrupt")).expect("first"),
+            "{not json"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("snapshot.corrupt.1")).expect("second"),
+            "[]"
+        );
+        assert!(matches!(
+            Snapshot::load(dir.path()).expect("load"),
+            Loaded::Missing
+        ));
+    }
+}

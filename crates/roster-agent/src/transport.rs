@@ -1,0 +1,192 @@
+//! The byte path between the core and the network: the UDP socket, the TCP listener, and the stream framing.
+//!
+//! Every datagram and every stream frame passes through [`Wire`] on its way out and in, so encryption (issue 6)
+//! wraps the whole protocol in one place. A frame is a `u32` big-endian length and that many bytes; frames over
+//! [`MAX_FRAME`] are refused before anything is allocated for them, and every read and write on a stream has a
+//! deadline, so a slow or hostile peer holds a connection slot for a bounded time only.
+//!
+//! This module never decides anything about the protocol: it moves bytes and counts them.
+
+use std::borrow::Cow;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// Largest stream frame accepted or sent. A full-state sync of 10,000 members is well under this.
+pub const MAX_FRAME: usize = 16 << 20;
+/// Largest datagram read; anything the core sends is at most its MTU, far below.
+pub const MAX_DATAGRAM: usize = 65_535;
+/// Connecting to a peer for a stream exchange.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One whole stream exchange, from the first byte written to the reply read.
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a stream exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("frame of {len} bytes is over the {MAX_FRAME}-byte bound")]
+    FrameTooLarge { len: usize },
+    #[error("stream timed out")]
+    Timeout,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// Why incoming bytes were refused before reaching the core.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("empty message")]
+    Empty,
+}
+
+/// The seam where every outgoing message is sealed and every incoming one opened. Today it passes bytes
+/// through; encryption and authentication (issue 6) go here and nowhere else.
+#[derive(Clone, Debug, Default)]
+pub struct Wire {}
+
+impl Wire {
+    /// Bytes the core produced, as they go on the network.
+    pub fn seal(&self, bytes: Vec<u8>) -> Vec<u8> {
+        bytes
+    }
+
+    /// Bytes from the network, as the core should see them.
+    pub fn open<'a>(&self, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, WireError> {
+        if bytes.is_empty() {
+            return Err(WireError::Empty);
+        }
+        Ok(Cow::Borrowed(bytes))
+    }
+}
+
+/// The protocol's sockets: UDP and TCP on one address.
+#[derive(Debug)]
+pub struct Sockets {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+}
+
+impl Sockets {
+    /// Binds UDP and TCP on `addr`. With port 0 both get the same free port, so a member is one address.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Sockets> {
+        // With port 0 the UDP port the kernel picks may be taken for TCP; a few tries find one free for both.
+        let tries = if addr.port() == 0 { 16 } else { 1 };
+        let mut last = None;
+        for _ in 0..tries {
+            let udp = UdpSocket::bind(addr).await?;
+            let bound = udp.local_addr()?;
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => return Ok(Sockets { udp, tcp }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+    }
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    payload: &[u8],
+) -> Result<(), StreamError> {
+    if payload.len() > MAX_FRAME {
+        return Err(StreamError::FrameTooLarge { len: payload.len() });
+    }
+    let mut buf = Vec::with_capacity(4 + payload.len());
+    buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    buf.extend_from_slice(payload);
+    w.write_all(&buf).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame; `None` if the peer closed before sending any byte (a request that needed no reply).
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, StreamError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        let n = r.read(&mut len[got..]).await?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())
+            };
+        }
+        got += n;
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(StreamError::FrameTooLarge { len });
+    }
+    // Grow the buffer as bytes arrive rather than trusting the length: a peer that announces 16 MiB and sends
+    // nothing costs nothing.
+    let mut payload = Vec::new();
+    let read = r.take(len as u64).read_to_end(&mut payload).await?;
+    if read != len {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+    }
+    Ok(Some(payload))
+}
+
+/// The client side of a stream exchange: connect, send `request`, read the reply frame if the peer sends one.
+pub async fn request(
+    wire: &Wire,
+    to: SocketAddr,
+    request: Vec<u8>,
+) -> Result<Option<Vec<u8>>, StreamError> {
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to))
+        .await
+        .map_err(|_| StreamError::Timeout)??;
+    let _ = stream.set_nodelay(true);
+    let exchange = async {
+        write_frame(&mut stream, &wire.seal(request)).await?;
+        match read_frame(&mut stream).await? {
+            Some(reply) => Ok(Some(wire.open(&reply)?.into_owned())),
+            None => Ok(None),
+        }
+    };
+    tokio::time::timeout(STREAM_TIMEOUT, exchange)
+        .await
+        .map_err(|_| StreamError::Timeout)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_oversized_ones_are_refused_unread() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        write_frame(&mut a, b"hello").await.expect("write");
+        assert_eq!(
+            read_frame(&mut b).await.expect("read"),
+            Some(b"hello".to_vec())
+        );
+
+        a.write_all(&(MAX_FRAME as u32 + 1).to_be_bytes())
+            .await
+            .expect("write");
+        assert!(matches!(
+            read_frame(&mut b).await,
+            Err(StreamError::FrameTooLarge { .. })
+        ));
+
+        drop(a);
+        assert_eq!(read_frame(&mut b).await.expect("clean close"), None);
+    }
+
+    #[tokio::test]
+    async fn a_frame_cut_short_is_an_error() {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        a.write_all(&10u32.to_be_bytes()).await.expect("write");
+        a.write_all(b"abc").await.expect("write");
+        drop(a);
+        assert!(read_frame(&mut b).await.is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! `roster`: the command line. Runs an agent (`roster agent`) and talks to a running one over its HTTP API
+//! (`members`, `leave`, `monitor`).
+//!
+//! Exit codes scripts can trust: 0 success, 2 bad input (unknown flag, bad address, invalid config file,
+//! unusable data directory), 1 a failure at run time (port in use, join failed, agent not reachable). Every
+//! error is one line on stderr that names the problem.
+
+mod agent;
+mod client;
+mod config;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Roster: distributed group membership (SWIM + Lifeguard).
+#[derive(Debug, Parser)]
+#[command(name = "roster", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an agent: join the cluster, keep the membership list, serve the HTTP API.
+    Agent(Box<config::AgentArgs>),
+    /// List the members a running agent knows.
+    Members(client::MembersArgs),
+    /// Make a running agent leave the cluster gracefully and stop.
+    Leave(client::HttpArgs),
+    /// Follow a running agent's events as JSON lines.
+    Monitor(client::HttpArgs),
+}
+
+/// An error in what the operator gave us: exit code 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("roster: {}", first.strip_prefix("error: ").unwrap_or(first));
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Agent(args) => agent::run(*args),
+        Command::Members(args) => client::members(&args),
+        Command::Leave(args) => client::leave(&args),
+        Command::Monitor(args) => client::monitor(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("roster: {line}");
+            let bad_input = e.downcast_ref::<BadInput>().is_some()
+                || e.downcast_ref::<roster_agent::AgentError>()
+                    .is_some_and(|a| a.is_bad_input());
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}

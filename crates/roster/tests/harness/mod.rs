@@ -1,0 +1,226 @@
+//! A small harness for tests that run real `roster` processes on loopback: free ports, agents that are killed
+//! when the test ends however it ends, and bounded waits.
+
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
+
+/// A port free for UDP and TCP on 127.0.0.1, never handed out twice in one test binary.
+pub fn free_port() -> u16 {
+    static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
+        let port = udp.local_addr().expect("local addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+}
+
+/// A scratch directory removed at the end of the test.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("roster-test-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A `roster agent` child process, killed on drop.
+pub struct Agent {
+    pub name: String,
+    pub port: u16,
+    pub http: u16,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Agent {
+    /// Starts `name` with its data directory under `scratch`, joining through the agents on `join` ports.
+    pub fn start(scratch: &Scratch, name: &str, join: &[u16]) -> Agent {
+        let (port, http) = (free_port(), free_port());
+        let mut agent = Agent {
+            name: name.to_owned(),
+            port,
+            http,
+            data_dir: scratch.path().join(name),
+            child: None,
+        };
+        agent.spawn(join);
+        agent
+    }
+
+    /// Starts (again) on the same ports and data directory.
+    pub fn spawn(&mut self, join: &[u16]) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        std::fs::create_dir_all(&self.data_dir).expect("data dir");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("stderr"))
+            .expect("stderr file");
+        let mut cmd = Command::new(ROSTER);
+        cmd.args(["agent", "--name", &self.name])
+            .args(["--bind", &format!("127.0.0.1:{}", self.port)])
+            .args(["--http", &format!("127.0.0.1:{}", self.http)])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--log-level", "info"]);
+        for port in join {
+            cmd.args(["--join", &format!("127.0.0.1:{port}")]);
+        }
+        let child = cmd
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn roster agent");
+        self.child = Some(child);
+        let http = self.http;
+        wait_until(Duration::from_secs(10), || holds(members(http).is_ok()))
+            .unwrap_or_else(|| panic!("{} did not serve its HTTP API within 10 s", self.name));
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.data_dir.join("events.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+            .collect()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `roster` with `args`, bounded in time.
+pub fn roster(args: &[&str]) -> Output {
+    let mut child = Command::new(ROSTER)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn roster");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("roster {args:?} did not finish within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `roster members --format json` against the agent whose HTTP API is on `http`.
+pub fn members(http: u16) -> Result<Vec<Value>, String> {
+    let out = roster(&[
+        "members",
+        "--http",
+        &format!("127.0.0.1:{http}"),
+        "--format",
+        "json",
+    ]);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// The state `agent` has for `name`, if it knows it.
+pub fn state_of(list: &[Value], name: &str) -> Option<String> {
+    list.iter()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["state"].as_str())
+        .map(str::to_owned)
+}
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Adapts a `bool` condition for [`wait_until`].
+pub fn holds(b: bool) -> Option<()> {
+    b.then_some(())
+}

@@ -1,0 +1,49 @@
+//! Settings come from flags, then `ROSTER_*` environment variables, then the config file.
+
+mod harness;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::{ROSTER, Scratch, free_port, holds, members, wait_until};
+
+#[test]
+fn flags_win_over_the_environment_and_the_environment_over_the_file() {
+    let scratch = Scratch::new("settings");
+    let (file_port, http) = (free_port(), free_port());
+    let config = scratch.path().join("roster.toml");
+    let data_dir = scratch.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"from-file\"\nbind = \"127.0.0.1:{file_port}\"\nhttp = \"127.0.0.1:1\"\ndata_dir = {:?}\n",
+            data_dir.to_string_lossy()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(ROSTER)
+        .args(["agent", "--http", &format!("127.0.0.1:{http}")])
+        .env("ROSTER_CONFIG", &config)
+        .env("ROSTER_NAME", "from-env")
+        .env("ROSTER_HTTP", "127.0.0.1:2")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let list = wait_until(Duration::from_secs(10), || members(http).ok());
+    let _ = child.kill();
+    let _ = child.wait();
+    let list = list.expect("the agent did not serve HTTP on the port given by flag within 10 s");
+    assert_eq!(list[0]["name"], "from-env", "{list:?}");
+    assert_eq!(
+        list[0]["addr"],
+        format!("127.0.0.1:{file_port}"),
+        "{list:?}"
+    );
+    wait_until(Duration::from_secs(5), || {
+        holds(data_dir.join("events.jsonl").exists())
+    })
+    .expect("the data dir from the file was not used");
+}
