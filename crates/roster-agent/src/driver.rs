@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::eventlog::{AgentEvent, EventLog};
+use crate::keyring::Purpose;
 use crate::metrics::{self, Drop, Metrics};
 use crate::seeds::{self, Seeds};
 use crate::snapshot::Snapshot;
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub clock: Clock,
     /// Turns true when the driver has stopped; the HTTP API winds down then.
     pub stopped: watch::Receiver<bool>,
+    /// Seals and opens every message; holds the keyring when the agent encrypts.
+    pub wire: Wire,
 }
 
 impl Shared {
@@ -147,7 +150,7 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
     } = setup;
     let (inbound_tx, inbound) = mpsc::channel(256);
     let streams = Arc::new(Semaphore::new(max_connections.max(1)));
-    let wire = Wire::default();
+    let wire = shared.wire.clone();
     let local_name = shared.lock().node.local().name().into();
     let mut driver = Driver {
         shared: shared.clone(),
@@ -286,11 +289,11 @@ impl Driver {
         self.shared
             .metrics
             .received(metrics::Transport::Udp, bytes.len());
-        let opened = match self.wire.open(bytes) {
+        let opened = match self.wire.open(Purpose::Datagram, bytes) {
             Ok(opened) => opened,
             Err(e) => {
                 tracing::debug!(%from, error = %e, "datagram refused");
-                self.shared.metrics.dropped(Drop::Wire);
+                self.shared.metrics.dropped(Drop::Wire(e.reason()));
                 return;
             }
         };
@@ -401,7 +404,7 @@ impl Driver {
         for t in transmits.drain(..) {
             match t.transport {
                 Transport::Udp => {
-                    let bytes = self.wire.seal(t.bytes);
+                    let bytes = self.wire.seal(Purpose::Datagram, t.bytes);
                     match self.udp.send_to(&bytes, t.to).await {
                         Ok(_) => self
                             .shared

@@ -14,10 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::driver::{Command, Shared};
+use crate::keys::{self, KeyOp, KeyStepError};
 use crate::{MemberInfo, SelfInfo};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -27,6 +28,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/leave", post(leave))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
+        .route("/v1/keys", get(list_keys))
+        .route("/v1/keys/install", post(install_key))
+        .route("/v1/keys/use", post(use_key))
+        .route("/v1/keys/remove", post(remove_key))
         .with_state(shared)
 }
 
@@ -113,4 +118,36 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct KeyBody {
+    key: String,
+}
+
+async fn list_keys(State(shared): State<Arc<Shared>>) -> Response {
+    rotate(&shared, KeyOp::List).await
+}
+
+async fn install_key(State(shared): State<Arc<Shared>>, Json(body): Json<KeyBody>) -> Response {
+    rotate(&shared, KeyOp::Install { key: body.key }).await
+}
+
+async fn use_key(State(shared): State<Arc<Shared>>, Json(body): Json<KeyBody>) -> Response {
+    rotate(&shared, KeyOp::Use { key: body.key }).await
+}
+
+async fn remove_key(State(shared): State<Arc<Shared>>, Json(body): Json<KeyBody>) -> Response {
+    rotate(&shared, KeyOp::Remove { key: body.key }).await
+}
+
+/// Runs a rotation step across the cluster. A step this agent refuses (removing the primary, a malformed key,
+/// no encryption) changes nothing anywhere and is a 400 with the reason.
+async fn rotate(shared: &Arc<Shared>, op: KeyOp) -> Response {
+    match keys::rotate(shared, op).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e @ (KeyStepError::NotEncrypted | KeyStepError::Refused(_))) => {
+            (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+        }
+    }
 }

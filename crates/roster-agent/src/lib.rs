@@ -38,6 +38,8 @@ pub mod clock;
 mod driver;
 pub mod eventlog;
 mod http;
+pub mod keyring;
+pub mod keys;
 pub mod metrics;
 mod seeds;
 pub mod snapshot;
@@ -65,7 +67,8 @@ pub use crate::eventlog::{AgentEvent, rfc3339};
 use crate::metrics::Metrics;
 use crate::seeds::Seeds;
 use crate::snapshot::{Loaded, Snapshot};
-use crate::transport::Sockets;
+use crate::keyring::Keyring;
+use crate::transport::{Sockets, Wire};
 
 /// How to run an agent. [`AgentConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -90,6 +93,9 @@ pub struct AgentConfig {
     pub leave_timeout: Duration,
     /// Stream connections open at once, each way.
     pub max_connections: usize,
+    /// The keyring file: when set, every datagram and stream frame is encrypted and authenticated, and key
+    /// rotations are saved back to it.
+    pub keyring: Option<PathBuf>,
     /// This member's metadata.
     pub meta: Meta,
     /// The protocol's configuration.
@@ -110,6 +116,7 @@ impl AgentConfig {
             event_log_keep: 3,
             leave_timeout: Duration::from_secs(5),
             max_connections: 64,
+            keyring: None,
             meta: Meta::default(),
             protocol: Config::default(),
         }
@@ -131,6 +138,8 @@ pub enum AgentError {
         "bind address {bind} is unspecified: give an advertise address that other members can reach"
     )]
     NeedAdvertise { bind: SocketAddr },
+    #[error("{0}")]
+    Keyring(String),
     #[error("invalid join address {addr:?}: {reason}")]
     BadJoinAddress { addr: String, reason: String },
     #[error("data directory {}: {error}", path.display())]
@@ -156,6 +165,7 @@ impl AgentError {
                 | AgentError::InvalidConfig(_)
                 | AgentError::NeedAdvertise { .. }
                 | AgentError::BadJoinAddress { .. }
+                | AgentError::Keyring(_)
                 | AgentError::DataDir { .. }
         )
     }
@@ -272,6 +282,14 @@ impl Agent {
         let (seed_addrs, seed_names) = seeds::parse(&config.join)?;
         let protocol = config.protocol.clone();
         protocol.validate(5).map_err(AgentError::InvalidConfig)?;
+        // The keyring is read before anything binds or is written, so a bad one stops the agent with its reason.
+        let wire = match &config.keyring {
+            Some(path) => Wire::encrypted(
+                Keyring::load(path).map_err(|e| AgentError::Keyring(e.to_string()))?,
+                Some(path.clone()),
+            ),
+            None => Wire::default(),
+        };
 
         let data = match &config.data_dir {
             Some(dir) => Some(open_data_dir(dir, &config)?),
@@ -361,6 +379,7 @@ impl Agent {
             commands: commands_tx,
             clock,
             stopped,
+            wire,
         });
 
         let http = http_listener.map(|listener| {

@@ -43,8 +43,8 @@ pub enum Drop {
     ConnectionLimit,
     /// A stream that stalled past its deadline, or broke.
     StreamError,
-    /// The wire layer refused it (empty today; unauthentic once encryption lands).
-    Wire,
+    /// The wire layer refused it: unauthentic, sealed with an unknown key, a replay, or malformed.
+    Wire(&'static str),
     /// A send the operating system refused.
     SendError,
 }
@@ -58,7 +58,7 @@ impl Drop {
                 Drop::FrameTooLarge => "frame_too_large",
                 Drop::ConnectionLimit => "connection_limit",
                 Drop::StreamError => "stream_error",
-                Drop::Wire => "wire",
+                Drop::Wire(reason) => reason,
                 Drop::SendError => "send_error",
             },
         )]

@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::driver::{Inbound, Shared};
+use crate::keyring::Purpose;
+use crate::keys;
 use crate::metrics::{self, Drop};
 use crate::transport::{self, StreamError, Wire};
 
@@ -53,7 +55,7 @@ pub(crate) fn spawn_request(
 fn stream_drop(e: &StreamError) -> Drop {
     match e {
         StreamError::FrameTooLarge { .. } => Drop::FrameTooLarge,
-        StreamError::Wire(_) => Drop::Wire,
+        StreamError::Wire(e) => Drop::Wire(e.reason()),
         StreamError::Timeout | StreamError::Io(_) => Drop::StreamError,
     }
 }
@@ -91,7 +93,15 @@ pub(crate) async fn accept_loop(
                 shared
                     .metrics
                     .received(metrics::Transport::Tcp, frame.len());
-                let bytes = wire.open(&frame)?.into_owned();
+                let bytes = wire.open(Purpose::Stream, &frame)?.into_owned();
+                if keys::is_control(&bytes) {
+                    // A key rotation step from another member's `roster keys`: answered here, not by the core.
+                    let reply = keys::answer(&wire, &bytes);
+                    let sealed = wire.seal(Purpose::Stream, reply);
+                    transport::write_frame(&mut stream, &sealed).await?;
+                    shared.metrics.sent(metrics::Transport::Tcp, sealed.len());
+                    return Ok(());
+                }
                 let (reply_tx, reply_rx) = oneshot::channel();
                 if tx
                     .send(Inbound::Request {
@@ -105,7 +115,7 @@ pub(crate) async fn accept_loop(
                     return Ok(());
                 }
                 if let Ok(Some(reply)) = reply_rx.await {
-                    let sealed = wire.seal(reply);
+                    let sealed = wire.seal(Purpose::Stream, reply);
                     transport::write_frame(&mut stream, &sealed).await?;
                     shared.metrics.sent(metrics::Transport::Tcp, sealed.len());
                 }

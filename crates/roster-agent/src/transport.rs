@@ -1,7 +1,7 @@
 //! The byte path between the core and the network: the UDP socket, the TCP listener, and the stream framing.
 //!
-//! Every datagram and every stream frame passes through [`Wire`] on its way out and in, so encryption (issue 6)
-//! wraps the whole protocol in one place. A frame is a `u32` big-endian length and that many bytes; frames over
+//! Every datagram and every stream frame passes through [`Wire`] on its way out and in, so encryption wraps the
+//! whole protocol in one place. A frame is a `u32` big-endian length and that many bytes; frames over
 //! [`MAX_FRAME`] are refused before anything is allocated for them, and every read and write on a stream has a
 //! deadline, so a slow or hostile peer holds a connection slot for a bounded time only.
 //!
@@ -10,10 +10,14 @@
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::keyring::{Keyring, OpenError, Purpose};
 
 /// Largest stream frame accepted or sent. A full-state sync of 10,000 members is well under this.
 pub const MAX_FRAME: usize = 16 << 20;
@@ -42,25 +46,70 @@ pub enum StreamError {
 pub enum WireError {
     #[error("empty message")]
     Empty,
+    #[error(transparent)]
+    Open(#[from] OpenError),
 }
 
-/// The seam where every outgoing message is sealed and every incoming one opened. Today it passes bytes
-/// through; encryption and authentication (issue 6) go here and nowhere else.
+impl WireError {
+    /// A short label for the dropped-packets metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WireError::Empty => "empty",
+            WireError::Open(e) => e.reason(),
+        }
+    }
+}
+
+/// The keyring of an agent that encrypts, and the file it is kept in.
+#[derive(Debug)]
+pub struct KeyringHandle {
+    pub keyring: Mutex<Keyring>,
+    /// Where a rotation is saved, so that a restarted agent keeps the keys the cluster uses.
+    pub path: Option<PathBuf>,
+}
+
+impl KeyringHandle {
+    pub fn lock(&self) -> MutexGuard<'_, Keyring> {
+        self.keyring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The seam where every outgoing message is sealed and every incoming one opened: with a keyring, every
+/// datagram and stream frame is encrypted and authenticated (see `keyring`); without one, bytes pass as they
+/// are.
 #[derive(Clone, Debug, Default)]
-pub struct Wire {}
+pub struct Wire {
+    keys: Option<Arc<KeyringHandle>>,
+}
 
 impl Wire {
+    /// A wire that seals with `keyring`, kept in `path`.
+    pub fn encrypted(keyring: Keyring, path: Option<PathBuf>) -> Wire {
+        Wire { keys: Some(Arc::new(KeyringHandle { keyring: Mutex::new(keyring), path })) }
+    }
+
+    /// The keyring, if this wire encrypts.
+    pub fn keys(&self) -> Option<&Arc<KeyringHandle>> {
+        self.keys.as_ref()
+    }
+
     /// Bytes the core produced, as they go on the network.
-    pub fn seal(&self, bytes: Vec<u8>) -> Vec<u8> {
-        bytes
+    pub fn seal(&self, purpose: Purpose, bytes: Vec<u8>) -> Vec<u8> {
+        match &self.keys {
+            Some(keys) => keys.lock().seal(purpose, &bytes),
+            None => bytes,
+        }
     }
 
     /// Bytes from the network, as the core should see them.
-    pub fn open<'a>(&self, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, WireError> {
+    pub fn open<'a>(&self, purpose: Purpose, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, WireError> {
         if bytes.is_empty() {
             return Err(WireError::Empty);
         }
-        Ok(Cow::Borrowed(bytes))
+        match &self.keys {
+            Some(keys) => Ok(Cow::Owned(keys.lock().open(purpose, bytes)?)),
+            None => Ok(Cow::Borrowed(bytes)),
+        }
     }
 }
 
@@ -145,9 +194,9 @@ pub async fn request(
         .map_err(|_| StreamError::Timeout)??;
     let _ = stream.set_nodelay(true);
     let exchange = async {
-        write_frame(&mut stream, &wire.seal(request)).await?;
+        write_frame(&mut stream, &wire.seal(Purpose::Stream, request)).await?;
         match read_frame(&mut stream).await? {
-            Some(reply) => Ok(Some(wire.open(&reply)?.into_owned())),
+            Some(reply) => Ok(Some(wire.open(Purpose::Stream, &reply)?.into_owned())),
             None => Ok(None),
         }
     };

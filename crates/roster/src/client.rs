@@ -43,12 +43,12 @@ fn agent(timeout: Option<Duration>) -> ureq::Agent {
         .new_agent()
 }
 
-fn url(http: &HttpArgs, path: &str) -> String {
+pub(crate) fn url(http: &HttpArgs, path: &str) -> String {
     format!("http://{}{path}", http.http)
 }
 
 /// Turns a transport error into the one line an operator needs.
-fn unreachable(http: &HttpArgs, e: ureq::Error) -> anyhow::Error {
+pub(crate) fn unreachable(http: &HttpArgs, e: ureq::Error) -> anyhow::Error {
     match e {
         ureq::Error::StatusCode(code) => anyhow!("the agent at {} answered HTTP {code}", http.http),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {

@@ -46,6 +46,9 @@ pub struct AgentArgs {
     /// Rotate the event log when it would pass this size [default: 67108864]
     #[arg(long, env = "ROSTER_EVENT_LOG_MAX_BYTES", value_name = "BYTES")]
     pub event_log_max_bytes: Option<u64>,
+    /// Keyring file (one base64 key per line, the first is the primary): encrypt and authenticate all traffic
+    #[arg(long, env = "ROSTER_KEYRING", value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
     /// Rotated event logs to keep [default: 3]
     #[arg(long, env = "ROSTER_EVENT_LOG_KEEP", value_name = "N")]
     pub event_log_keep: Option<usize>,
@@ -65,6 +68,7 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     pub event_log_max_bytes: Option<u64>,
     pub event_log_keep: Option<usize>,
+    pub keyring: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -132,6 +136,7 @@ impl AgentArgs {
         if let Some(max) = self.event_log_max_bytes.or(file.event_log_max_bytes) {
             agent.event_log_max_bytes = max;
         }
+        agent.keyring = self.keyring.or(file.keyring);
         if let Some(keep) = self.event_log_keep.or(file.event_log_keep) {
             agent.event_log_keep = keep;
         }

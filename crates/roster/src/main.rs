@@ -8,6 +8,7 @@
 mod agent;
 mod client;
 mod config;
+mod keys;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
     Leave(client::HttpArgs),
     /// Follow a running agent's events as JSON lines.
     Monitor(client::HttpArgs),
+    /// Generate keys, and rotate the cluster's keys live: install, use, remove, list.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// An error in what the operator gave us: exit code 2.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Members(args) => client::members(&args),
         Command::Leave(args) => client::leave(&args),
         Command::Monitor(args) => client::monitor(&args),
+        Command::Keys(command) => keys::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

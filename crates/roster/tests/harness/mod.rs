@@ -60,22 +60,35 @@ pub struct Agent {
     pub port: u16,
     pub http: u16,
     pub data_dir: PathBuf,
+    /// More flags for `roster agent`, e.g. `--keyring FILE`.
+    pub extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl Agent {
     /// Starts `name` with its data directory under `scratch`, joining through the agents on `join` ports.
     pub fn start(scratch: &Scratch, name: &str, join: &[u16]) -> Agent {
+        Agent::start_with(scratch, name, join, &[])
+    }
+
+    /// Like [`Agent::start`], with more flags for `roster agent`.
+    pub fn start_with(scratch: &Scratch, name: &str, join: &[u16], extra: &[&str]) -> Agent {
         let (port, http) = (free_port(), free_port());
         let mut agent = Agent {
             name: name.to_owned(),
             port,
             http,
             data_dir: scratch.path().join(name),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         agent.spawn(join);
         agent
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Starts (again) on the same ports and data directory.
@@ -93,7 +106,8 @@ impl Agent {
             .args(["--http", &format!("127.0.0.1:{}", self.http)])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--log-level", "info"]);
+            .args(["--log-level", "info"])
+            .args(&self.extra);
         for port in join {
             cmd.args(["--join", &format!("127.0.0.1:{port}")]);
         }
