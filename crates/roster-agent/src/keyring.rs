@@ -68,9 +68,13 @@ impl SecretKey {
 
     /// Parses a base64 key (standard alphabet, padded), as `roster keys generate` prints them.
     pub fn parse(text: &str) -> Result<SecretKey, KeyError> {
-        let bytes = BASE64.decode(text.trim()).map_err(|_| KeyError::NotBase64)?;
-        let bytes: [u8; KEY_LEN] =
-            bytes.as_slice().try_into().map_err(|_| KeyError::WrongLength { len: bytes.len() })?;
+        let bytes = BASE64
+            .decode(text.trim())
+            .map_err(|_| KeyError::NotBase64)?;
+        let bytes: [u8; KEY_LEN] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongLength { len: bytes.len() })?;
         Ok(SecretKey(bytes))
     }
 
@@ -81,7 +85,10 @@ impl SecretKey {
 
     /// The key's public id.
     pub fn id(&self) -> KeyId {
-        let digest = Sha256::new().chain_update(b"roster key id\0").chain_update(self.0).finalize();
+        let digest = Sha256::new()
+            .chain_update(b"roster key id\0")
+            .chain_update(self.0)
+            .finalize();
         KeyId([digest[0], digest[1], digest[2], digest[3]])
     }
 }
@@ -107,13 +114,23 @@ pub enum KeyringError {
     #[error("keyring file {path} does not exist")]
     Missing { path: String },
     #[error("cannot read keyring file {path}: {source}")]
-    Unreadable { path: String, source: std::io::Error },
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write keyring file {path}: {source}")]
-    Unwritable { path: String, source: std::io::Error },
+    Unwritable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("keyring file {path} holds no key")]
     Empty { path: String },
     #[error("keyring file {path}, line {line}: {source}")]
-    BadKey { path: String, line: usize, source: KeyError },
+    BadKey {
+        path: String,
+        line: usize,
+        source: KeyError,
+    },
     #[error("key {id} is not installed")]
     NotInstalled { id: KeyId },
     #[error("key {id} is the primary key; make another key primary before removing it")]
@@ -162,7 +179,9 @@ pub struct Keyring {
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring").field("keys", &self.keys.iter().map(|k| k.id).collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("keys", &self.keys.iter().map(|k| k.id).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -177,7 +196,11 @@ pub struct KeyInfo {
 impl Keyring {
     /// A keyring with `primary` as its primary key.
     pub fn new(primary: SecretKey) -> Keyring {
-        let mut keyring = Keyring { keys: Vec::new(), seen: HashSet::new(), seen_order: VecDeque::new() };
+        let mut keyring = Keyring {
+            keys: Vec::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+        };
         keyring.install(primary);
         keyring
     }
@@ -187,8 +210,13 @@ impl Keyring {
     pub fn load(path: &Path) -> Result<Keyring, KeyringError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => KeyringError::Missing { path: shown.clone() },
-            _ => KeyringError::Unreadable { path: shown.clone(), source },
+            std::io::ErrorKind::NotFound => KeyringError::Missing {
+                path: shown.clone(),
+            },
+            _ => KeyringError::Unreadable {
+                path: shown.clone(),
+                source,
+            },
         })?;
         let mut keyring: Option<Keyring> = None;
         for (at, line) in text.lines().enumerate() {
@@ -196,8 +224,11 @@ impl Keyring {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key = SecretKey::parse(line)
-                .map_err(|source| KeyringError::BadKey { path: shown.clone(), line: at + 1, source })?;
+            let key = SecretKey::parse(line).map_err(|source| KeyringError::BadKey {
+                path: shown.clone(),
+                line: at + 1,
+                source,
+            })?;
             match &mut keyring {
                 None => keyring = Some(Keyring::new(key)),
                 Some(keyring) => keyring.install(key),
@@ -208,8 +239,12 @@ impl Keyring {
 
     /// Writes the keyring file atomically (a temporary file renamed over the old one), readable by its owner only.
     pub fn save(&self, path: &Path) -> Result<(), KeyringError> {
-        let unwritable = |source| KeyringError::Unwritable { path: path.display().to_string(), source };
-        let mut text = String::from("# Roster keyring: one base64 key per line, the first is the primary.\n");
+        let unwritable = |source| KeyringError::Unwritable {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut text =
+            String::from("# Roster keyring: one base64 key per line, the first is the primary.\n");
         for installed in &self.keys {
             text.push_str(&installed.key.to_base64());
             text.push('\n');
@@ -229,7 +264,11 @@ impl Keyring {
         self.keys
             .iter()
             .enumerate()
-            .map(|(at, k)| KeyInfo { id: k.id, key: k.key.to_base64(), primary: at == 0 })
+            .map(|(at, k)| KeyInfo {
+                id: k.id,
+                key: k.key.to_base64(),
+                primary: at == 0,
+            })
             .collect()
     }
 
@@ -245,7 +284,11 @@ impl Keyring {
     /// Makes an installed key the primary.
     pub fn use_key(&mut self, key: &SecretKey) -> Result<(), KeyringError> {
         let id = key.id();
-        let at = self.keys.iter().position(|k| k.id == id).ok_or(KeyringError::NotInstalled { id })?;
+        let at = self
+            .keys
+            .iter()
+            .position(|k| k.id == id)
+            .ok_or(KeyringError::NotInstalled { id })?;
         let installed = self.keys.remove(at);
         self.keys.insert(0, installed);
         Ok(())
@@ -257,7 +300,11 @@ impl Keyring {
         if self.keys[0].id == id {
             return Err(KeyringError::RemovingPrimary { id });
         }
-        let at = self.keys.iter().position(|k| k.id == id).ok_or(KeyringError::NotInstalled { id })?;
+        let at = self
+            .keys
+            .iter()
+            .position(|k| k.id == id)
+            .ok_or(KeyringError::NotInstalled { id })?;
         self.keys.remove(at);
         Ok(())
     }
@@ -274,7 +321,13 @@ impl Keyring {
         let aad = aad(&out[..5], purpose);
         let sealed = primary
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .expect("sealing a message in memory cannot fail");
         out.extend_from_slice(&sealed);
         out
@@ -289,12 +342,24 @@ impl Keyring {
             return Err(OpenError::Version(sealed[0]));
         }
         let id = KeyId([sealed[1], sealed[2], sealed[3], sealed[4]]);
-        let installed = self.keys.iter().find(|k| k.id == id).ok_or(OpenError::UnknownKey(id))?;
-        let nonce: [u8; NONCE_LEN] = sealed[5..HEADER_LEN].try_into().expect("length checked above");
+        let installed = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or(OpenError::UnknownKey(id))?;
+        let nonce: [u8; NONCE_LEN] = sealed[5..HEADER_LEN]
+            .try_into()
+            .expect("length checked above");
         let aad = aad(&sealed[..5], purpose);
         let plaintext = installed
             .cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &sealed[HEADER_LEN..], aad: &aad })
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed[HEADER_LEN..],
+                    aad: &aad,
+                },
+            )
             .map_err(|_| OpenError::Unauthentic)?;
         // Only authentic messages enter the window, so a stranger cannot flush it.
         if !self.seen.insert(nonce) {
@@ -343,7 +408,10 @@ mod tests {
         let sealed = ring.seal(Purpose::Datagram, b"ping");
         assert_eq!(sealed.len(), 4 + OVERHEAD);
         assert_eq!(ring.open(Purpose::Datagram, &sealed).unwrap(), b"ping");
-        assert_eq!(ring.open(Purpose::Datagram, &sealed), Err(OpenError::Replayed));
+        assert_eq!(
+            ring.open(Purpose::Datagram, &sealed),
+            Err(OpenError::Replayed)
+        );
     }
 
     #[test]
@@ -351,13 +419,25 @@ mod tests {
         let mut ours = Keyring::new(SecretKey::generate());
         let theirs = Keyring::new(SecretKey::generate());
         let sealed = theirs.seal(Purpose::Datagram, b"alive");
-        assert!(matches!(ours.open(Purpose::Datagram, &sealed), Err(OpenError::UnknownKey(_))));
+        assert!(matches!(
+            ours.open(Purpose::Datagram, &sealed),
+            Err(OpenError::UnknownKey(_))
+        ));
         let mut sealed = ours.seal(Purpose::Datagram, b"alive");
-        assert_eq!(ours.open(Purpose::Stream, &sealed), Err(OpenError::Unauthentic));
+        assert_eq!(
+            ours.open(Purpose::Stream, &sealed),
+            Err(OpenError::Unauthentic)
+        );
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert_eq!(ours.open(Purpose::Datagram, &sealed), Err(OpenError::Unauthentic));
-        assert_eq!(ours.open(Purpose::Datagram, &[VERSION; 10]), Err(OpenError::Malformed));
+        assert_eq!(
+            ours.open(Purpose::Datagram, &sealed),
+            Err(OpenError::Unauthentic)
+        );
+        assert_eq!(
+            ours.open(Purpose::Datagram, &[VERSION; 10]),
+            Err(OpenError::Malformed)
+        );
     }
 
     #[test]
@@ -379,7 +459,10 @@ mod tests {
         assert!(check(&a, &mut b) && check(&b, &mut a));
         b.remove(&old).unwrap();
         assert!(check(&a, &mut b) && check(&b, &mut a));
-        assert!(matches!(a.remove(&new), Err(KeyringError::RemovingPrimary { .. })));
+        assert!(matches!(
+            a.remove(&new),
+            Err(KeyringError::RemovingPrimary { .. })
+        ));
     }
 
     #[test]
@@ -395,7 +478,12 @@ mod tests {
         let err = Keyring::load(&path).unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("3 bytes"), "{err}");
         std::fs::write(&path, "").unwrap();
-        assert!(Keyring::load(&path).unwrap_err().to_string().contains("no key"));
+        assert!(
+            Keyring::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("no key")
+        );
         let ring = Keyring::new(SecretKey::generate());
         ring.save(&path).unwrap();
         assert_eq!(Keyring::load(&path).unwrap().list(), ring.list());

@@ -82,16 +82,22 @@ pub(crate) fn apply(wire: &Wire, op: &KeyOp) -> Result<Vec<String>, KeyStepError
             true
         }
         KeyOp::Use { key } => {
-            keyring.use_key(&parse(key)?).map_err(|e| KeyStepError::Refused(e.to_string()))?;
+            keyring
+                .use_key(&parse(key)?)
+                .map_err(|e| KeyStepError::Refused(e.to_string()))?;
             true
         }
         KeyOp::Remove { key } => {
-            keyring.remove(&parse(key)?).map_err(|e| KeyStepError::Refused(e.to_string()))?;
+            keyring
+                .remove(&parse(key)?)
+                .map_err(|e| KeyStepError::Refused(e.to_string()))?;
             true
         }
     };
     if changed && let Some(path) = &handle.path {
-        keyring.save(path).map_err(|e| KeyStepError::Refused(e.to_string()))?;
+        keyring
+            .save(path)
+            .map_err(|e| KeyStepError::Refused(e.to_string()))?;
     }
     Ok(keyring.list().into_iter().map(|k| k.key).collect())
 }
@@ -101,9 +107,15 @@ pub(crate) fn answer(wire: &Wire, plaintext: &[u8]) -> Vec<u8> {
     let answer = match serde_json::from_slice::<KeyOp>(&plaintext[1..]) {
         Ok(op) => match apply(wire, &op) {
             Ok(keys) => KeyAnswer { error: None, keys },
-            Err(e) => KeyAnswer { error: Some(e.to_string()), keys: Vec::new() },
+            Err(e) => KeyAnswer {
+                error: Some(e.to_string()),
+                keys: Vec::new(),
+            },
         },
-        Err(e) => KeyAnswer { error: Some(format!("invalid key operation: {e}")), keys: Vec::new() },
+        Err(e) => KeyAnswer {
+            error: Some(format!("invalid key operation: {e}")),
+            keys: Vec::new(),
+        },
     };
     serde_json::to_vec(&answer).expect("an answer always serializes")
 }
@@ -121,7 +133,11 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, op: KeyOp) -> Result<KeyReport,
             .map(|m| (m.name().to_owned(), m.identity.addr()))
             .collect()
     };
-    let mut report = KeyReport { members: peers.len() + 1, acked: 1, ..KeyReport::default() };
+    let mut report = KeyReport {
+        members: peers.len() + 1,
+        acked: 1,
+        ..KeyReport::default()
+    };
     tally(&mut report, &own_keys);
     let mut frame = vec![CONTROL];
     frame.extend(serde_json::to_vec(&op).expect("a key operation always serializes"));
@@ -154,7 +170,10 @@ pub(crate) async fn rotate(shared: &Arc<Shared>, op: KeyOp) -> Result<KeyReport,
             }
         }
         Err(_) => {
-            report.failed.insert("*".to_owned(), format!("no complete answer within {FAN_OUT_TIMEOUT:?}"));
+            report.failed.insert(
+                "*".to_owned(),
+                format!("no complete answer within {FAN_OUT_TIMEOUT:?}"),
+            );
         }
     }
     Ok(report)

@@ -52,7 +52,13 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
     let body = serde_json::json!({ "key": key.to_base64() }).to_string();
     let report = call(&args.http, path, Some(body))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "key {} {verb}: {}/{} members acknowledged", key.id(), report.acked, report.members)?;
+    writeln!(
+        out,
+        "key {} {verb}: {}/{} members acknowledged",
+        key.id(),
+        report.acked,
+        report.members
+    )?;
     finish(&report)
 }
 
@@ -62,8 +68,13 @@ fn list(http: &HttpArgs) -> anyhow::Result<()> {
     writeln!(out, "{} members, {} answered", report.members, report.acked)?;
     for (key, holders) in &report.keys {
         let primary = report.primary.get(key).copied().unwrap_or(0);
-        let id = SecretKey::parse(key).map(|k| k.id().to_string()).unwrap_or_else(|_| "?".into());
-        writeln!(out, "{key}  id {id}  installed on {holders}, primary on {primary}")?;
+        let id = SecretKey::parse(key)
+            .map(|k| k.id().to_string())
+            .unwrap_or_else(|_| "?".into());
+        writeln!(
+            out,
+            "{key}  id {id}  installed on {holders}, primary on {primary}"
+        )?;
     }
     finish(&report)
 }
@@ -72,8 +83,16 @@ fn finish(report: &KeyReport) -> anyhow::Result<()> {
     if report.failed.is_empty() {
         return Ok(());
     }
-    let detail: Vec<String> = report.failed.iter().map(|(m, why)| format!("{m}: {why}")).collect();
-    bail!("{} members did not acknowledge: {}", report.failed.len(), detail.join("; "))
+    let detail: Vec<String> = report
+        .failed
+        .iter()
+        .map(|(m, why)| format!("{m}: {why}"))
+        .collect();
+    bail!(
+        "{} members did not acknowledge: {}",
+        report.failed.len(),
+        detail.join("; ")
+    )
 }
 
 /// Calls the agent; a 400 carries the reason the step was refused, which becomes the error line.
@@ -85,12 +104,18 @@ fn call(http: &HttpArgs, path: &str, body: Option<String>) -> anyhow::Result<Key
         .build()
         .new_agent();
     let mut response = match body {
-        Some(body) => agent.post(&url(http, path)).header("content-type", "application/json").send(body),
+        Some(body) => agent
+            .post(&url(http, path))
+            .header("content-type", "application/json")
+            .send(body),
         None => agent.get(&url(http, path)).call(),
     }
     .map_err(|e| unreachable(http, e))?;
     let status = response.status();
-    let text = response.body_mut().read_to_string().map_err(|e| unreachable(http, e))?;
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| unreachable(http, e))?;
     if status.as_u16() == 400 {
         let reason = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
