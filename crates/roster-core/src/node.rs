@@ -1252,13 +1252,18 @@ impl<R: Rng> Node<R> {
             }
         };
         if let Some(peer) = self.random_members(1, None, true).pop() {
-            let request = Message::SyncRequest {
-                digest: self.list.digest(),
-                join: false,
-                members: Vec::new(),
-            };
-            self.send_stream(peer.addr(), request);
+            self.request_sync(peer.addr());
         }
+    }
+
+    /// Opens a sync with `to` by sending the digest of this list; a full exchange follows only if they differ.
+    fn request_sync(&mut self, to: SocketAddr) {
+        let request = Message::SyncRequest {
+            digest: self.list.digest(),
+            join: false,
+            members: Vec::new(),
+        };
+        self.send_stream(to, request);
     }
 
     /// Tries one failed member, so that the two sides of a healed partition find each other again.
@@ -1272,14 +1277,8 @@ impl<R: Rng> Node<R> {
         if self.failed_pool.is_empty() {
             return;
         }
-        let target =
-            Arc::clone(&self.failed_pool[self.rng.random_range(0..self.failed_pool.len())]);
-        let request = Message::SyncRequest {
-            digest: self.list.digest(),
-            join: false,
-            members: Vec::new(),
-        };
-        self.send_stream(target.addr(), request);
+        let target = self.failed_pool[self.rng.random_range(0..self.failed_pool.len())].addr();
+        self.request_sync(target);
     }
 
     fn reap(&mut self, now: Time) {
