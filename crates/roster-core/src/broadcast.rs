@@ -23,6 +23,7 @@ struct Queued {
     id: u64,
     /// Receivers so far, for failure notices only.
     receivers: Option<Vec<Arc<Identity>>>,
+    urgent: bool,
 }
 
 /// A failure notice that will not be sent again, and everyone it reached.
@@ -42,7 +43,9 @@ pub struct BroadcastQueue {
 impl BroadcastQueue {
     /// Queues `update`, replacing any queued update about the same member. Returns the replaced update if it
     /// was a failure notice already sent to someone.
-    pub fn push(&mut self, update: &Update) -> Option<RetiredFailure> {
+    /// An `urgent` update (a suspicion, a failure, a leave, a refutation: news whose loss means a wrong list) is
+    /// sent up to the higher limit.
+    pub fn push(&mut self, update: &Update, urgent: bool) -> Option<RetiredFailure> {
         let retired = self
             .items
             .iter()
@@ -57,6 +60,7 @@ impl BroadcastQueue {
             transmits: 0,
             id: self.next_id,
             receivers,
+            urgent,
         });
         self.next_id += 1;
         retired
@@ -80,13 +84,13 @@ impl BroadcastQueue {
     }
 
     /// Appends queued updates to `buf` while it stays within `mtu` bytes, counting a send for each, and retires
-    /// those sent `limit` times (`failure_limit` for failure notices). `skip` names a member whose update the
+    /// those sent `limit` times (`urgent_limit` for urgent ones). `skip` names a member whose update the
     /// caller already placed in the packet. Retired failure notices are appended to `retired`.
     pub fn fill(
         &mut self,
         buf: &mut Vec<u8>,
         mtu: usize,
-        (limit, failure_limit): (u32, u32),
+        (limit, urgent_limit): (u32, u32),
         receiver: Option<&Arc<Identity>>,
         skip: Option<&str>,
         retired: &mut Vec<RetiredFailure>,
@@ -116,11 +120,7 @@ impl BroadcastQueue {
         let mut at = 0;
         while at < self.items.len() {
             let item = &self.items[at];
-            let limit = if item.receivers.is_some() {
-                failure_limit
-            } else {
-                limit
-            };
+            let limit = if item.urgent { urgent_limit } else { limit };
             if item.transmits >= limit {
                 if let Some(failure) = retire(self.items.swap_remove(at)) {
                     retired.push(failure);
@@ -161,8 +161,8 @@ mod tests {
     #[test]
     fn newer_news_about_a_member_replaces_the_old() {
         let mut queue = BroadcastQueue::default();
-        queue.push(&update("a", 1, State::Alive));
-        queue.push(&update("a", 2, State::Suspect));
+        queue.push(&update("a", 1, State::Alive), false);
+        queue.push(&update("a", 2, State::Suspect), true);
         assert_eq!(queue.len(), 1);
         let mut buf = Vec::new();
         queue.fill(&mut buf, 1400, (3, 6), None, None, &mut Vec::new());
@@ -178,8 +178,8 @@ mod tests {
     #[test]
     fn updates_retire_after_their_limit_and_failures_report_receivers() {
         let mut queue = BroadcastQueue::default();
-        queue.push(&update("a", 1, State::Alive));
-        queue.push(&update("b", 1, State::Failed));
+        queue.push(&update("a", 1, State::Alive), false);
+        queue.push(&update("b", 1, State::Failed), true);
         let receiver = Arc::new(
             Identity::new("r", "10.0.0.2:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
@@ -217,7 +217,7 @@ mod tests {
     fn a_packet_never_exceeds_the_mtu_and_least_sent_goes_first() {
         let mut queue = BroadcastQueue::default();
         for i in 0..200 {
-            queue.push(&update(&format!("member-{i}"), 1, State::Alive));
+            queue.push(&update(&format!("member-{i}"), 1, State::Alive), false);
         }
         let mut buf = vec![0; 10];
         queue.fill(&mut buf, 1400, (5, 5), None, None, &mut Vec::new());

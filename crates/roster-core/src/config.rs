@@ -78,9 +78,10 @@ pub struct Config {
     pub gossip_fanout: usize,
     /// Each update is sent `retransmit_mult * ceil(log10(N + 1))` times (SWIM's λ log N).
     pub retransmit_mult: u32,
-    /// Failure notices are sent this many times more often than other updates, so that one is very likely
-    /// everywhere before it retires.
-    pub failure_retransmit_factor: u32,
+    /// Urgent news (a suspicion, a failure, a leave, a refutation) is sent this many times more often than
+    /// other updates, so that it is very likely everywhere before it retires: a lost refutation is a false
+    /// failure, a lost failure notice a stale list.
+    pub urgent_retransmit_factor: u32,
     /// Largest UDP payload the node produces.
     pub mtu: usize,
     /// Interval between anti-entropy syncs for a cluster of up to `sync_scale_members`; it grows linearly beyond.
@@ -123,7 +124,7 @@ impl Default for Config {
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             retransmit_mult: 4,
-            failure_retransmit_factor: 2,
+            urgent_retransmit_factor: 2,
             mtu: 1400,
             sync_interval: Duration::from_secs(30),
             sync_scale_members: 64,
@@ -246,11 +247,11 @@ impl Config {
     }
 
     /// How many times an update is sent in a cluster of `members`.
-    pub fn retransmit_limit(&self, members: usize, failure: bool) -> u32 {
+    pub fn retransmit_limit(&self, members: usize, urgent: bool) -> u32 {
         let scale = ((members as f64 + 1.0).log10().ceil() as u32).max(1);
         let limit = self.retransmit_mult.max(1) * scale;
-        if failure {
-            limit * self.failure_retransmit_factor.max(1)
+        if urgent {
+            limit * self.urgent_retransmit_factor.max(1)
         } else {
             limit
         }
@@ -386,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn retransmissions_grow_with_log_n_and_failures_get_more() {
+    fn retransmissions_grow_with_log_n_and_urgent_news_gets_more() {
         let config = Config::default();
         assert_eq!(config.retransmit_limit(5, false), 4);
         assert_eq!(config.retransmit_limit(10_000, false), 20);

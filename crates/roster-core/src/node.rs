@@ -115,6 +115,8 @@ pub struct Node<R = SmallRng> {
     gossip_cursor: usize,
     /// Quick syncs still due after a join.
     catch_up_syncs: usize,
+    /// Distinct members whose probes failed since this node's last successful probe.
+    recent_failures: Vec<Arc<Identity>>,
     started: bool,
     next_gossip: Time,
     next_sync: Time,
@@ -151,6 +153,7 @@ impl<R: Rng> Node<R> {
             next_seq: rng.random(),
             gossip_cursor: rng.random_range(0..1024),
             catch_up_syncs: 0,
+            recent_failures: Vec::new(),
             started: false,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,
@@ -310,10 +313,13 @@ impl<R: Rng> Node<R> {
             ..previous.clone()
         };
         self.list.set_local(local.clone());
-        self.enqueue(Update {
-            member: local.clone(),
-            accuser: None,
-        });
+        self.enqueue(
+            Update {
+                member: local.clone(),
+                accuser: None,
+            },
+            false,
+        );
         self.next_gossip = now;
         self.push_change(ChangeKind::Leave, local, Some(previous), Via::Local, None);
     }
@@ -341,10 +347,13 @@ impl<R: Rng> Node<R> {
             state: previous.state,
         };
         self.list.set_local(local.clone());
-        self.enqueue(Update {
-            member: local.clone(),
-            accuser: None,
-        });
+        self.enqueue(
+            Update {
+                member: local.clone(),
+                accuser: None,
+            },
+            false,
+        );
         self.push_change(ChangeKind::Update, local, Some(previous), Via::Local, None);
         Ok(())
     }
@@ -659,8 +668,11 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    fn enqueue(&mut self, update: Update) {
-        if let Some(retired) = self.broadcasts.push(&update) {
+    /// Queues news. Anything but plain "alive" is urgent, and so is an "alive" that clears a suspicion or a
+    /// failure (`refutes`): those are the updates whose loss leaves a list wrong.
+    fn enqueue(&mut self, update: Update, refutes: bool) {
+        let urgent = refutes || update.member.state != State::Alive;
+        if let Some(retired) = self.broadcasts.push(&update, urgent) {
             self.report_retired(vec![retired]);
         }
     }
@@ -756,6 +768,10 @@ impl<R: Rng> Node<R> {
             ProbeOutcome::AckedIndirectly
         };
         self.awareness.apply(-1);
+        if self.isolated() {
+            self.rejoin_conversation(now);
+        }
+        self.recent_failures.clear();
         self.events.push_back(Event::Probed {
             target: probe.target,
             outcome,
@@ -809,6 +825,13 @@ impl<R: Rng> Node<R> {
 
     fn probe_failed(&mut self, now: Time, probe: Probe) {
         self.stats.probe_failures += 1;
+        if !self
+            .recent_failures
+            .iter()
+            .any(|f| f.same_instance(&probe.target))
+        {
+            self.recent_failures.push(Arc::clone(&probe.target));
+        }
         // Lifeguard: helpers that did not even nack suggest the trouble is here, not at the target.
         let helpers = probe.helpers.unwrap_or(0);
         let delta = if helpers > 0 {
@@ -1022,11 +1045,15 @@ impl<R: Rng> Node<R> {
                 } else {
                     None
                 };
-                self.enqueue(Update {
-                    member: current.clone(),
-                    accuser,
-                });
-                if let Some(kind) = change_kind(previous.as_ref(), &current) {
+                let kind = change_kind(previous.as_ref(), &current);
+                self.enqueue(
+                    Update {
+                        member: current.clone(),
+                        accuser,
+                    },
+                    kind == Some(ChangeKind::Alive),
+                );
+                if let Some(kind) = kind {
                     self.push_change(kind, current, previous, via, from);
                 }
             }
@@ -1107,14 +1134,65 @@ impl<R: Rng> Node<R> {
             return;
         };
         if suspicion.confirm(&accuser) {
-            self.enqueue(Update {
-                member: claim.clone(),
-                accuser: Some(accuser),
-            });
+            self.enqueue(
+                Update {
+                    member: claim.clone(),
+                    accuser: Some(accuser),
+                },
+                false,
+            );
+        }
+    }
+
+    /// Whether this node's own probes of more distinct members than may crash at once have failed in a row:
+    /// then the trouble is far more likely here (its packets are not getting out) than at all of them.
+    fn isolated(&self) -> bool {
+        self.recent_failures.len() > self.config.max_simultaneous_failures as usize
+    }
+
+    /// This node was isolated and a probe just got through: what it suspected while nobody could hear it never
+    /// reached its subjects. It says so now, to each of them directly and by gossip, and gives them a whole
+    /// `suspicion_min` to refute before any of those suspicions can end in a failure.
+    fn rejoin_conversation(&mut self, now: Time) {
+        let later = now + self.config.timers(self.list.active_count()).suspicion_min;
+        let suspects: Vec<Member> = self
+            .suspicions
+            .iter_mut()
+            .filter_map(|s| {
+                s.postpone(later);
+                self.list
+                    .get(s.member.name())
+                    .filter(|m| m.state == State::Suspect)
+                    .cloned()
+            })
+            .collect();
+        for suspect in suspects {
+            let update = Update {
+                member: suspect.clone(),
+                accuser: Some(Arc::clone(&self.name)),
+            };
+            self.enqueue(update.clone(), false);
+            self.send(
+                suspect.identity.addr(),
+                Some(Arc::clone(&suspect.identity)),
+                &[],
+                Some(&update),
+            );
         }
     }
 
     fn expire_suspicions(&mut self, now: Time) {
+        if self.isolated() {
+            // An isolated node declares nobody failed: its verdicts would be wrong, and once its packets flow
+            // again they would spread. Its suspicions wait, and get a whole `suspicion_min` after it can talk
+            // again for their subjects to refute them.
+            let later = now + self.config.timers(self.list.active_count()).suspicion_min;
+            self.suspicions
+                .iter_mut()
+                .filter(|s| s.deadline() <= now)
+                .for_each(|s| s.postpone(later));
+            return;
+        }
         while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
             let suspicion = self.suspicions.swap_remove(at);
             let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
@@ -1189,7 +1267,7 @@ impl<R: Rng> Node<R> {
             member: local.clone(),
             accuser: None,
         };
-        self.enqueue(update.clone());
+        self.enqueue(update.clone(), true);
         if sender.name != self.name {
             self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
         }

@@ -29,6 +29,7 @@ pub struct Suspicion {
     expected: usize,
     accusers: Vec<Arc<str>>,
     deadline: Time,
+    not_before: Time,
 }
 
 impl Suspicion {
@@ -50,6 +51,7 @@ impl Suspicion {
             expected,
             accusers: vec![accuser],
             deadline: now,
+            not_before: now,
         };
         suspicion.deadline = now + suspicion.timeout();
         suspicion
@@ -71,8 +73,14 @@ impl Suspicion {
             return false;
         }
         self.accusers.push(accuser.into());
-        self.deadline = self.started + self.timeout();
+        self.deadline = (self.started + self.timeout()).max(self.not_before);
         true
+    }
+
+    /// Keeps the deadline at `until` or later (the node could not trust its own verdict for a while).
+    pub fn postpone(&mut self, until: Time) {
+        self.not_before = self.not_before.max(until);
+        self.deadline = self.deadline.max(until);
     }
 
     /// Lowers the confirmations to wait for when fewer members are left to give them (others were suspected
@@ -80,7 +88,7 @@ impl Suspicion {
     pub fn limit_expected(&mut self, most: usize) {
         if most < self.expected {
             self.expected = most.max(self.confirmations());
-            self.deadline = self.started + self.timeout();
+            self.deadline = (self.started + self.timeout()).max(self.not_before);
         }
     }
 

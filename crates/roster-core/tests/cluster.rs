@@ -371,3 +371,37 @@ fn members_joining_at_the_same_moment_through_different_seeds_all_meet_within_th
     }
     assert!(worst < secs(5.0), "slowest convergence {worst:?}");
 }
+
+#[test]
+fn a_member_that_cannot_send_is_failed_but_accuses_nobody() {
+    for seed in 0..40 {
+        let mut net = Net::new(seed, Config::default());
+        net.start(0, &[]);
+        for i in 1..8 {
+            net.start(i, &[0]);
+        }
+        net.run_for(secs(3.0 + seed as f64 * 0.07));
+        assert!(net.converged());
+        // Node 7 hears everyone but reaches no one, as when its outbound traffic is dropped.
+        for other in 0..7 {
+            net.block_one_way(7, other);
+        }
+        net.run_for(secs(20.0));
+        for i in 0..7 {
+            assert_eq!(net.state(i, 7), Some(State::Failed), "seed {seed}: {} holds m7", net.name(i));
+        }
+        net.heal();
+        net.run_for(secs(20.0));
+        assert!(net.converged(), "seed {seed}: not one list again 20 s after the heal");
+        for i in 0..7 {
+            let name = net.name(i).to_string();
+            assert_eq!(
+                net.events_about(ChangeKind::Failed, &name),
+                0,
+                "seed {seed}: {name} was marked failed though only m7 was cut off"
+            );
+        }
+    }
+}
+
+
