@@ -1,0 +1,419 @@
+//! A cluster under test: one real `roster agent` per host of a [`Network`], each started under
+//! `ip netns exec` with its own data dir and event log, and the faults applied to it.
+//!
+//! Owns the agents' processes (start, `kill -9`, SIGSTOP/SIGCONT, restart on the same data dir) and the run
+//! directory that holds their data dirs and stderr. Dropping a cluster kills every agent and helper and removes
+//! the network; the run directory is kept only when the test is failing, so its logs can be read.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::fault::{self, Fault, Latency};
+use crate::network::{Network, command_in};
+use crate::observe::{self, Event, MemberView};
+use crate::report;
+use crate::system::{pid_alive, run_with_env};
+
+/// The UDP and TCP port of the protocol on every host.
+pub const PROTOCOL_PORT: u16 = 7946;
+/// The port of each agent's HTTP API, bound on its host's address so the root leg can read it.
+pub const HTTP_PORT: u16 = 7070;
+
+/// The programs the suite runs.
+#[derive(Clone, Debug)]
+pub struct Bins {
+    pub roster: PathBuf,
+    pub nfq_delay: PathBuf,
+    pub udp_probe: PathBuf,
+}
+
+impl Bins {
+    /// Takes this crate's helpers from the test's `CARGO_BIN_EXE_*` paths and the `roster` binary from
+    /// `ROSTER_BIN`, or else builds it (a no-op when it is fresh) into the same target directory.
+    pub fn locate(nfq_delay: &str, udp_probe: &str) -> Result<Bins, String> {
+        let nfq_delay = PathBuf::from(nfq_delay);
+        let udp_probe = PathBuf::from(udp_probe);
+        let roster = match std::env::var_os("ROSTER_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => build_roster(&nfq_delay)?,
+        };
+        if !roster.is_file() {
+            return Err(format!("no roster binary at {}", roster.display()));
+        }
+        Ok(Bins {
+            roster,
+            nfq_delay,
+            udp_probe,
+        })
+    }
+}
+
+/// Builds `roster` with the profile and target directory this test binary came from, so the suite always runs
+/// the agent of the tree under test.
+fn build_roster(sibling: &Path) -> Result<PathBuf, String> {
+    let profile_dir = sibling.parent().ok_or("helper binary has no directory")?;
+    let target_dir = profile_dir
+        .parent()
+        .ok_or("profile directory has no parent")?;
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let manifest = manifest.to_string_lossy().into_owned();
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "--manifest-path",
+        manifest.as_str(),
+        "-p",
+        "roster",
+        "--bin",
+        "roster",
+    ];
+    if release {
+        args.push("--release");
+    }
+    let target = target_dir.to_string_lossy().into_owned();
+    let built = run_with_env(
+        &cargo,
+        &args,
+        &[("CARGO_TARGET_DIR", target.as_str())],
+        None,
+        Duration::from_secs(900),
+    );
+    let bin = profile_dir.join("roster");
+    match built {
+        Ok(_) => Ok(bin),
+        // A tree that does not build fails its own tests; here an earlier build still says something.
+        Err(e) if bin.is_file() => {
+            let first = e.0.lines().next().unwrap_or_default().to_owned();
+            report::note(&format!(
+                "building roster failed, running the previous build {}: {first}",
+                bin.display()
+            ));
+            Ok(bin)
+        }
+        Err(e) => Err(format!("building roster (or set ROSTER_BIN): {e}")),
+    }
+}
+
+fn runs_root() -> PathBuf {
+    std::env::temp_dir().join("roster-faults")
+}
+
+/// Removes run directories of processes that no longer exist.
+pub(crate) fn sweep_run_dirs() {
+    let Ok(entries) = std::fs::read_dir(runs_root()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("rf")
+            .and_then(|r| r.split('x').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !pid_alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Agent {
+    child: Child,
+    started: SystemTime,
+}
+
+/// Agents on a test network.
+#[derive(Debug)]
+pub struct Cluster {
+    pub scenario: String,
+    bins: Bins,
+    run_dir: PathBuf,
+    agents: Vec<Option<Agent>>,
+    faults: Vec<Fault>,
+    /// Packets dropped by fault rules since replaced or removed (their counters go with them).
+    dropped_before: u64,
+    latency: Option<Latency>,
+    // Last, so that it is torn down after the agents are gone.
+    pub net: Network,
+}
+
+impl Cluster {
+    /// A network of `hosts` hosts, contained, with no agent yet.
+    pub fn new(scenario: &str, hosts: usize, bins: &Bins) -> Result<Cluster, String> {
+        let net = Network::create(hosts)?;
+        let run_dir = runs_root().join(format!("{}-{scenario}", net.id));
+        std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
+        Ok(Cluster {
+            scenario: scenario.to_owned(),
+            bins: bins.clone(),
+            run_dir,
+            agents: (0..hosts).map(|_| None).collect(),
+            faults: Vec::new(),
+            dropped_before: 0,
+            latency: None,
+            net,
+        })
+    }
+
+    /// Host indices, 1-based.
+    pub fn all(&self) -> Vec<usize> {
+        (1..=self.agents.len()).collect()
+    }
+
+    /// The member name of host `i`.
+    pub fn name(&self, i: usize) -> &str {
+        &self.net.host(i).name
+    }
+
+    pub fn names(&self, hosts: &[usize]) -> Vec<String> {
+        hosts.iter().map(|&i| self.name(i).to_owned()).collect()
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.run_dir.join(self.name(i))
+    }
+
+    /// Starts the agent of host `i`. h1 is the first member and joins no one; every other joins through h1
+    /// and h2 (any one is enough), so a restarted h1 must find its way back from its snapshot alone.
+    pub fn start(&mut self, i: usize) -> Result<(), String> {
+        assert!(self.agents[i - 1].is_none(), "h{i} already runs");
+        let host = self.net.host(i).clone();
+        let data_dir = self.data_dir(i);
+        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let stderr_path = self.run_dir.join(format!("{}.log", host.name));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .map_err(|e| format!("{}: {e}", stderr_path.display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "--name".into(),
+            host.name.clone(),
+            "--bind".into(),
+            format!("{}:{PROTOCOL_PORT}", host.ip),
+            "--http".into(),
+            format!("{}:{HTTP_PORT}", host.ip),
+            "--data-dir".into(),
+            data_dir.to_string_lossy().into_owned(),
+            "--log-level".into(),
+            "info".into(),
+        ];
+        let seeds: Vec<usize> = match i {
+            1 => vec![],
+            2 => vec![1],
+            _ => vec![1, 2],
+        };
+        for seed in seeds {
+            args.push("--join".into());
+            args.push(format!("{}:{PROTOCOL_PORT}", self.net.host(seed).ip));
+        }
+        let mut command = command_in(&host.netns, &self.bins.roster)?;
+        command.args(&args);
+        // Settings of the caller's own agent must not leak into the test agents.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ROSTER_") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| format!("starting the agent of {}: {e}", host.name))?;
+        self.agents[i - 1] = Some(Agent {
+            child,
+            started: SystemTime::now(),
+        });
+        Ok(())
+    }
+
+    /// Starts every agent, h1 first.
+    pub fn start_all(&mut self) -> Result<(), String> {
+        for i in self.all() {
+            self.start(i)?;
+        }
+        Ok(())
+    }
+
+    fn pid(&self, i: usize) -> Pid {
+        let agent = self.agents[i - 1]
+            .as_ref()
+            .unwrap_or_else(|| panic!("h{i} does not run"));
+        Pid::from_raw(i32::try_from(agent.child.id()).expect("pids fit in i32"))
+    }
+
+    /// When the running agent of host `i` was started.
+    pub fn started_at(&self, i: usize) -> Option<SystemTime> {
+        self.agents[i - 1].as_ref().map(|a| a.started)
+    }
+
+    /// Hosts whose agent has been started and not killed.
+    pub fn running(&self) -> Vec<usize> {
+        self.all()
+            .into_iter()
+            .filter(|&i| self.agents[i - 1].is_some())
+            .collect()
+    }
+
+    /// Agents that died on their own (not by the harness), with their exit status: a crash is a finding.
+    pub fn unexpected_exits(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (n, slot) in self.agents.iter_mut().enumerate() {
+            if let Some(Ok(Some(status))) = slot.as_mut().map(|agent| agent.child.try_wait()) {
+                out.push(format!("h{} exited: {status}", n + 1));
+            }
+        }
+        out
+    }
+
+    /// `kill -9` the agents of `hosts` at once; returns the time just before the first signal.
+    pub fn kill(&mut self, hosts: &[usize]) -> SystemTime {
+        let pids: Vec<Pid> = hosts.iter().map(|&i| self.pid(i)).collect();
+        let at = SystemTime::now();
+        for pid in pids {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        for &i in hosts {
+            if let Some(mut agent) = self.agents[i - 1].take() {
+                let _ = agent.child.wait();
+            }
+        }
+        at
+    }
+
+    /// Freezes the agent of host `i` (SIGSTOP); returns when.
+    pub fn freeze(&mut self, i: usize) -> SystemTime {
+        let at = SystemTime::now();
+        kill(self.pid(i), Signal::SIGSTOP).expect("SIGSTOP to a child we own");
+        at
+    }
+
+    /// Resumes a frozen agent (SIGCONT); returns when.
+    pub fn resume(&mut self, i: usize) -> SystemTime {
+        let at = SystemTime::now();
+        kill(self.pid(i), Signal::SIGCONT).expect("SIGCONT to a child we own");
+        at
+    }
+
+    /// Adds a bridge fault to those in force.
+    pub fn add_fault(&mut self, fault: Fault) -> Result<SystemTime, String> {
+        self.faults.push(fault);
+        self.dropped_before += fault::dropped(&self.net);
+        fault::apply(&self.net, &self.faults)?;
+        Ok(SystemTime::now())
+    }
+
+    /// Removes every bridge fault; returns the time just before the rules went, so that nothing the heal
+    /// caused is ever counted as happening before it.
+    pub fn heal(&mut self) -> Result<SystemTime, String> {
+        self.faults.clear();
+        self.dropped_before += fault::dropped(&self.net);
+        let at = SystemTime::now();
+        fault::heal(&self.net)?;
+        Ok(at)
+    }
+
+    /// Packets the bridge faults of this cluster have dropped in all.
+    pub fn dropped_packets(&self) -> u64 {
+        self.dropped_before
+            + if self.faults.is_empty() {
+                0
+            } else {
+                fault::dropped(&self.net)
+            }
+    }
+
+    /// Adds `delay_ms` each way to every packet of the hosts in `hosts` (see [`Latency::add`]).
+    pub fn add_latency(&mut self, hosts: &[usize], delay_ms: u64) -> Result<(), String> {
+        assert!(self.latency.is_none(), "one latency fault at a time");
+        self.latency = Some(Latency::add(
+            &self.net,
+            hosts,
+            delay_ms,
+            &self.bins.nfq_delay,
+        )?);
+        Ok(())
+    }
+
+    pub fn remove_latency(&mut self) {
+        if let Some(latency) = self.latency.take() {
+            latency.remove();
+        }
+    }
+
+    /// `GET /v1/members` of host `i`'s agent.
+    pub fn members(&self, i: usize) -> Result<Vec<MemberView>, String> {
+        observe::members(self.net.subnet, self.net.host(i).ip, HTTP_PORT)
+    }
+
+    /// Host `i`'s event log, as written so far.
+    pub fn events(&self, i: usize) -> Vec<Event> {
+        observe::read_events(&self.data_dir(i))
+    }
+
+    /// Runs a `roster-udp-probe` in host `i`'s namespace and returns what it printed.
+    pub fn udp_probe(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let bin = self.bins.udp_probe.to_string_lossy().into_owned();
+        let mut full = vec![
+            "netns",
+            "exec",
+            self.net.host(i).netns.as_str(),
+            bin.as_str(),
+        ];
+        full.extend_from_slice(args);
+        run_with_env("ip", &full, &[], None, Duration::from_secs(120)).map_err(|e| e.to_string())
+    }
+
+    /// Spawns a long-running `roster-udp-probe` in host `i`'s namespace; the cluster kills it on drop.
+    pub fn spawn_udp_probe(&mut self, i: usize, args: &[&str]) -> Result<(), String> {
+        let child = command_in(&self.net.host(i).netns, &self.bins.udp_probe)?
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        // Owned like an agent so that drop reaps it; the network teardown kills it anyway.
+        self.agents[i - 1] = Some(Agent {
+            child,
+            started: SystemTime::now(),
+        });
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for agent in self.agents.iter_mut().filter_map(Option::take) {
+            let mut child = agent.child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.remove_latency();
+        self.net.teardown();
+        if std::env::var_os("ROSTER_FAULTS_KEEP").is_some() {
+            report::note(&format!(
+                "{}: agent data dirs and logs kept in {}",
+                self.scenario,
+                self.run_dir.display()
+            ));
+        } else if std::thread::panicking() {
+            report::note(&format!(
+                "{}: failed; agent data dirs and logs kept in {}",
+                self.scenario,
+                self.run_dir.display()
+            ));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.run_dir);
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! What the agents say about themselves: their event logs (`<data-dir>/events.jsonl`) and their
+//! `GET /v1/members`, read the way an operator would.
+//!
+//! Owns the parsing of both and the minimal HTTP/1.0 client. The client connects only to addresses of the
+//! test subnet; the caller passes the subnet, and anything outside it is refused before a socket is opened.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::network::Subnet;
+
+/// One line of an agent's event log (DESIGN.md "Event log line"); times in unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub time_ms: u64,
+    /// The agent that wrote the line.
+    pub node: String,
+    /// join, leave, suspect, alive, failed, update, conflict or sent.
+    pub event: String,
+    pub member: String,
+    pub joined_at_ms: u64,
+    pub incarnation: u32,
+    pub via: Option<String>,
+    pub from: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    time: String,
+    node: String,
+    event: String,
+    member: String,
+    joined_at: String,
+    incarnation: u32,
+    via: Option<String>,
+    from: Option<String>,
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (what the agent writes) into unix milliseconds.
+pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, clock) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
+    let digits: String = frac.chars().take(3).collect();
+    let millis = digits.parse::<i64>().ok()? * 10_i64.pow(3 - u32::try_from(digits.len()).ok()?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis).ok()
+}
+
+/// Reads an agent's event log; lines that do not parse are skipped (a torn last line of a killed agent).
+pub fn read_events(data_dir: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(data_dir.join("events.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<RawEvent>(line).ok())
+        .filter_map(|raw| {
+            Some(Event {
+                time_ms: parse_rfc3339_ms(&raw.time)?,
+                joined_at_ms: parse_rfc3339_ms(&raw.joined_at)?,
+                node: raw.node,
+                event: raw.event,
+                member: raw.member,
+                incarnation: raw.incarnation,
+                via: raw.via,
+                from: raw.from,
+            })
+        })
+        .collect()
+}
+
+/// One entry of `GET /v1/members`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct MemberView {
+    pub name: String,
+    pub addr: String,
+    pub state: String,
+    pub incarnation: u32,
+    pub joined_at: String,
+    /// The observer's last measured round trip to this member, where the agent reports it (not in the
+    /// contract, so optional).
+    #[serde(default)]
+    pub rtt_ms: Option<f64>,
+}
+
+impl MemberView {
+    pub fn joined_at_ms(&self) -> Option<u64> {
+        parse_rfc3339_ms(&self.joined_at)
+    }
+}
+
+/// `GET path` on `ip:port` over HTTP/1.0 (so the body ends at close, unchunked), with short time bounds.
+pub fn http_get(subnet: Subnet, ip: Ipv4Addr, port: u16, path: &str) -> Result<String, String> {
+    if !subnet.contains(ip) {
+        return Err(format!(
+            "refusing to connect to {ip}: outside the test subnet {subnet}"
+        ));
+    }
+    let addr = SocketAddr::V4(SocketAddrV4::new(ip, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send to {addr}: {e}"))?;
+    let mut response = Vec::new();
+    // Bounded by the read timeout and by a size cap far above any list this suite makes.
+    stream
+        .take(8 << 20)
+        .read_to_end(&mut response)
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    let response =
+        String::from_utf8(response).map_err(|_| format!("{addr}{path}: response is not UTF-8"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{addr}{path}: no HTTP header"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("{addr}{path}: {status}"));
+    }
+    Ok(body.to_owned())
+}
+
+/// The list an agent serves on `GET /v1/members`.
+pub fn members(subnet: Subnet, ip: Ipv4Addr, port: u16) -> Result<Vec<MemberView>, String> {
+    let body = http_get(subnet, ip, port, "/v1/members")?;
+    serde_json::from_str(&body).map_err(|e| format!("{ip}:{port}/v1/members: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_parse_to_unix_milliseconds() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-24T21:14:31.123Z"),
+            Some(1_795_554_871_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2000-03-01T00:00:01Z"),
+            Some(951_868_801_000)
+        );
+        assert_eq!(parse_rfc3339_ms("2026-11-24 21:14:31Z"), None);
+    }
+
+    #[test]
+    fn an_event_line_from_the_design_parses() {
+        let dir =
+            std::env::temp_dir().join(format!("roster-faults-observe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let line = r#"{"time":"2026-11-24T21:14:31.123Z","node":"m1","event":"failed","member":"m4","addr":"10.0.0.4:7946","joined_at":"2026-11-24T21:02:10.004Z","incarnation":3,"via":"gossip","from":"m2"}"#;
+        std::fs::write(dir.join("events.jsonl"), format!("{line}\n{{\"torn")).expect("write");
+        let events = read_events(&dir);
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].event.as_str(), events[0].member.as_str()),
+            ("failed", "m4")
+        );
+        assert_eq!(events[0].from.as_deref(), Some("m2"));
+    }
+}
