@@ -28,6 +28,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/leave", post(leave))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
+        .merge(crate::dashboard::router())
         .route("/v1/keys", get(list_keys))
         .route("/v1/keys/install", post(install_key))
         .route("/v1/keys/use", post(use_key))
@@ -146,8 +147,10 @@ async fn remove_key(State(shared): State<Arc<Shared>>, Json(body): Json<KeyBody>
 async fn rotate(shared: &Arc<Shared>, op: KeyOp) -> Response {
     match keys::rotate(shared, op).await {
         Ok(report) => Json(report).into_response(),
-        Err(e @ (KeyStepError::NotEncrypted | KeyStepError::Refused(_))) => {
-            (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
-        }
+        Err(e @ (KeyStepError::NotEncrypted | KeyStepError::Refused(_))) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }

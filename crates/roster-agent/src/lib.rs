@@ -35,6 +35,7 @@
 //! ```
 
 pub mod clock;
+mod dashboard;
 mod driver;
 pub mod eventlog;
 mod http;
@@ -64,10 +65,10 @@ use crate::clock::Clock;
 use crate::driver::{Command, DriverSetup, Shared, State};
 use crate::eventlog::EventLog;
 pub use crate::eventlog::{AgentEvent, rfc3339};
+use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::seeds::Seeds;
 use crate::snapshot::{Loaded, Snapshot};
-use crate::keyring::Keyring;
 use crate::transport::{Sockets, Wire};
 
 /// How to run an agent. [`AgentConfig::new`] gives the defaults.

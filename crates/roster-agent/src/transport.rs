@@ -85,7 +85,12 @@ pub struct Wire {
 impl Wire {
     /// A wire that seals with `keyring`, kept in `path`.
     pub fn encrypted(keyring: Keyring, path: Option<PathBuf>) -> Wire {
-        Wire { keys: Some(Arc::new(KeyringHandle { keyring: Mutex::new(keyring), path })) }
+        Wire {
+            keys: Some(Arc::new(KeyringHandle {
+                keyring: Mutex::new(keyring),
+                path,
+            })),
+        }
     }
 
     /// The keyring, if this wire encrypts.

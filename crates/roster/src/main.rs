@@ -8,6 +8,7 @@
 mod agent;
 mod client;
 mod config;
+mod demo;
 mod keys;
 
 use std::fmt;
@@ -33,6 +34,8 @@ enum Command {
     Leave(client::HttpArgs),
     /// Follow a running agent's events as JSON lines.
     Monitor(client::HttpArgs),
+    /// Run a cluster of agents on this machine through a scripted story of crashes, a leave and a restart.
+    Demo(demo::DemoArgs),
     /// Generate keys, and rotate the cluster's keys live: install, use, remove, list.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Members(args) => client::members(&args),
         Command::Leave(args) => client::leave(&args),
         Command::Monitor(args) => client::monitor(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Keys(command) => keys::run(command),
     };
     match result {

@@ -163,7 +163,7 @@ fn a_cluster_rotates_its_key_with_every_member_staying_alive() {
         let keys: Vec<String> = saved.list().into_iter().map(|k| k.key).collect();
         assert_eq!(
             keys,
-            [new.clone()],
+            std::slice::from_ref(&new),
             "{} keyring file after the rotation",
             agent.name
         );
@@ -177,7 +177,7 @@ fn a_cluster_rotates_its_key_with_every_member_staying_alive() {
     let out = roster(&["keys", "list", "--http", &http]);
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(
-        listed.contains(&new.as_str()) && listed.contains("installed on 3, primary on 3"),
+        listed.contains(new.as_str()) && listed.contains("installed on 3, primary on 3"),
         "{listed}"
     );
 

@@ -1,0 +1,98 @@
+//! The web dashboard served at `/`: one HTML page, a stylesheet, a script and an icon, all compiled into the
+//! binary with `include_str!`, so an installed agent needs no asset files and the page fetches nothing from
+//! anywhere but this agent.
+//!
+//! The page is a reader of the public API (`/v1/self`, `/v1/members`, `/v1/events`) and nothing more: it owns
+//! no state on the server side and never acts on the cluster.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::driver::Shared;
+
+const INDEX: &str = include_str!("../assets/dashboard.html");
+const STYLE: &str = include_str!("../assets/dashboard.css");
+const SCRIPT: &str = include_str!("../assets/dashboard.js");
+const ICON: &str = include_str!("../assets/favicon.svg");
+
+/// Only this agent may serve scripts, styles, images and data to the page: a member name that slipped markup
+/// past the page's escaping still could not load or send anything elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/", get(index))
+        .route(
+            "/assets/dashboard.css",
+            get(|| asset("text/css; charset=utf-8", STYLE)),
+        )
+        .route(
+            "/assets/dashboard.js",
+            get(|| asset("text/javascript; charset=utf-8", SCRIPT)),
+        )
+        .route("/assets/favicon.svg", get(|| asset("image/svg+xml", ICON)))
+}
+
+async fn index(State(shared): State<Arc<Shared>>) -> Response {
+    // The health scale is configuration; the page needs its top to draw the meter.
+    let health_max = shared.lock().node.config().awareness_max;
+    let page = INDEX.replace("__HEALTH_MAX__", &health_max.to_string());
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // An upgraded agent serves new assets under the same names; revalidating is cheap on localhost.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_loads_only_its_own_assets() {
+        for needle in ["http://", "https://", "//cdn", "@import"] {
+            for (file, text) in [("html", INDEX), ("css", STYLE), ("js", SCRIPT)] {
+                let hits: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains(needle) && !l.contains("www.w3.org/2000/svg"))
+                    .collect();
+                assert!(
+                    hits.is_empty(),
+                    "dashboard.{file} refers to {needle}: {hits:?}"
+                );
+            }
+        }
+        for asset in [
+            "/assets/dashboard.css",
+            "/assets/dashboard.js",
+            "/assets/favicon.svg",
+        ] {
+            assert!(INDEX.contains(asset), "the page does not load {asset}");
+        }
+        assert!(INDEX.contains("__HEALTH_MAX__"));
+    }
+}

@@ -1,0 +1,260 @@
+//! The demo's agents: `roster agent` child processes of this very binary on loopback, each with its own ports
+//! and data directory under one temporary directory. This module owns their lifetime: whatever way the demo
+//! ends (success, a missed deadline, Ctrl-C, a panic), dropping the [`Cluster`] kills every child, reaps it
+//! and removes the directory.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use roster_agent::MemberInfo;
+
+/// One agent of the demo, running or not.
+#[derive(Debug)]
+pub struct Agent {
+    pub name: String,
+    pub port: u16,
+    pub http: u16,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Agent {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.http))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.data_dir.join("events.jsonl")
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.data_dir.with_extension("stderr")
+    }
+
+    /// `kill -9`: the process gets no chance to say goodbye, which is the point of the demo.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process has exited by itself (after a leave); reaps it if so.
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(Some(_))) | Some(Err(_)) => {
+                self.child = None;
+                true
+            }
+            Some(Ok(None)) => false,
+            None => true,
+        }
+    }
+
+    /// The last lines the agent wrote to stderr, to explain why it stopped.
+    pub fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.stderr_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(3)..].join(" | ")
+    }
+}
+
+/// Every agent of the demo and the directory they live in.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+    pub agents: Vec<Agent>,
+    exe: PathBuf,
+    http: ureq::Agent,
+    /// Ports handed out already: the kernel may offer a just-released one again.
+    taken: HashSet<u16>,
+}
+
+impl Cluster {
+    /// Makes the temporary directory; no agent runs yet.
+    pub fn new() -> anyhow::Result<Cluster> {
+        let exe = std::env::current_exe().context("cannot find this program's own path")?;
+        let dir = std::env::temp_dir().join(format!("roster-demo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let http = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_millis(500)))
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .new_agent();
+        Ok(Cluster {
+            dir,
+            agents: Vec::new(),
+            exe,
+            http,
+            taken: HashSet::new(),
+        })
+    }
+
+    /// Adds and starts agent `name`, joining through `join` (none for the first one). A port taken between
+    /// picking it and the child binding it is a race with other programs: pick again, a few times.
+    pub fn add(&mut self, name: &str, join: Option<SocketAddr>) -> anyhow::Result<usize> {
+        let mut last = None;
+        for _ in 0..3 {
+            let mut agent = Agent {
+                name: name.to_owned(),
+                port: free_port(&mut self.taken)?,
+                http: free_port(&mut self.taken)?,
+                data_dir: self.dir.join(name),
+                child: None,
+            };
+            match spawn(&self.exe, &self.http, &mut agent, join) {
+                Ok(()) => {
+                    self.agents.push(agent);
+                    return Ok(self.agents.len() - 1);
+                }
+                Err(e) => {
+                    agent.kill();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("{name} did not start")))
+    }
+
+    /// Starts agent `index` again on its ports and data directory, with no `--join`: it finds the cluster
+    /// from its snapshot alone.
+    pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        let Cluster {
+            agents, exe, http, ..
+        } = self;
+        spawn(exe, http, &mut agents[index], None)
+    }
+
+    /// The list agent `agent` holds, from its HTTP API.
+    pub fn members(&self, agent: &Agent) -> anyhow::Result<Vec<MemberInfo>> {
+        members(&self.http, agent)
+    }
+
+    /// Asks `agent` to leave over its HTTP API. Runs on a thread of its own so that the screen keeps moving
+    /// while the agent announces its leave; the process exiting is what the demo waits for.
+    pub fn leave(&self, agent: &Agent) {
+        let url = format!("http://{}/v1/leave", agent.http_addr());
+        std::thread::spawn(move || {
+            let http = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(15)))
+                .build()
+                .new_agent();
+            let _ = http.post(&url).send_empty();
+        });
+    }
+
+    /// Stops every agent still running and removes the directory; safe to call twice.
+    pub fn shutdown(&mut self) -> (usize, bool) {
+        let mut stopped = 0;
+        for agent in &mut self.agents {
+            if agent.is_running() {
+                agent.kill();
+                stopped += 1;
+            }
+        }
+        let removed = !self.dir.exists() || std::fs::remove_dir_all(&self.dir).is_ok();
+        (stopped, removed)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts `agent`'s process and waits (bounded) until it serves its HTTP API.
+fn spawn(
+    exe: &Path,
+    http: &ureq::Agent,
+    agent: &mut Agent,
+    join: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&agent.data_dir)
+        .with_context(|| format!("cannot create {}", agent.data_dir.display()))?;
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(agent.stderr_path())
+        .context("cannot open an agent's stderr file")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["agent", "--name", &agent.name])
+        .args(["--bind", &agent.addr().to_string()])
+        .args(["--http", &agent.http_addr().to_string()])
+        .arg("--data-dir")
+        .arg(&agent.data_dir)
+        .args(["--log-level", "warn"]);
+    if let Some(seed) = join {
+        cmd.args(["--join", &seed.to_string()]);
+    }
+    // The operator's own ROSTER_* settings (a config file, a keyring) are for their agents, not the demo's.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ROSTER_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // A group of its own: Ctrl-C in the terminal reaches only the demo, which then stops every agent
+    // itself, instead of each agent starting a graceful leave that would blur the story's end.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    agent.child = Some(cmd.spawn().context("cannot start `roster agent`")?);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if agent.has_exited() {
+            bail!("{} stopped at start: {}", agent.name, agent.stderr_tail());
+        }
+        if members(http, agent).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    bail!("{} did not serve its HTTP API within 10 s", agent.name)
+}
+
+fn members(http: &ureq::Agent, agent: &Agent) -> anyhow::Result<Vec<MemberInfo>> {
+    let body = http
+        .get(&format!("http://{}/v1/members", agent.http_addr()))
+        .call()?
+        .body_mut()
+        .read_to_string()?;
+    Ok(serde_json::from_str(&body)?)
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+fn free_port(taken: &mut HashSet<u16>) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").context("cannot bind a UDP port on 127.0.0.1")?;
+        let port = udp.local_addr()?.port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && taken.insert(port) {
+            return Ok(port);
+        }
+    }
+    bail!("no port free for both UDP and TCP on 127.0.0.1")
+}

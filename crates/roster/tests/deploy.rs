@@ -1,0 +1,231 @@
+//! The files in deploy/ are checked as far as this machine can: the example config is loaded by the real
+//! agent, the Kubernetes manifests parse and agree with each other and with the agent's variables, and the
+//! systemd unit passes `systemd-analyze verify` (where systemd's tools are installed).
+
+mod harness;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::{Agent, ROSTER, Scratch, free_port, holds, members, roster, state_of, wait_until};
+use serde::Deserialize;
+use serde_norway::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+/// The variables `roster agent` reads, from its help.
+fn agent_variables() -> BTreeSet<String> {
+    let out = roster(&["agent", "--help"]);
+    String::from_utf8_lossy(&out.stdout)
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| rest[..rest.find('=').expect("NAME=")].to_owned())
+        .collect()
+}
+
+/// Every `ROSTER_*` word in `text`.
+fn variables_in(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("ROSTER_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_example_config_is_loaded_by_the_real_agent_and_joins() {
+    let scratch = Scratch::new("deploy-config");
+    let seed = Agent::start(&scratch, "seed", &[]);
+    let (port, http) = (free_port(), free_port());
+    // The file's addresses are for a real fleet; flags win over the file, so only they are replaced here.
+    // The name comes from the file alone: seeing it proves the file was read.
+    let mut child = Command::new(ROSTER)
+        .arg("agent")
+        .arg("--config")
+        .arg(repo("deploy/roster.toml"))
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(["--advertise", &format!("127.0.0.1:{port}")])
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--join", &format!("127.0.0.1:{}", seed.port)])
+        .arg("--data-dir")
+        .arg(scratch.path().join("web-1"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start roster agent");
+    let joined = wait_until(Duration::from_secs(10), || {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Some(false);
+        }
+        holds(members(seed.http).is_ok_and(|l| state_of(&l, "web-1").as_deref() == Some("alive")))
+            .map(|()| true)
+    });
+    let own = members(http);
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("agent output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        joined,
+        Some(true),
+        "the agent with deploy/roster.toml did not join within 10 s: {stderr}"
+    );
+    assert_eq!(own.expect("its own list")[0]["name"], "web-1");
+}
+
+#[test]
+fn the_kubernetes_manifests_parse_and_the_join_address_is_the_headless_service() {
+    let mut objects = Vec::new();
+    for file in [
+        "deploy/kubernetes/service.yaml",
+        "deploy/kubernetes/daemonset.yaml",
+    ] {
+        let text = read(file);
+        for document in serde_norway::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(
+                value["apiVersion"].is_string() && value["kind"].is_string(),
+                "{file}: {value:?}"
+            );
+            objects.push(value);
+        }
+    }
+    let find = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in deploy/kubernetes"))
+    };
+    let service = find("Service");
+    let daemonset = find("DaemonSet");
+    assert_eq!(
+        service["spec"]["clusterIP"], "None",
+        "the Service must be headless"
+    );
+    assert_eq!(service["spec"]["publishNotReadyAddresses"], true);
+    let protocols: BTreeSet<&str> = service["spec"]["ports"]
+        .as_sequence()
+        .expect("ports")
+        .iter()
+        .filter(|p| p["port"] == 7946)
+        .filter_map(|p| p["protocol"].as_str())
+        .collect();
+    assert_eq!(
+        protocols,
+        BTreeSet::from(["TCP", "UDP"]),
+        "the protocol port is UDP and TCP"
+    );
+    let labels = &daemonset["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in service["spec"]["selector"].as_mapping().expect("selector") {
+        assert_eq!(
+            &labels[key], value,
+            "the Service does not select the DaemonSet's pods"
+        );
+    }
+    assert_eq!(
+        daemonset["spec"]["selector"]["matchLabels"], *labels,
+        "the DaemonSet's selector does not match its template"
+    );
+
+    let container = &daemonset["spec"]["template"]["spec"]["containers"][0];
+    let env: Vec<(&str, &str)> = container["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or(""),
+                e["value"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let join = env
+        .iter()
+        .find(|(n, _)| *n == "ROSTER_JOIN")
+        .expect("ROSTER_JOIN")
+        .1;
+    let name = service["metadata"]["name"].as_str().expect("service name");
+    let namespace = service["metadata"]["namespace"]
+        .as_str()
+        .expect("namespace");
+    assert_eq!(join, format!("{name}.{namespace}.svc.cluster.local:7946"));
+    assert_eq!(daemonset["metadata"]["namespace"].as_str(), Some(namespace));
+    let real = agent_variables();
+    for (var, _) in env.iter().filter(|(n, _)| n.starts_with("ROSTER_")) {
+        assert!(
+            real.contains(*var),
+            "the DaemonSet sets {var}, which roster agent does not read"
+        );
+    }
+}
+
+#[test]
+fn the_unit_and_the_dockerfile_use_only_real_settings() {
+    let real = agent_variables();
+    for file in ["deploy/roster.service", "deploy/Dockerfile"] {
+        for var in variables_in(&read(file)) {
+            assert!(
+                real.contains(&var),
+                "{file} sets {var}, which roster agent does not read"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipping: systemd-analyze is not installed (Debian package systemd)");
+        return;
+    };
+    assert!(version.status.success());
+    // verify insists that ExecStart's binary exists: point it at the one this test built.
+    let scratch = Scratch::new("deploy-unit");
+    let unit = scratch.path().join("roster.service");
+    std::fs::write(
+        &unit,
+        read("deploy/roster.service").replace("/usr/local/bin/roster", ROSTER),
+    )
+    .expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("run systemd-analyze verify");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify: {stderr}"
+    );
+
+    // The hardening, scored by systemd itself (0 is locked down, 10 is wide open).
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .expect("run systemd-analyze security");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(score) = text
+        .lines()
+        .find_map(|l| l.split("exposure level for roster.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse::<f64>().ok())
+    else {
+        eprintln!("skipping the exposure score: this systemd-analyze cannot score offline");
+        return;
+    };
+    assert!(
+        score <= 2.0,
+        "systemd rates the unit's exposure {score}, above 2.0:\n{text}"
+    );
+}
