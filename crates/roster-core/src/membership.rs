@@ -74,6 +74,9 @@ pub struct Membership {
     entries: Vec<Member>,
     index: HashTable<u32>,
     ring: Vec<RingSlot>,
+    /// The local node's position on the ring while it is active: asked for at every probe, so kept rather
+    /// than searched.
+    local_ring: Option<usize>,
     counts: [usize; 4],
     digest: u64,
 }
@@ -85,6 +88,7 @@ impl Membership {
             entries: Vec::new(),
             index: HashTable::new(),
             ring: Vec::new(),
+            local_ring: None,
             counts: [0; 4],
             digest: 0,
         };
@@ -276,11 +280,21 @@ impl Membership {
             index: i as u32,
         };
         self.ring.insert(at, slot);
+        self.local_ring = match self.local_ring {
+            _ if i == 0 => Some(at),
+            Some(me) if at <= me => Some(me + 1),
+            other => other,
+        };
     }
 
     fn ring_remove(&mut self, member: &Member) {
         if let Ok(at) = self.ring_search(member.name()) {
             self.ring.remove(at);
+            self.local_ring = match self.local_ring {
+                Some(me) if me == at => None,
+                Some(me) if at < me => Some(me - 1),
+                other => other,
+            };
         }
     }
 
@@ -290,7 +304,8 @@ impl Membership {
         if len < 2 {
             return None;
         }
-        let me = self.ring_search(self.local().name()).ok()?;
+        let me = self.local_ring?;
+        debug_assert_eq!(self.ring_search(self.local().name()).ok(), Some(me));
         let slot = self.ring[(me + offset % len) % len];
         Some(&self.entries[slot.index as usize])
     }

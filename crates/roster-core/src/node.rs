@@ -151,7 +151,7 @@ impl<R: Rng> Node<R> {
             events: VecDeque::new(),
             stats: Stats::default(),
             next_seq: rng.random(),
-            gossip_cursor: rng.random_range(0..1024),
+            gossip_cursor: rng.random::<u32>() as usize,
             catch_up_syncs: 0,
             recent_failures: Vec::new(),
             started: false,
@@ -1000,12 +1000,10 @@ impl<R: Rng> Node<R> {
                 .get(claim.name())
                 .is_some_and(|m| m.state.is_active() && m.identity.same_instance(&claim.identity));
             if held_active {
+                // Second-hand: nobody's own probe failed here, so it confirms nothing and waits the longest.
                 claim.state = State::Suspect;
-                accuser = Some(Arc::clone(&sender.name));
+                accuser = None;
             }
-        }
-        if claim.state == State::Suspect && accuser.is_none() {
-            accuser = Some(Arc::clone(&sender.name));
         }
         let name: Arc<str> = Arc::from(claim.name());
         match self.list.apply(claim.clone()) {
@@ -1113,7 +1111,6 @@ impl<R: Rng> Node<R> {
             .config
             .suspicion_confirmations
             .min(self.list.count(State::Alive).saturating_sub(2));
-        let accuser = accuser.unwrap_or_else(|| Arc::clone(&self.name));
         self.suspicions.push(Suspicion::new(
             Arc::clone(&current.identity),
             current.incarnation,

@@ -27,17 +27,21 @@ pub struct Suspicion {
     min: Duration,
     max: Duration,
     expected: usize,
-    accusers: Vec<Arc<str>>,
+    /// Who raised it first-hand (whose own probe failed); `None` for a suspicion taken second-hand from a full
+    /// sync, which may be the other side's stale verdict after a partition and so waits the longest.
+    first: Option<Arc<str>>,
+    /// Independent first-hand accusers after the first.
+    confirmers: Vec<Arc<str>>,
     deadline: Time,
     not_before: Time,
 }
 
 impl Suspicion {
-    /// A suspicion of `member` at `incarnation`, first raised by `accuser`.
+    /// A suspicion of `member` at `incarnation`, first raised by `accuser` (`None`: second-hand).
     pub fn new(
         member: Arc<Identity>,
         incarnation: u32,
-        accuser: Arc<str>,
+        accuser: Option<Arc<str>>,
         now: Time,
         (min, max): (Duration, Duration),
         expected: usize,
@@ -49,7 +53,8 @@ impl Suspicion {
             min,
             max,
             expected,
-            accusers: vec![accuser],
+            first: accuser,
+            confirmers: Vec::new(),
             deadline: now,
             not_before: now,
         };
@@ -62,17 +67,24 @@ impl Suspicion {
         self.deadline
     }
 
-    /// Confirmations in so far (accusers after the first).
+    /// Confirmations in so far (first-hand accusers after the first).
     pub fn confirmations(&self) -> usize {
-        self.accusers.len() - 1
+        self.confirmers.len()
     }
 
     /// Counts `accuser` if it is new; returns whether it was.
     pub fn confirm(&mut self, accuser: &str) -> bool {
-        if self.confirmations() >= self.expected || self.accusers.iter().any(|a| &**a == accuser) {
-            return false;
+        if self.first.is_none() {
+            // The first first-hand accuser of a second-hand suspicion: from now on it runs as first-hand.
+            self.first = Some(accuser.into());
+        } else {
+            let known = self.first.as_deref() == Some(accuser)
+                || self.confirmers.iter().any(|a| &**a == accuser);
+            if self.confirmations() >= self.expected || known {
+                return false;
+            }
+            self.confirmers.push(accuser.into());
         }
-        self.accusers.push(accuser.into());
         self.deadline = (self.started + self.timeout()).max(self.not_before);
         true
     }
@@ -93,6 +105,9 @@ impl Suspicion {
     }
 
     fn timeout(&self) -> Duration {
+        if self.first.is_none() {
+            return self.max;
+        }
         if self.expected == 0 {
             return self.min;
         }
@@ -114,7 +129,7 @@ mod tests {
             Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
         let bounds = (Duration::from_secs(2), Duration::from_secs(6));
-        Suspicion::new(id, 3, "m1".into(), Time::ZERO, bounds, expected)
+        Suspicion::new(id, 3, Some("m1".into()), Time::ZERO, bounds, expected)
     }
 
     #[test]
@@ -132,6 +147,20 @@ mod tests {
         assert!(s.confirm("m3"));
         assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
         assert!(!s.confirm("m4"), "no more than expected");
+    }
+
+    #[test]
+    fn a_second_hand_suspicion_waits_the_longest_until_someone_accuses_first_hand() {
+        let id = Arc::new(
+            Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
+        );
+        let bounds = (Duration::from_secs(2), Duration::from_secs(6));
+        let mut s = Suspicion::new(id, 3, None, Time::ZERO, bounds, 0);
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
+        s.limit_expected(0);
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
+        assert!(s.confirm("m1"));
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
     }
 
     #[test]

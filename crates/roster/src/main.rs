@@ -34,6 +34,8 @@ enum Command {
     Leave(client::HttpArgs),
     /// Follow a running agent's events as JSON lines.
     Monitor(client::HttpArgs),
+    /// Simulate thousands of members on a modelled network and check the deadlines.
+    Sim(Box<roster_sim::cli::SimArgs>),
     /// Run a cluster of agents on this machine through a scripted story of crashes, a leave and a restart.
     Demo(demo::DemoArgs),
     /// Generate keys, and rotate the cluster's keys live: install, use, remove, list.
@@ -69,6 +71,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        // The simulator's verdict decides the exit code: non-zero when a scenario misses its deadlines.
+        Command::Sim(args) => {
+            return roster_sim::cli::run(*args).unwrap_or_else(|e| {
+                eprintln!("roster: {}", format!("{e:#}").replace('\n', " "));
+                ExitCode::from(1)
+            });
+        }
         Command::Agent(args) => agent::run(*args),
         Command::Members(args) => client::members(&args),
         Command::Leave(args) => client::leave(&args),

@@ -1,0 +1,30 @@
+//! `roster sim` without the `roster` binary: the same flags, the same output.
+//!
+//! ```text
+//! cargo run --release -p roster-sim --example sim -- --scenario spec --plot docs/plots
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use roster_sim::cli::{SimArgs, run};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roster-sim",
+    about = "Simulate a Roster cluster and measure it against the deadlines"
+)]
+struct Cli {
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().sim) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

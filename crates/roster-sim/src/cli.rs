@@ -1,0 +1,390 @@
+//! `roster sim`: the command-line face of the simulator. The `roster` binary flattens [`SimArgs`] into its `sim`
+//! subcommand and calls [`run`]; `examples/sim.rs` does the same on its own.
+//!
+//! Output goes to stdout (a table, or one JSON object); the progress bar and notes go to stderr. The exit code
+//! is non-zero when a verdict fails, so a script or CI can gate on it.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use roster_core::{Config, ProbeSchedule};
+use serde::Serialize;
+
+use crate::network::Latency;
+use crate::report::{Summary, table};
+use crate::scenario::{Params, SCENARIOS, cells};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Latency shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// Every round trip the same (the low end of --rtt).
+    Constant,
+    /// Each message's round trip uniform within --rtt.
+    Uniform,
+    /// Each link's round trip within --rtt, plus a Pareto tail per message.
+    LongTail,
+}
+
+/// Simulate a Roster cluster and measure failure detection against the deadlines.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SimArgs {
+    /// Cluster size (default 50; narrows `--scenario spec` to this size).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Members crashed at once.
+    #[arg(long, default_value_t = 3)]
+    pub crash: usize,
+    /// Datagram loss, as a fraction (0.05) or a percentage (5%). Narrows `--scenario spec` to this loss.
+    #[arg(long, value_parser = parse_loss)]
+    pub loss: Option<f64>,
+    /// Round-trip time, one value (100ms) or a range (20ms..200ms).
+    #[arg(long, default_value = "20ms..200ms", value_parser = parse_rtt)]
+    pub rtt: (Duration, Duration),
+    /// How round trips vary within --rtt.
+    #[arg(long, value_enum, default_value_t = Shape::Uniform)]
+    pub latency: Shape,
+    /// Simulated time per run (default 40s; scenarios extend it to what they need).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Runs per configuration, each with its own seed (default: 34 for spec, enough for a p99 of 100 crashes;
+    /// 1 for a plain crash run; a few for the other scenarios).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Seed of the first run; the same seed gives the same history.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write SVG charts into this directory.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// A named scenario: crash (the default), spec, lifeguard, partition, joins, churn.
+    #[arg(long, default_value = "crash")]
+    pub scenario: String,
+    /// Override the protocol period (for tuning; the default is the core's).
+    #[arg(long, value_parser = parse_duration)]
+    pub probe_interval: Option<Duration>,
+    /// Override the probe schedule (for comparing SWIM's shuffled round-robin with the ring).
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+}
+
+/// Probe schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Schedule {
+    Ring,
+    Shuffled,
+}
+
+/// Parses `5%` or `0.05`.
+pub fn parse_loss(s: &str) -> Result<f64, String> {
+    let (number, scale) = match s.strip_suffix('%') {
+        Some(p) => (p, 100.0),
+        None => (s, 1.0),
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a loss like 0.05 or 5%"))?;
+    let v = v / scale;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("loss {s:?} is not between 0 and 100%"))
+    }
+}
+
+/// Parses `150ms`, `2s`, `1.5s`, `500us`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let v: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 200ms or 2s"))?;
+    let secs = match unit.trim() {
+        "us" | "µs" => v / 1e6,
+        "ms" => v / 1e3,
+        "s" | "" => v,
+        "m" | "min" => v * 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}; use us, ms, s or m"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Parses `100ms` or `20ms..200ms`.
+pub fn parse_rtt(s: &str) -> Result<(Duration, Duration), String> {
+    match s.split_once("..") {
+        Some((lo, hi)) => {
+            let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
+            if lo <= hi {
+                Ok((lo, hi))
+            } else {
+                Err(format!("{s:?}: the range is backwards"))
+            }
+        }
+        None => parse_duration(s).map(|d| (d, d)),
+    }
+}
+
+fn default_runs(scenario: &str) -> usize {
+    match scenario {
+        "spec" => 34,
+        "crash" => 1,
+        "joins" => 3,
+        _ => 5,
+    }
+}
+
+#[derive(Serialize)]
+struct Single<'a> {
+    scenario: &'a str,
+    pass: bool,
+    #[serde(flatten)]
+    summary: &'a Summary,
+}
+
+#[derive(Serialize)]
+struct Matrix<'a> {
+    scenario: &'a str,
+    seed: u64,
+    pass: bool,
+    cells: &'a [Summary],
+    wall_s: f64,
+}
+
+/// Runs `roster sim`: prints the results, writes the plots, and fails when a verdict fails.
+pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let report = simulate(&args)?;
+    print!("{}", report.text);
+    if let Some(dir) = &args.plot {
+        for path in crate::plot::write(dir, &report.summaries)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What `roster sim` found: the text it prints, whether every verdict passed, and the summaries behind both.
+#[derive(Debug)]
+pub struct Report {
+    pub text: String,
+    pub pass: bool,
+    pub summaries: Vec<Summary>,
+}
+
+/// Runs the scenario `args` names and renders the result, printing nothing but the progress bar.
+pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let (min, max) = args.rtt;
+    let latency = match args.latency {
+        Shape::Constant => Latency::Constant(min),
+        Shape::Uniform => Latency::Uniform { min, max },
+        Shape::LongTail => Latency::LongTail { min, max },
+    };
+    let mut config = Config::default();
+    if let Some(interval) = args.probe_interval {
+        config.probe_interval = interval;
+    }
+    match args.schedule {
+        Some(Schedule::Ring) => config.probe_schedule = ProbeSchedule::Ring,
+        Some(Schedule::Shuffled) => config.probe_schedule = ProbeSchedule::Shuffled,
+        None => {}
+    }
+    let base = Params {
+        config,
+        nodes: args.nodes.unwrap_or(50),
+        crash: args.crash,
+        loss: args.loss.unwrap_or(0.0),
+        latency,
+        duration: args.duration.unwrap_or(Duration::from_secs(40)),
+        runs: args.runs.unwrap_or_else(|| default_runs(&args.scenario)),
+        seed: args.seed,
+        ..Params::default()
+    };
+    anyhow::ensure!(base.nodes >= 2, "a cluster needs at least 2 members");
+    anyhow::ensure!(base.runs >= 1, "--runs must be at least 1");
+    anyhow::ensure!(
+        SCENARIOS.contains(&args.scenario.as_str()),
+        "unknown scenario {:?}; known: {}",
+        args.scenario,
+        SCENARIOS.join(", ")
+    );
+    let cells = cells(&args.scenario, &base, args.nodes, args.loss)?;
+    let total: u64 = cells.iter().map(|c| c.simulated_seconds()).sum();
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:24} [{bar:40}] {pos}/{len} simulated s, {elapsed} (eta {eta})",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
+    );
+    let mut summaries = Vec::with_capacity(cells.len());
+    for cell in &cells {
+        bar.set_message(cell.label.clone());
+        let summary = cell.run(&mut |secs| bar.inc(secs))?;
+        if args.format == Format::Table && cells.len() > 1 {
+            bar.suspend(|| {
+                eprintln!(
+                    "{}: {}",
+                    cell.label,
+                    if summary.verdict.pass { "PASS" } else { "FAIL" }
+                )
+            });
+        }
+        summaries.push(summary);
+    }
+    bar.finish_and_clear();
+    let pass = summaries.iter().all(|s| s.verdict.pass);
+    let wall_s = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let text = match args.format {
+        Format::Json if summaries.len() == 1 => {
+            let mut summary = summaries[0].clone();
+            summary.wall_s = wall_s;
+            let single = Single {
+                scenario: &args.scenario,
+                pass,
+                summary: &summary,
+            };
+            format!("{}\n", serde_json::to_string(&single)?)
+        }
+        Format::Json => {
+            let matrix = Matrix {
+                scenario: &args.scenario,
+                seed: args.seed,
+                pass,
+                cells: &summaries,
+                wall_s,
+            };
+            format!("{}\n", serde_json::to_string(&matrix)?)
+        }
+        Format::Table => format!(
+            "{}{}: {} in {wall_s:.1}s wall (seed {})\n",
+            table(&summaries),
+            args.scenario,
+            if pass { "PASS" } else { "FAIL" },
+            args.seed
+        ),
+    };
+    Ok(Report {
+        text,
+        pass,
+        summaries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_as_the_issue_writes_them() {
+        assert_eq!(parse_loss("5%"), Ok(0.05));
+        assert_eq!(parse_loss("0.1"), Ok(0.1));
+        assert!(parse_loss("120%").is_err());
+        assert_eq!(
+            parse_rtt("20ms..200ms"),
+            Ok((Duration::from_millis(20), Duration::from_millis(200)))
+        );
+        assert_eq!(
+            parse_rtt("100ms"),
+            Ok((Duration::from_millis(100), Duration::from_millis(100)))
+        );
+        assert_eq!(parse_duration("120s"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn args(line: &str) -> SimArgs {
+        <Cli as clap::Parser>::parse_from(std::iter::once("sim").chain(line.split_whitespace())).sim
+    }
+
+    #[test]
+    fn json_is_one_object_with_the_keys_the_issue_lists() {
+        let report = simulate(&args(
+            "--nodes 8 --crash 2 --loss 5% --runs 2 --seed 3 --format json",
+        ))
+        .expect("runs");
+        let json: serde_json::Value = serde_json::from_str(&report.text).expect("one JSON object");
+        for key in [
+            "nodes",
+            "crashed",
+            "runs",
+            "seed",
+            "loss",
+            "false_positives",
+            "undetected",
+            "msgs_per_member_s",
+            "bytes_per_member_s",
+            "max_packet_bytes",
+            "wall_s",
+        ] {
+            assert!(json.get(key).is_some(), "no {key} in {json}");
+        }
+        for key in ["detection_s", "dissemination_s"] {
+            for q in ["p50", "p99", "max"] {
+                assert!(json[key][q].is_f64(), "{key}.{q} missing in {json}");
+            }
+        }
+        assert_eq!(
+            (
+                json["nodes"].as_u64(),
+                json["crashed"].as_u64(),
+                json["runs"].as_u64()
+            ),
+            (Some(8), Some(2), Some(2))
+        );
+        assert_eq!(json["loss"].as_f64(), Some(0.05));
+    }
+
+    #[test]
+    fn a_matrix_prints_one_verdict_per_cell() {
+        let report =
+            simulate(&args("--scenario spec --nodes 5 --runs 1 --duration 25s")).expect("runs");
+        assert_eq!(report.summaries.len(), 2, "loss 0 and 5%");
+        assert_eq!(
+            report
+                .text
+                .lines()
+                .filter(|l| l.starts_with("spec n=5"))
+                .count(),
+            2,
+            "{}",
+            report.text
+        );
+        assert!(simulate(&args("--scenario nonsense")).is_err());
+    }
+}

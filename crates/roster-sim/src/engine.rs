@@ -1,0 +1,620 @@
+//! The discrete-event engine: a clock, one queue of timed happenings, the nodes, and the loop that feeds each
+//! node its packets and timers and routes what it sends through the modelled network.
+//!
+//! Determinism is by construction: one `SmallRng` seeded from the run's seed makes every random choice of the
+//! network and the faults, each node gets its own RNG derived from the same seed, the queue orders by (time,
+//! sequence number), and nodes are found by index, never by iterating a hash map. Timers are armed lazily: a
+//! node's wake-up is pushed whenever `poll_timeout` changes and stale entries are skipped when they surface.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use roster_core::membership::name_hash;
+use roster_core::{Config, Event, Identity, Member, Meta, Node, State, Time};
+
+use crate::fault::Scheduled;
+use crate::metrics::Metrics;
+use crate::network::{Fate, Network, addr_of, index_of};
+
+/// The simulated clock starts here: a realistic epoch, since probe rounds align to `now`.
+pub const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
+
+/// Stream exchanges longer than this are cut: a sync is request, response and at most a push.
+const MAX_STREAM_LEGS: u8 = 6;
+
+/// How a leaving node is given time to announce its leave before it stops.
+pub(crate) const LEAVE_POLL: Duration = Duration::from_millis(100);
+const LEAVE_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a run is: the world at the start and what will happen to it.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// Node slots; addresses and names come from the index.
+    pub nodes: usize,
+    /// Nodes `0..initial` start running with every one of them in every list; the rest wait for a `Join`.
+    pub initial: usize,
+    pub seed: u64,
+    pub config: Config,
+    pub network: Network,
+    pub faults: Vec<Scheduled>,
+    pub duration: Duration,
+    /// How often the engine checks, while a partition heal or a join waits for it, whether every list agrees.
+    pub converge_check: Duration,
+    /// Seeds given to a joining node.
+    pub join_seeds: usize,
+}
+
+impl World {
+    pub fn new(nodes: usize, seed: u64) -> World {
+        World {
+            nodes,
+            initial: nodes,
+            seed,
+            config: Config::default(),
+            network: Network::default(),
+            faults: Vec::new(),
+            duration: Duration::from_secs(60),
+            converge_check: Duration::from_millis(250),
+            join_seeds: 2,
+        }
+    }
+}
+
+/// The name of node `index`.
+pub fn name_of(index: usize) -> String {
+    format!("m{index}")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    Absent,
+    Running,
+    Leaving,
+    Left,
+    Crashed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) node: Option<Node<SmallRng>>,
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) status: Status,
+    pub(crate) generation: u64,
+    pub(crate) frozen_until: Time,
+    pub(crate) freeze_length: Duration,
+    pub(crate) slow_until: Time,
+    pub(crate) max_lag: Duration,
+    /// The wake-up the node asked for, and the token of the queue entry that carries it.
+    pub(crate) armed_for: Option<Time>,
+    pub(crate) token: u64,
+}
+
+#[derive(Debug)]
+pub(crate) enum What {
+    Wake {
+        node: u32,
+        token: u64,
+        late: bool,
+    },
+    Datagram {
+        to: u32,
+        from: u32,
+        late: bool,
+        bytes: Vec<u8>,
+    },
+    Stream {
+        to: u32,
+        from: u32,
+        leg: u8,
+        late: bool,
+        bytes: Vec<u8>,
+    },
+    Fault(usize),
+    LeaveCheck {
+        node: u32,
+        since: Time,
+    },
+    /// A partition heals: start waiting for the lists to agree.
+    Heal,
+    /// Do the lists agree yet?
+    Check,
+}
+
+#[derive(Debug)]
+struct Entry {
+    at: Time,
+    seq: u64,
+    what: What,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    // Reversed: `BinaryHeap` is a max-heap and the earliest entry must surface first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A running simulation.
+#[derive(Debug)]
+pub struct Sim {
+    pub(crate) world: World,
+    pub(crate) slots: Vec<Slot>,
+    queue: BinaryHeap<Entry>,
+    seq: u64,
+    pub(crate) now: Time,
+    pub(crate) rng: SmallRng,
+    pub(crate) running: usize,
+    /// A freeze at least this long may rightly end in a failure: nobody can refute for the frozen member.
+    pub(crate) suspicion_min: Duration,
+    pub metrics: Metrics,
+    /// Timer wake-ups and messages held back by a freeze or a slow node.
+    pub deferred: u64,
+    check_armed: bool,
+    pub(crate) traced: Vec<usize>,
+    /// Every event the traced nodes reported: when, which node, and the event. For replaying a failing seed.
+    pub trace: Vec<(Duration, usize, Event)>,
+    /// Calls into nodes (timers and messages): the engine's unit of work.
+    pub steps: u64,
+}
+
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Sim {
+    /// Builds the world: the first `initial` nodes running and converged, each identity built once and shared by
+    /// every list through its `Arc`.
+    pub fn new(mut world: World) -> anyhow::Result<Sim> {
+        anyhow::ensure!(
+            world.initial <= world.nodes,
+            "more initial nodes than nodes"
+        );
+        world.network.normalize();
+        world
+            .config
+            .validate(world.nodes.max(5))
+            .context("the protocol configuration cannot meet its deadlines")?;
+        let identities: Vec<Arc<Identity>> = (0..world.nodes)
+            .map(|i| {
+                Identity::new(name_of(i), addr_of(i), EPOCH.unix_ms(), Meta::default())
+                    .map(Arc::new)
+                    .context("simulated identity")
+            })
+            .collect::<anyhow::Result<_>>()?;
+        // Lists keep their ring sorted by (hash, name): adopting members in that order appends to the ring
+        // instead of shifting it, which turns an O(N^3) start into O(N^2 log N).
+        let mut ring_order: Vec<&Arc<Identity>> = identities[..world.initial].iter().collect();
+        ring_order
+            .sort_by_cached_key(|id| ((name_hash(id.name()) >> 32) as u32, id.name().to_string()));
+        let mut slots = Vec::with_capacity(world.nodes);
+        for (i, identity) in identities.iter().enumerate() {
+            let node = if i < world.initial {
+                let rng = SmallRng::seed_from_u64(mix(world.seed ^ mix(i as u64)));
+                let mut node = Node::new(world.config.clone(), (**identity).clone(), rng)
+                    .context("the core refused the configuration")?;
+                // The node skips its own entry; an exact size lets it reserve its list once.
+                let everyone = ring_order
+                    .iter()
+                    .map(|id| Member::new(Arc::clone(id), 0, State::Alive));
+                node.adopt_members(EPOCH, everyone);
+                Some(node)
+            } else {
+                None
+            };
+            slots.push(Slot {
+                status: if node.is_some() {
+                    Status::Running
+                } else {
+                    Status::Absent
+                },
+                node,
+                identity: Arc::clone(identity),
+                generation: 0,
+                frozen_until: Time::ZERO,
+                freeze_length: Duration::ZERO,
+                slow_until: Time::ZERO,
+                max_lag: Duration::ZERO,
+                armed_for: None,
+                token: 0,
+            });
+        }
+        let mut sim = Sim {
+            rng: SmallRng::seed_from_u64(mix(world.seed)),
+            metrics: Metrics::new(world.nodes, EPOCH),
+            running: 0,
+            suspicion_min: world.config.timers(world.nodes).suspicion_min,
+            deferred: 0,
+            check_armed: false,
+            traced: Vec::new(),
+            trace: Vec::new(),
+            world,
+            slots,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: EPOCH,
+            steps: 0,
+        };
+        sim.running = sim
+            .slots
+            .iter()
+            .filter(|s| s.status == Status::Running)
+            .count();
+        sim.metrics.set_running(EPOCH, sim.running);
+        for i in 0..sim.world.initial {
+            sim.settle(i);
+        }
+        for index in 0..sim.world.faults.len() {
+            let at = EPOCH + sim.world.faults[index].at;
+            sim.push(at, What::Fault(index));
+        }
+        let heals: Vec<Duration> = sim
+            .world
+            .network
+            .partitions
+            .iter()
+            .map(|p| p.heal)
+            .collect();
+        for heal in heals {
+            sim.push(EPOCH + heal, What::Heal);
+        }
+        Ok(sim)
+    }
+
+    /// Records every event `node` reports from now on into [`Sim::trace`].
+    pub fn trace_node(&mut self, node: usize) {
+        self.traced.push(node);
+    }
+
+    /// Simulated time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - EPOCH
+    }
+
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The node at `index`, if it is running (or leaving).
+    pub fn node(&self, index: usize) -> Option<&Node<SmallRng>> {
+        self.slots.get(index).and_then(|s| s.node.as_ref())
+    }
+
+    /// The identity of the current (or last) instance at `index`.
+    pub fn identity(&self, index: usize) -> &Arc<Identity> {
+        &self.slots[index].identity
+    }
+
+    /// Whether `index` runs and takes part (not crashed, not gone, not leaving).
+    pub fn is_running(&self, index: usize) -> bool {
+        self.slots[index].status == Status::Running
+    }
+
+    /// Runs until `elapsed()` reaches `until` (or the queue empties).
+    pub fn run_until(&mut self, until: Duration) {
+        let end = EPOCH + until;
+        while let Some(entry) = self.queue.peek() {
+            if entry.at > end {
+                break;
+            }
+            let entry = self.queue.pop().expect("peeked");
+            self.now = entry.at;
+            self.dispatch(entry.what);
+        }
+        self.now = self.now.max(end);
+        self.metrics.set_running(self.now, self.running);
+    }
+
+    /// Runs the whole world.
+    pub fn run(&mut self) {
+        self.run_until(self.world.duration);
+    }
+
+    /// Schedules the next convergence check unless one is pending: checks cost O(N^2) lookups.
+    pub(crate) fn arm_check(&mut self) {
+        if !self.check_armed {
+            self.check_armed = true;
+            self.push(self.now + self.world.converge_check, What::Check);
+        }
+    }
+
+    pub(crate) fn push(&mut self, at: Time, what: What) {
+        self.seq += 1;
+        self.queue.push(Entry {
+            at,
+            seq: self.seq,
+            what,
+        });
+    }
+
+    pub(crate) fn since_start(&self) -> Duration {
+        self.now - EPOCH
+    }
+
+    fn lag(&mut self, i: usize) -> Option<Duration> {
+        let slot = &self.slots[i];
+        if self.now < slot.slow_until && !slot.max_lag.is_zero() {
+            let max = slot.max_lag.as_micros() as u64;
+            Some(Duration::from_micros(self.rng.random_range(0..=max)))
+        } else {
+            None
+        }
+    }
+
+    fn dispatch(&mut self, what: What) {
+        match what {
+            What::Wake { node, token, late } => {
+                let i = node as usize;
+                if self.slots[i].token != token || self.slots[i].node.is_none() {
+                    return;
+                }
+                let slot = &self.slots[i];
+                if self.now < slot.frozen_until {
+                    let thaw = slot.frozen_until;
+                    self.deferred += 1;
+                    self.push(thaw, What::Wake { node, token, late });
+                    return;
+                }
+                if !late && let Some(lag) = self.lag(i) {
+                    self.deferred += 1;
+                    self.push(
+                        self.now + lag,
+                        What::Wake {
+                            node,
+                            token,
+                            late: true,
+                        },
+                    );
+                    return;
+                }
+                self.slots[i].armed_for = None;
+                let now = self.now;
+                if let Some(n) = self.slots[i].node.as_mut() {
+                    n.handle_timeout(now);
+                }
+                self.steps += 1;
+                self.settle(i);
+            }
+            What::Datagram {
+                to,
+                from,
+                late,
+                bytes,
+            } => {
+                let i = to as usize;
+                if self.must_wait(i, late) {
+                    return self.defer(
+                        i,
+                        What::Datagram {
+                            to,
+                            from,
+                            late: true,
+                            bytes,
+                        },
+                    );
+                }
+                let now = self.now;
+                if let Some(n) = self.slots[i].node.as_mut()
+                    && n.handle_packet(now, addr_of(from as usize), &bytes)
+                        .is_err()
+                {
+                    self.metrics.decode_errors += 1;
+                }
+                self.steps += 1;
+                self.settle(i);
+            }
+            What::Stream {
+                to,
+                from,
+                leg,
+                late,
+                bytes,
+            } => {
+                let i = to as usize;
+                if self.must_wait(i, late) {
+                    return self.defer(
+                        i,
+                        What::Stream {
+                            to,
+                            from,
+                            leg,
+                            late: true,
+                            bytes,
+                        },
+                    );
+                }
+                let now = self.now;
+                let reply = match self.slots[i]
+                    .node
+                    .as_mut()
+                    .map(|n| n.handle_stream(now, addr_of(from as usize), &bytes))
+                {
+                    Some(Ok(reply)) => reply,
+                    Some(Err(_)) => {
+                        self.metrics.decode_errors += 1;
+                        None
+                    }
+                    None => None,
+                };
+                self.steps += 1;
+                if let Some(reply) = reply.filter(|r| !r.is_empty())
+                    && leg + 1 < MAX_STREAM_LEGS
+                {
+                    self.send_stream(i, from as usize, leg + 1, reply);
+                }
+                self.settle(i);
+            }
+            What::Fault(index) => {
+                let fault = self.world.faults[index].fault.clone();
+                self.metrics.end_quiet(self.now);
+                self.apply(fault);
+            }
+            What::LeaveCheck { node, since } => {
+                let i = node as usize;
+                if self.slots[i].status != Status::Leaving {
+                    return;
+                }
+                let announced = self.slots[i]
+                    .node
+                    .as_ref()
+                    .is_none_or(|n| n.leave_announced());
+                if announced || self.now >= since + LEAVE_LIMIT {
+                    self.stop(i, Status::Left);
+                } else {
+                    self.push(self.now + LEAVE_POLL, What::LeaveCheck { node, since });
+                }
+            }
+            What::Heal => {
+                self.metrics.open_watch("heal", self.now);
+                self.arm_check();
+            }
+            What::Check => {
+                self.check_armed = false;
+                if self.metrics.open_watches() {
+                    if self.converged() {
+                        self.metrics.close_watches(self.now);
+                    } else {
+                        self.arm_check();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a message that arrived for node `i` must wait: the node is frozen, or slow and the message has
+    /// not yet been held back.
+    fn must_wait(&self, i: usize, late: bool) -> bool {
+        let slot = &self.slots[i];
+        if slot.node.is_none() {
+            return false;
+        }
+        self.now < slot.frozen_until
+            || (!late && self.now < slot.slow_until && !slot.max_lag.is_zero())
+    }
+
+    /// Holds a message back until the node thaws, or by a slow node's lag. Messages held for a freeze are
+    /// requeued in arrival order, so they are handled in that order.
+    fn defer(&mut self, i: usize, what: What) {
+        self.deferred += 1;
+        let at = if self.now < self.slots[i].frozen_until {
+            self.slots[i].frozen_until
+        } else {
+            self.now + self.lag(i).unwrap_or_default()
+        };
+        self.push(at, what);
+    }
+
+    /// Drains what node `i` has to send and to report, and re-arms its timer.
+    pub(crate) fn settle(&mut self, i: usize) {
+        let mut transmits = Vec::new();
+        let mut events = Vec::new();
+        let wake = {
+            let Some(node) = self.slots[i].node.as_mut() else {
+                return;
+            };
+            while let Some(t) = node.poll_transmit() {
+                transmits.push(t);
+            }
+            while let Some(e) = node.poll_event() {
+                events.push(e);
+            }
+            node.poll_timeout()
+        };
+        for t in transmits {
+            let Some(to) = index_of(t.to).filter(|&j| j < self.slots.len()) else {
+                self.metrics
+                    .sent(t.bytes.len(), t.transport == roster_core::Transport::Udp);
+                continue;
+            };
+            match t.transport {
+                roster_core::Transport::Udp => self.send_datagram(i, to, t.bytes),
+                roster_core::Transport::Stream => self.send_stream(i, to, 0, t.bytes),
+            }
+        }
+        for e in events {
+            self.observe(i, &e);
+        }
+        if let Some(wake) = wake
+            && self.slots[i].armed_for != Some(wake)
+        {
+            let slot = &mut self.slots[i];
+            slot.armed_for = Some(wake);
+            slot.token += 1;
+            let token = slot.token;
+            self.push(
+                wake.max(self.now),
+                What::Wake {
+                    node: i as u32,
+                    token,
+                    late: false,
+                },
+            );
+        }
+    }
+
+    fn send_datagram(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.metrics.sent(bytes.len(), true);
+        let at = self.since_start();
+        match self
+            .world
+            .network
+            .datagram(from, to, at, self.world.seed, &mut self.rng)
+        {
+            Fate::Arrives(delay) => self.push(
+                self.now + delay,
+                What::Datagram {
+                    to: to as u32,
+                    from: from as u32,
+                    late: false,
+                    bytes,
+                },
+            ),
+            Fate::Lost => self.metrics.lost += 1,
+            Fate::Cut => self.metrics.cut += 1,
+        }
+    }
+
+    fn send_stream(&mut self, from: usize, to: usize, leg: u8, bytes: Vec<u8>) {
+        self.metrics.sent(bytes.len(), false);
+        let at = self.since_start();
+        match self
+            .world
+            .network
+            .stream(from, to, at, leg == 0, self.world.seed, &mut self.rng)
+        {
+            Fate::Arrives(delay) => self.push(
+                self.now + delay,
+                What::Stream {
+                    to: to as u32,
+                    from: from as u32,
+                    leg,
+                    late: false,
+                    bytes,
+                },
+            ),
+            Fate::Lost | Fate::Cut => self.metrics.cut += 1,
+        }
+    }
+
+    pub(crate) fn running_nodes(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.slots.len()).filter(|&j| self.slots[j].status == Status::Running)
+    }
+}

@@ -1,0 +1,523 @@
+//! Turning finished runs into figures: per-run outcomes, their summary over many runs (the JSON object of
+//! `roster sim`), the verdict against the deadlines, and the text table.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::engine::Sim;
+use crate::metrics::{Mistake, Want};
+
+/// The R5 deadlines and the tighter targets, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Targets {
+    pub detection_p99_s: f64,
+    pub detection_max_s: f64,
+    pub dissemination_p99_s: f64,
+    pub dissemination_max_s: f64,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            detection_p99_s: 5.0,
+            detection_max_s: 10.0,
+            dissemination_p99_s: 8.0,
+            dissemination_max_s: 15.0,
+        }
+    }
+}
+
+/// p50, p99 and max of a sample, in seconds (`null` in JSON when there is no sample).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Quantiles {
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Quantiles {
+    /// Nearest-rank quantiles: the p99 of 100 samples is the 99th smallest, never an interpolation.
+    pub fn of(samples: &[f64]) -> Quantiles {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |p: f64| -> Option<f64> {
+            if sorted.is_empty() {
+                return None;
+            }
+            let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            Some(round3(sorted[k - 1]))
+        };
+        Quantiles {
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: sorted.last().copied().map(round3),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// What one run measured.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    /// Crash to the first suspicion of it: the time to the first probe plus the probe window.
+    pub first_suspect: Vec<f64>,
+    pub detection: Vec<f64>,
+    pub dissemination: Vec<f64>,
+    pub undetected: usize,
+    /// Detected, but some live list never marked it failed before the run ended.
+    pub incomplete: usize,
+    pub leave_spread: Vec<f64>,
+    pub join_spread: Vec<f64>,
+    /// Leaves and joins whose news never reached every live list.
+    pub news_incomplete: usize,
+    pub false_positives: Vec<Mistake>,
+    pub left_marked_failed: Vec<Mistake>,
+    pub partition_failed: u64,
+    pub frozen_failed: u64,
+    pub live_suspected: u64,
+    pub msgs: u64,
+    pub bytes: u64,
+    pub member_seconds: f64,
+    pub max_packet_bytes: usize,
+    pub max_stream_bytes: usize,
+    pub decode_errors: u64,
+    pub quiet_packets_per_member_period: Option<f64>,
+    /// Per watch: what it waited for and how long after it opened every list agreed (None: never).
+    pub convergence: Vec<(&'static str, Option<f64>)>,
+    /// When each observer of the first crash marked it failed, and how many observers there were.
+    pub spread: Option<(Vec<f64>, usize)>,
+    pub steps: u64,
+}
+
+impl RunOutcome {
+    pub fn of(sim: &Sim) -> RunOutcome {
+        let m = &sim.metrics;
+        let mut out = RunOutcome {
+            false_positives: m.false_positives.clone(),
+            left_marked_failed: m.left_marked_failed.clone(),
+            partition_failed: m.partition_failed,
+            frozen_failed: m.frozen_failed,
+            live_suspected: m.live_suspected,
+            msgs: m.msgs,
+            bytes: m.bytes,
+            member_seconds: m.member_seconds,
+            max_packet_bytes: m.max_packet_bytes,
+            max_stream_bytes: m.max_stream_bytes,
+            decode_errors: m.decode_errors,
+            steps: sim.steps,
+            ..RunOutcome::default()
+        };
+        let period = sim.world().config.probe_interval.as_secs_f64();
+        out.quiet_packets_per_member_period = m
+            .quiet
+            .filter(|&(_, member_seconds)| member_seconds > 0.0)
+            .map(|(packets, member_seconds)| packets as f64 / (member_seconds / period));
+        for r in m.rumours.iter().filter(|r| !r.superseded) {
+            let secs = |t: Option<roster_core::Time>| t.map(|t| (t - r.start).as_secs_f64());
+            match r.want {
+                Want::Failed => {
+                    if out.spread.is_none() {
+                        let times = r.spread().iter().map(|d| d.as_secs_f64()).collect();
+                        out.spread = Some((times, r.observers));
+                    }
+                    match (secs(r.first), secs(r.complete)) {
+                        (None, _) if r.observers > 0 => out.undetected += 1,
+                        (None, _) => {}
+                        (Some(first), complete) => {
+                            out.first_suspect.extend(secs(r.first_suspect));
+                            out.detection.push(first);
+                            match complete {
+                                Some(all) => out.dissemination.push(all),
+                                None => out.incomplete += 1,
+                            }
+                        }
+                    }
+                }
+                Want::Left | Want::Alive => match secs(r.complete) {
+                    Some(all) if r.want == Want::Left => out.leave_spread.push(all),
+                    Some(all) => out.join_spread.push(all),
+                    None => out.news_incomplete += 1,
+                },
+            }
+        }
+        out.convergence = m
+            .watches
+            .iter()
+            .map(|w| (w.label, w.done.map(|d| (d - w.start).as_secs_f64())))
+            .collect();
+        out
+    }
+}
+
+/// Time for every list to agree after something, over runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Convergence {
+    pub after: &'static str,
+    pub samples: usize,
+    pub never: usize,
+    pub seconds: Quantiles,
+}
+
+/// One verdict against the targets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Every target met: the R5 deadlines, the tighter p99 targets, and zero mistakes.
+    pub pass: bool,
+    /// The R5 deadlines and zero mistakes met, whatever the p99 targets say.
+    pub deadlines_met: bool,
+    pub failures: Vec<String>,
+}
+
+/// The summary of one configuration over all its runs: the JSON object `roster sim` prints.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub label: String,
+    pub nodes: usize,
+    pub crashed: usize,
+    pub runs: usize,
+    pub seed: u64,
+    pub loss: f64,
+    pub rtt_ms: [f64; 2],
+    pub duration_s: f64,
+    pub first_suspect_s: Quantiles,
+    pub detection_s: Quantiles,
+    pub dissemination_s: Quantiles,
+    pub samples: usize,
+    pub false_positives: usize,
+    pub undetected: usize,
+    pub incomplete: usize,
+    pub left_marked_failed: usize,
+    pub partition_failed: u64,
+    pub frozen_failed: u64,
+    pub live_suspected: u64,
+    pub leave_s: Quantiles,
+    pub join_s: Quantiles,
+    pub news_incomplete: usize,
+    pub convergence: Vec<Convergence>,
+    pub msgs_per_member_s: f64,
+    pub bytes_per_member_s: f64,
+    pub quiet_packets_per_member_period: Option<f64>,
+    pub max_packet_bytes: usize,
+    pub max_stream_bytes: usize,
+    pub decode_errors: u64,
+    pub member_periods: f64,
+    pub mistakes: Vec<Mistake>,
+    pub verdict: Verdict,
+    #[serde(skip)]
+    pub spread: Option<(Vec<f64>, usize)>,
+    #[serde(skip)]
+    pub detection_samples: Vec<f64>,
+    #[serde(skip)]
+    pub dissemination_samples: Vec<f64>,
+    pub wall_s: f64,
+}
+
+/// What a configuration was, for the summary.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub label: String,
+    pub nodes: usize,
+    pub crashed: usize,
+    pub seed: u64,
+    pub loss: f64,
+    pub rtt_ms: [f64; 2],
+    pub duration_s: f64,
+    pub probe_interval_s: f64,
+}
+
+impl Summary {
+    pub fn new(setup: &Setup, runs: &[RunOutcome], wall_s: f64) -> Summary {
+        let all = |f: fn(&RunOutcome) -> &Vec<f64>| {
+            runs.iter().flat_map(f).copied().collect::<Vec<f64>>()
+        };
+        let detection = all(|r| &r.detection);
+        let dissemination = all(|r| &r.dissemination);
+        let member_seconds: f64 = runs.iter().map(|r| r.member_seconds).sum();
+        let per_member_s = |x: u64| {
+            if member_seconds > 0.0 {
+                round3(x as f64 / member_seconds)
+            } else {
+                0.0
+            }
+        };
+        let mut labels: Vec<&'static str> = runs
+            .iter()
+            .flat_map(|r| r.convergence.iter().map(|c| c.0))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        let convergence = labels
+            .into_iter()
+            .map(|label| {
+                let all: Vec<Option<f64>> = runs
+                    .iter()
+                    .flat_map(|r| r.convergence.iter().filter(|c| c.0 == label).map(|c| c.1))
+                    .collect();
+                let done: Vec<f64> = all.iter().flatten().copied().collect();
+                Convergence {
+                    after: label,
+                    samples: all.len(),
+                    never: all.len() - done.len(),
+                    seconds: Quantiles::of(&done),
+                }
+            })
+            .collect();
+        let quiet: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.quiet_packets_per_member_period)
+            .collect();
+        let mistakes: Vec<Mistake> = runs
+            .iter()
+            .flat_map(|r| r.false_positives.iter().chain(&r.left_marked_failed))
+            .take(5)
+            .cloned()
+            .collect();
+        Summary {
+            label: setup.label.clone(),
+            nodes: setup.nodes,
+            crashed: setup.crashed,
+            runs: runs.len(),
+            seed: setup.seed,
+            loss: setup.loss,
+            rtt_ms: setup.rtt_ms,
+            duration_s: setup.duration_s,
+            first_suspect_s: Quantiles::of(&all(|r| &r.first_suspect)),
+            detection_s: Quantiles::of(&detection),
+            dissemination_s: Quantiles::of(&dissemination),
+            samples: detection.len(),
+            false_positives: runs.iter().map(|r| r.false_positives.len()).sum(),
+            undetected: runs.iter().map(|r| r.undetected).sum(),
+            incomplete: runs.iter().map(|r| r.incomplete).sum(),
+            left_marked_failed: runs.iter().map(|r| r.left_marked_failed.len()).sum(),
+            partition_failed: runs.iter().map(|r| r.partition_failed).sum(),
+            frozen_failed: runs.iter().map(|r| r.frozen_failed).sum(),
+            live_suspected: runs.iter().map(|r| r.live_suspected).sum(),
+            leave_s: Quantiles::of(&all(|r| &r.leave_spread)),
+            join_s: Quantiles::of(&all(|r| &r.join_spread)),
+            news_incomplete: runs.iter().map(|r| r.news_incomplete).sum(),
+            convergence,
+            msgs_per_member_s: per_member_s(runs.iter().map(|r| r.msgs).sum()),
+            bytes_per_member_s: per_member_s(runs.iter().map(|r| r.bytes).sum()),
+            quiet_packets_per_member_period: (!quiet.is_empty())
+                .then(|| round3(quiet.iter().sum::<f64>() / quiet.len() as f64)),
+            max_packet_bytes: runs.iter().map(|r| r.max_packet_bytes).max().unwrap_or(0),
+            max_stream_bytes: runs.iter().map(|r| r.max_stream_bytes).max().unwrap_or(0),
+            decode_errors: runs.iter().map(|r| r.decode_errors).sum(),
+            member_periods: (member_seconds / setup.probe_interval_s).round(),
+            mistakes,
+            verdict: Verdict::default(),
+            spread: runs.iter().find_map(|r| r.spread.clone()),
+            detection_samples: detection,
+            dissemination_samples: dissemination,
+            wall_s: round3(wall_s),
+        }
+    }
+
+    /// Judges crash detection against `targets`, and mistakes against zero.
+    pub fn judge_crashes(&mut self, targets: &Targets) {
+        let mut failures = Vec::new();
+        let mut over = |what: &str, value: Option<f64>, limit: f64| {
+            if let Some(v) = value.filter(|&v| v > limit) {
+                failures.push(format!("{what} {v:.2}s > {limit}s"));
+            }
+        };
+        over(
+            "detection max",
+            self.detection_s.max,
+            targets.detection_max_s,
+        );
+        over(
+            "dissemination max",
+            self.dissemination_s.max,
+            targets.dissemination_max_s,
+        );
+        if self.undetected > 0 {
+            failures.push(format!("{} crashes never detected", self.undetected));
+        }
+        if self.incomplete > 0 {
+            failures.push(format!(
+                "{} crashes never in every live list",
+                self.incomplete
+            ));
+        }
+        self.verdict.failures.extend(failures);
+        self.judge_mistakes();
+        let mut missed = Vec::new();
+        for (what, value, limit) in [
+            (
+                "detection p99",
+                self.detection_s.p99,
+                targets.detection_p99_s,
+            ),
+            (
+                "dissemination p99",
+                self.dissemination_s.p99,
+                targets.dissemination_p99_s,
+            ),
+        ] {
+            if let Some(v) = value.filter(|&v| v > limit) {
+                missed.push(format!("target {what} {v:.2}s > {limit}s"));
+            }
+        }
+        self.verdict.failures.extend(missed);
+        self.verdict.pass = self.verdict.failures.is_empty();
+    }
+
+    /// Judges false positives, leaves shown as failures and undecodable packets against zero.
+    pub fn judge_mistakes(&mut self) {
+        if self.false_positives > 0 {
+            self.verdict
+                .failures
+                .push(format!("{} false positives", self.false_positives));
+        }
+        if self.left_marked_failed > 0 {
+            self.verdict
+                .failures
+                .push(format!("{} leaves marked failed", self.left_marked_failed));
+        }
+        if self.decode_errors > 0 {
+            self.verdict
+                .failures
+                .push(format!("{} packets failed to decode", self.decode_errors));
+        }
+        self.verdict.failures.dedup();
+        self.verdict.pass = self.verdict.failures.is_empty();
+        self.verdict.deadlines_met = self.verdict.pass;
+    }
+
+    /// Adds a deadline failure unless `ok`.
+    pub fn require(&mut self, ok: bool, failure: String) {
+        if !ok {
+            self.verdict.failures.push(failure);
+            self.verdict.deadlines_met = false;
+        }
+        self.verdict.pass = self.verdict.failures.is_empty();
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+}
+
+/// The text table: one row per summary.
+pub fn table(summaries: &[Summary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<22} {:>6} {:>5} {:>4} {:>5} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>3} {:>3} {:>6} {:>7} {:>6} | verdict",
+        "cell",
+        "nodes",
+        "loss",
+        "runs",
+        "crash",
+        "det50",
+        "det99",
+        "detmax",
+        "dis50",
+        "dis99",
+        "dismax",
+        "fp",
+        "und",
+        "msg/s",
+        "B/s",
+        "maxpkt"
+    );
+    for s in summaries {
+        let verdict = match (s.verdict.pass, s.verdict.deadlines_met) {
+            (true, _) => "PASS".to_string(),
+            (false, true) => format!("DEADLINES MET, {}", s.verdict.failures.join("; ")),
+            (false, false) => format!("FAIL: {}", s.verdict.failures.join("; ")),
+        };
+        let _ = writeln!(
+            out,
+            "{:<22} {:>6} {:>4.0}% {:>4} {:>5} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>3} {:>3} {:>6.2} {:>7.0} {:>6} | {}",
+            s.label,
+            s.nodes,
+            s.loss * 100.0,
+            s.runs,
+            s.crashed,
+            opt(s.detection_s.p50),
+            opt(s.detection_s.p99),
+            opt(s.detection_s.max),
+            opt(s.dissemination_s.p50),
+            opt(s.dissemination_s.p99),
+            opt(s.dissemination_s.max),
+            s.false_positives,
+            s.undetected + s.incomplete,
+            s.msgs_per_member_s,
+            s.bytes_per_member_s,
+            s.max_packet_bytes,
+            verdict
+        );
+        let mut extra = Vec::new();
+        for c in &s.convergence {
+            extra.push(format!(
+                "converged after {}: p50 {} max {} s ({} of {} never)",
+                c.after,
+                opt(c.seconds.p50),
+                opt(c.seconds.max),
+                c.never,
+                c.samples
+            ));
+        }
+        if s.first_suspect_s.max.is_some() {
+            extra.push(format!(
+                "crash to first suspicion (first probe + window): p50 {} p99 {} max {} s",
+                opt(s.first_suspect_s.p50),
+                opt(s.first_suspect_s.p99),
+                opt(s.first_suspect_s.max)
+            ));
+        }
+        if s.leave_s.max.is_some() {
+            extra.push(format!(
+                "leave in every list: p50 {} max {} s",
+                opt(s.leave_s.p50),
+                opt(s.leave_s.max)
+            ));
+        }
+        if s.join_s.max.is_some() {
+            extra.push(format!(
+                "join in every list: p50 {} max {} s",
+                opt(s.join_s.p50),
+                opt(s.join_s.max)
+            ));
+        }
+        if let Some(q) = s.quiet_packets_per_member_period {
+            extra.push(format!("quiet: {q:.2} packets per member per period"));
+        }
+        if s.live_suspected > 0 || s.partition_failed > 0 || s.frozen_failed > 0 {
+            extra.push(format!(
+                "live members suspected {} times; marked failed {} times across a partition, {} times while frozen",
+                s.live_suspected, s.partition_failed, s.frozen_failed
+            ));
+        }
+        for m in &s.mistakes {
+            extra.push(format!(
+                "mistake: {} marked {} failed at {:.3}s via {}",
+                m.observer, m.member, m.at_s, m.via
+            ));
+        }
+        for line in extra {
+            let _ = writeln!(out, "{:<22}   {line}", "");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        let q = Quantiles::of(&samples);
+        assert_eq!((q.p50, q.p99, q.max), (Some(50.0), Some(99.0), Some(100.0)));
+        assert_eq!(Quantiles::of(&[]).max, None);
+        assert_eq!(Quantiles::of(&[3.0]).p99, Some(3.0));
+    }
+}

@@ -1,0 +1,100 @@
+//! What the engine knows and the nodes do not: which instances really run. Each event a node reports is judged
+//! against it (a live member marked failed is a false positive; a crash marked failed is news spreading), and
+//! the lists are compared with it to tell when a cluster has converged.
+
+use std::time::Duration;
+
+use roster_core::{ChangeKind, Event};
+
+use crate::engine::{EPOCH, Sim, Status, name_of};
+use crate::metrics::{Mistake, Want};
+use crate::network::index_of;
+
+/// A failure mark within this long after a partition separated the two nodes is the partition's doing.
+const PARTITION_GRACE: Duration = Duration::from_secs(15);
+
+impl Sim {
+    /// Classifies one event against the truth the engine holds and counts it.
+    pub(crate) fn observe(&mut self, observer: usize, event: &Event) {
+        if self.traced.contains(&observer) {
+            self.trace
+                .push((self.since_start(), observer, event.clone()));
+        }
+        let Event::Changed(change) = event else {
+            return;
+        };
+        let Some(subject) =
+            index_of(change.member.identity.addr()).filter(|&j| j < self.slots.len())
+        else {
+            return;
+        };
+        let joined_at_ms = change.member.identity.joined_at_ms();
+        let slot = &self.slots[subject];
+        let current = slot.identity.joined_at_ms() == joined_at_ms;
+        match change.kind {
+            ChangeKind::Failed => {
+                let mistake = || Mistake {
+                    at_s: (self.now - EPOCH).as_secs_f64(),
+                    observer: name_of(observer),
+                    member: change.member.name().to_string(),
+                    via: change.via.as_str(),
+                };
+                if current && matches!(slot.status, Status::Leaving | Status::Left) {
+                    let m = mistake();
+                    self.metrics.left_marked_failed.push(m);
+                } else if current && slot.status == Status::Running {
+                    let since = self.since_start().saturating_sub(PARTITION_GRACE);
+                    let long_freeze = slot.freeze_length >= self.suspicion_min
+                        && slot.frozen_until + PARTITION_GRACE > self.now;
+                    if self
+                        .world
+                        .network
+                        .was_cut(observer, subject, since, self.since_start())
+                    {
+                        self.metrics.partition_failed += 1;
+                    } else if long_freeze {
+                        self.metrics.frozen_failed += 1;
+                    } else {
+                        let m = mistake();
+                        self.metrics.false_positives.push(m);
+                    }
+                }
+                self.metrics
+                    .heard(self.now, observer, subject, joined_at_ms, Want::Failed);
+            }
+            ChangeKind::Suspect => {
+                if current && slot.status == Status::Running {
+                    self.metrics.live_suspected += 1;
+                }
+                self.metrics.suspected(self.now, subject, joined_at_ms);
+            }
+            ChangeKind::Leave => {
+                self.metrics
+                    .heard(self.now, observer, subject, joined_at_ms, Want::Left)
+            }
+            ChangeKind::Join | ChangeKind::Alive | ChangeKind::Update => {
+                if change.member.state.is_active() {
+                    self.metrics
+                        .heard(self.now, observer, subject, joined_at_ms, Want::Alive);
+                }
+            }
+        }
+    }
+
+    /// Whether every running node lists exactly the running instances as active.
+    pub fn converged(&self) -> bool {
+        let running: Vec<usize> = self.running_nodes().collect();
+        let lists = || running.iter().filter_map(|&i| self.slots[i].node.as_ref());
+        if lists().any(|n| n.active_count() != running.len()) {
+            return false;
+        }
+        lists().all(|n| {
+            running.iter().all(|&j| {
+                let id = &self.slots[j].identity;
+                n.member(id.name()).is_some_and(|m| {
+                    m.state.is_active() && m.identity.joined_at_ms() == id.joined_at_ms()
+                })
+            })
+        })
+    }
+}
