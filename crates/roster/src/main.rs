@@ -6,6 +6,7 @@
 //! error is one line on stderr that names the problem.
 
 mod agent;
+mod bench;
 mod client;
 mod config;
 mod demo;
@@ -41,6 +42,9 @@ enum Command {
     /// Generate keys, and rotate the cluster's keys live: install, use, remove, list.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Measure what a member costs on real agent processes on this machine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// An error in what the operator gave us: exit code 2.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => client::monitor(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Keys(command) => keys::run(command),
+        Command::Bench(command) => bench::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,307 @@
+//! What the benchmark reads from a running agent without changing what it measures: `/proc` (memory, CPU
+//! time), the Prometheus counters on `/metrics`, and the event log, read incrementally and replayed.
+//!
+//! It never talks to the protocol port: the only traffic it adds is a scrape at each end of the quiet window.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow};
+use serde_json::Value;
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn http_client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent()
+}
+
+pub fn get(client: &ureq::Agent, http: u16, path: &str) -> anyhow::Result<String> {
+    client
+        .get(&format!("http://127.0.0.1:{http}{path}"))
+        .call()
+        .map_err(|e| anyhow!("GET {path} on port {http}: {e}"))?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| anyhow!("GET {path} on port {http}: {e}"))
+}
+
+/// The protocol counters of one agent at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub udp_packets: u64,
+    pub tcp_packets: u64,
+    pub udp_bytes: u64,
+    pub tcp_bytes: u64,
+    pub suspicions: u64,
+    pub probe_failures: u64,
+}
+
+impl Counters {
+    pub fn parse(text: &str) -> Counters {
+        let mut c = Counters::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            let value = value as u64;
+            match key {
+                r#"roster_packets_sent_total{transport="udp"}"# => c.udp_packets = value,
+                r#"roster_packets_sent_total{transport="tcp"}"# => c.tcp_packets = value,
+                r#"roster_bytes_sent_total{transport="udp"}"# => c.udp_bytes = value,
+                r#"roster_bytes_sent_total{transport="tcp"}"# => c.tcp_bytes = value,
+                "roster_suspicions_total" => c.suspicions = value,
+                "roster_probe_failures_total" => c.probe_failures = value,
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// Resident memory of a process, in KiB: all of it, and the private (anonymous) part that excludes the
+/// binary's and libraries' pages, which every agent shares.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub anon_kib: u64,
+}
+
+pub fn memory(pid: u32) -> anyhow::Result<Memory> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Memory {
+        rss_kib: field("VmRSS:"),
+        anon_kib: field("RssAnon:"),
+    })
+}
+
+/// CPU time a process has used (user and system). `/proc/PID/schedstat` counts nanoseconds; where it is
+/// missing, `/proc/PID/stat` counts clock ticks of 10 ms, too coarse for one agent but fine summed over many.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        && let Some(ns) = text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Ok(Duration::from_nanos(ns));
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The command name may hold spaces and parentheses: fields are counted after its closing one.
+    let rest = text
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line; 12 and 13 of the part after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Duration::from_millis((ticks(11) + ticks(12)) * 10))
+}
+
+/// The one-minute load average, to say how busy the machine was.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One event-log line, as far as the benchmark cares.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    pub time_ms: u64,
+    pub event: String,
+    pub member: String,
+}
+
+/// Reads an agent's event log as it grows, and replays it into the set of members the agent holds alive.
+#[derive(Debug)]
+pub struct LogTail {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+    alive: HashMap<String, bool>,
+    alive_count: usize,
+    /// When the agent's list last reached the size it was asked about, if it still holds that many.
+    full_since_ms: Option<u64>,
+    /// Each member's first `failed` line.
+    pub failed_at: HashMap<String, u64>,
+}
+
+impl LogTail {
+    pub fn new(path: PathBuf) -> LogTail {
+        LogTail {
+            path,
+            offset: 0,
+            partial: String::new(),
+            alive: HashMap::new(),
+            alive_count: 0,
+            full_since_ms: None,
+            failed_at: HashMap::new(),
+        }
+    }
+
+    /// Reads the lines appended since the last call and replays them; `nodes` is the size that counts as
+    /// converged.
+    pub fn poll(&mut self, nodes: usize) -> anyhow::Result<()> {
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
+            // Not written yet: the agent is still starting.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).with_context(|| format!("{}", self.path.display())),
+        };
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        self.offset += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        // Only whole lines: the agent may be in the middle of writing the last one.
+        let Some(end) = self.partial.rfind('\n') else {
+            return Ok(());
+        };
+        let complete: String = self.partial.drain(..=end).collect();
+        for line in complete.lines() {
+            if let Some(event) = parse_line(line) {
+                self.apply(&event, nodes);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: &LogEvent, nodes: usize) {
+        let alive = match event.event.as_str() {
+            "join" | "alive" | "update" => true,
+            "suspect" | "failed" | "leave" => false,
+            _ => return,
+        };
+        if event.event == "failed" {
+            self.failed_at
+                .entry(event.member.clone())
+                .or_insert(event.time_ms);
+        }
+        let was = self
+            .alive
+            .insert(event.member.clone(), alive)
+            .unwrap_or(false);
+        match (was, alive) {
+            (false, true) => self.alive_count += 1,
+            (true, false) => self.alive_count -= 1,
+            _ => {}
+        }
+        if self.alive_count >= nodes {
+            self.full_since_ms.get_or_insert(event.time_ms);
+        } else {
+            self.full_since_ms = None;
+        }
+    }
+
+    /// When this agent's list came to hold `nodes` members alive, if it does now.
+    pub fn full_since_ms(&self) -> Option<u64> {
+        self.full_since_ms
+    }
+}
+
+fn parse_line(line: &str) -> Option<LogEvent> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    Some(LogEvent {
+        time_ms: parse_rfc3339_ms(value.get("time")?.as_str()?)?,
+        event: value.get("event")?.as_str()?.to_owned(),
+        member: value.get("member")?.as_str()?.to_owned(),
+    })
+}
+
+/// Parses the log's `2026-11-24T21:14:31.123Z` into Unix milliseconds.
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
+    let ms: i64 = format!("{frac:0<3}").get(..3)?.parse().ok()?;
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(secs * 1000 + ms).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_times_parse_to_unix_milliseconds() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-24T21:14:31.123Z"),
+            Some(1_795_554_871_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2000-02-29T00:00:01.5Z"),
+            Some(951_782_401_500)
+        );
+        assert_eq!(parse_rfc3339_ms("garbage"), None);
+    }
+
+    #[test]
+    fn replaying_a_log_finds_when_the_list_became_full_and_each_failure() {
+        let mut tail = LogTail::new(PathBuf::new());
+        let line = |t: u64, event: &str, member: &str| LogEvent {
+            time_ms: t,
+            event: event.into(),
+            member: member.into(),
+        };
+        tail.apply(&line(1, "join", "a"), 3);
+        tail.apply(&line(2, "join", "b"), 3);
+        assert_eq!(tail.full_since_ms(), None);
+        tail.apply(&line(3, "join", "c"), 3);
+        assert_eq!(tail.full_since_ms(), Some(3));
+        tail.apply(&line(4, "suspect", "c"), 3);
+        assert_eq!(tail.full_since_ms(), None);
+        tail.apply(&line(5, "alive", "c"), 3);
+        assert_eq!(tail.full_since_ms(), Some(5));
+        tail.apply(&line(6, "failed", "b"), 3);
+        tail.apply(&line(7, "failed", "b"), 3);
+        assert_eq!(tail.failed_at.get("b"), Some(&6));
+    }
+}
