@@ -388,11 +388,19 @@ fn a_member_that_cannot_send_is_failed_but_accuses_nobody() {
         }
         net.run_for(secs(20.0));
         for i in 0..7 {
-            assert_eq!(net.state(i, 7), Some(State::Failed), "seed {seed}: {} holds m7", net.name(i));
+            assert_eq!(
+                net.state(i, 7),
+                Some(State::Failed),
+                "seed {seed}: {} holds m7",
+                net.name(i)
+            );
         }
         net.heal();
         net.run_for(secs(20.0));
-        assert!(net.converged(), "seed {seed}: not one list again 20 s after the heal");
+        assert!(
+            net.converged(),
+            "seed {seed}: not one list again 20 s after the heal"
+        );
         for i in 0..7 {
             let name = net.name(i).to_string();
             assert_eq!(
@@ -403,5 +411,3 @@ fn a_member_that_cannot_send_is_failed_but_accuses_nobody() {
         }
     }
 }
-
-

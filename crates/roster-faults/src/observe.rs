@@ -40,35 +40,8 @@ struct RawEvent {
     from: Option<String>,
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (what the agent writes) into unix milliseconds.
-pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, clock) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
-    let digits: String = frac.chars().take(3).collect();
-    let millis = digits.parse::<i64>().ok()? * 10_i64.pow(3 - u32::try_from(digits.len()).ok()?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis).ok()
-}
+/// The agent's own reader of its log times (RFC 3339, UTC, milliseconds).
+pub use roster_agent::eventlog::parse_rfc3339_ms;
 
 /// Reads an agent's event log; lines that do not parse are skipped (a torn last line of a killed agent).
 pub fn read_events(data_dir: &Path) -> Vec<Event> {
@@ -158,20 +131,6 @@ pub fn members(subnet: Subnet, ip: Ipv4Addr, port: u16) -> Result<Vec<MemberView
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_times_parse_to_unix_milliseconds() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_ms("2026-11-24T21:14:31.123Z"),
-            Some(1_795_554_871_123)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2000-03-01T00:00:01Z"),
-            Some(951_868_801_000)
-        );
-        assert_eq!(parse_rfc3339_ms("2026-11-24 21:14:31Z"), None);
-    }
 
     #[test]
     fn an_event_line_from_the_design_parses() {

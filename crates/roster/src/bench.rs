@@ -88,7 +88,7 @@ fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     if args.quiet < Duration::from_secs(1) {
         return Err(BadInput("--quiet must be at least 1s (one protocol period)".into()).into());
     }
-    cluster::catch_signals()?;
+    crate::interrupt::catch_signals()?;
     let seed = args.seed.unwrap_or_else(|| now_ms() % 100_000);
     let options = Options {
         seeds: args.seeds,

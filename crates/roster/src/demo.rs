@@ -11,16 +11,16 @@ mod screen;
 mod watch;
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use clap::Args;
 
 use self::cluster::Cluster;
 use self::screen::{Frame, Screen, Status};
 use self::watch::Watcher;
 use crate::BadInput;
+use crate::interrupt::interrupted;
 
 /// `roster demo`'s flags.
 #[derive(Debug, Args)]
@@ -44,8 +44,6 @@ const PAUSE: Duration = Duration::from_millis(1500);
 const LIST_EVERY: Duration = Duration::from_millis(400);
 const TICK: Duration = Duration::from_millis(100);
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 /// The story stopped before its end.
 #[derive(Debug)]
 enum Stop {
@@ -67,7 +65,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    catch_signals()?;
+    crate::interrupt::catch_signals()?;
     let seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -79,55 +77,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut demo = Demo::new(args.nodes, seed, tty)?;
     let outcome = demo.story();
     demo.finish(outcome)
-}
-
-/// SIGINT, SIGTERM and SIGHUP only raise a flag: the story notices within a tick and cleans up.
-#[cfg(unix)]
-fn catch_signals() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("cannot start the signal watcher")?;
-    // Registered here, before any agent starts, so that no signal can arrive unhandled.
-    let mut streams = runtime.block_on(async {
-        Ok::<_, std::io::Error>([
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::hangup())?,
-        ])
-    })?;
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let [a, b, c] = &mut streams;
-            loop {
-                tokio::select! {
-                    _ = a.recv() => {}
-                    _ = b.recv() => {}
-                    _ = c.recv() => {}
-                }
-                INTERRUPTED.store(true, Ordering::SeqCst);
-            }
-        })
-    });
-    Ok(())
-}
-
-/// Ctrl-C only raises a flag: the story notices within a tick and cleans up.
-#[cfg(not(unix))]
-fn catch_signals() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("cannot start the signal watcher")?;
-    std::thread::spawn(move || {
-        runtime.block_on(async {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                INTERRUPTED.store(true, Ordering::SeqCst);
-            }
-        })
-    });
-    Ok(())
 }
 
 fn now_ms() -> u64 {
@@ -462,7 +411,7 @@ impl Demo {
 
     /// Reads what changed, times it, and redraws.
     fn tick(&mut self) -> Result<(), Stop> {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupted() {
             return Err(Stop::Interrupted);
         }
         let fresh = self.watch.read_logs(&self.cluster);

@@ -10,6 +10,7 @@ mod bench;
 mod client;
 mod config;
 mod demo;
+mod interrupt;
 mod keys;
 
 use std::fmt;

@@ -12,19 +12,12 @@ use std::net::{TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 
 use super::observe::{LogTail, now_ms};
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether SIGINT, SIGTERM or SIGHUP arrived.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
+use crate::interrupt::interrupted;
 
 /// Fails if a signal arrived, so every wait loop ends promptly and the cluster is dropped.
 pub fn check_interrupted() -> anyhow::Result<()> {
@@ -45,37 +38,6 @@ pub fn sleep(total: Duration) -> anyhow::Result<()> {
         }
         std::thread::sleep(left.min(Duration::from_millis(100)));
     }
-}
-
-/// Turns SIGINT, SIGTERM and SIGHUP into the [`interrupted`] flag.
-pub fn catch_signals() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("cannot start the signal watcher")?;
-    // Registered before any agent starts, so that no signal arrives unhandled.
-    let mut streams = runtime.block_on(async {
-        Ok::<_, std::io::Error>([
-            signal(SignalKind::interrupt())?,
-            signal(SignalKind::terminate())?,
-            signal(SignalKind::hangup())?,
-        ])
-    })?;
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let [a, b, c] = &mut streams;
-            loop {
-                tokio::select! {
-                    _ = a.recv() => {}
-                    _ = b.recv() => {}
-                    _ = c.recv() => {}
-                }
-                INTERRUPTED.store(true, Ordering::SeqCst);
-            }
-        })
-    });
-    Ok(())
 }
 
 /// How to start the agents.

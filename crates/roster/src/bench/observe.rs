@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
+use roster_agent::eventlog::parse_rfc3339_ms;
 use serde_json::Value;
 
 pub fn now_ms() -> u64 {
@@ -239,49 +240,9 @@ fn parse_line(line: &str) -> Option<LogEvent> {
     })
 }
 
-/// Parses the log's `2026-11-24T21:14:31.123Z` into Unix milliseconds.
-pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hour, minute, second) = (t.next()??, t.next()??, t.next()??);
-    let ms: i64 = format!("{frac:0<3}").get(..3)?.parse().ok()?;
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    u64::try_from(secs * 1000 + ms).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_times_parse_to_unix_milliseconds() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_ms("2026-11-24T21:14:31.123Z"),
-            Some(1_795_554_871_123)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2000-02-29T00:00:01.5Z"),
-            Some(951_782_401_500)
-        );
-        assert_eq!(parse_rfc3339_ms("garbage"), None);
-    }
 
     #[test]
     fn replaying_a_log_finds_when_the_list_became_full_and_each_failure() {
