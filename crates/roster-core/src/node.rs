@@ -306,22 +306,14 @@ impl<R: Rng> Node<R> {
         self.leaving = true;
         self.join = None;
         self.probes.clear();
-        let previous = self.list.local().clone();
+        let current = self.list.local();
         let local = Member {
-            incarnation: previous.incarnation.saturating_add(1),
+            incarnation: current.incarnation.saturating_add(1),
             state: State::Left,
-            ..previous.clone()
+            ..current.clone()
         };
-        self.list.set_local(local.clone());
-        self.enqueue(
-            Update {
-                member: local.clone(),
-                accuser: None,
-            },
-            false,
-        );
+        self.publish_local(local, ChangeKind::Leave, None);
         self.next_gossip = now;
-        self.push_change(ChangeKind::Leave, local, Some(previous), Via::Local, None);
     }
 
     /// Whether the news of this node's leave has gone out enough that the driver may stop.
@@ -339,22 +331,13 @@ impl<R: Rng> Node<R> {
     /// Changes this node's metadata and tells the others.
     pub fn set_meta(&mut self, now: Time, meta: Meta) -> Result<(), IdentityError> {
         self.start(now);
-        let previous = self.list.local().clone();
-        let identity = Arc::new(previous.identity.with_meta(meta)?);
+        let current = self.list.local();
         let local = Member {
-            identity,
-            incarnation: previous.incarnation.saturating_add(1),
-            state: previous.state,
+            identity: Arc::new(current.identity.with_meta(meta)?),
+            incarnation: current.incarnation.saturating_add(1),
+            state: current.state,
         };
-        self.list.set_local(local.clone());
-        self.enqueue(
-            Update {
-                member: local.clone(),
-                accuser: None,
-            },
-            false,
-        );
-        self.push_change(ChangeKind::Update, local, Some(previous), Via::Local, None);
+        self.publish_local(local, ChangeKind::Update, None);
         Ok(())
     }
 
@@ -1251,30 +1234,35 @@ impl<R: Rng> Node<R> {
     /// Raises this node's incarnation above a claim that it is not alive, and tells everyone, the sender of the
     /// claim first.
     fn refute(&mut self, incarnation: u32, sender: &Sender) {
-        let previous = self.list.local().clone();
         let local = Member {
             incarnation,
             state: State::Alive,
-            ..previous.clone()
+            ..self.list.local().clone()
         };
-        self.list.set_local(local.clone());
         self.stats.refutations += 1;
         self.awareness.apply(1);
+        let update = self.publish_local(local, ChangeKind::Alive, sender.identity.clone());
+        if sender.name != self.name {
+            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+        }
+    }
+
+    /// Makes `local` this node's own entry, queues it for everyone (a refutation or a leave urgently) and
+    /// reports the change; returns the update as queued.
+    fn publish_local(
+        &mut self,
+        local: Member,
+        kind: ChangeKind,
+        from: Option<Arc<Identity>>,
+    ) -> Update {
+        let previous = self.list.set_local(local.clone());
         let update = Update {
             member: local.clone(),
             accuser: None,
         };
-        self.enqueue(update.clone(), true);
-        if sender.name != self.name {
-            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
-        }
-        self.push_change(
-            ChangeKind::Alive,
-            local,
-            Some(previous),
-            Via::Local,
-            sender.identity.clone(),
-        );
+        self.enqueue(update.clone(), kind == ChangeKind::Alive);
+        self.push_change(kind, local, Some(previous), Via::Local, from);
+        update
     }
 
     // -----------------------------------------------------------------------------------------------------------
