@@ -361,14 +361,15 @@ impl<R: Rng> Node<R> {
                         // name (or a member behind NAT): tell it what the list holds, which settles a conflict
                         // at once. The price is one record per ack to a member whose packets come from an
                         // address other than the one it advertises.
-                        let record = self
-                            .list
-                            .get(&sender.name)
-                            .filter(|m| m.identity.addr() != from)
-                            .map(|m| Update {
-                                member: m.clone(),
-                                accuser: None,
-                            });
+                        let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
+                        let record =
+                            moved
+                                .then(|| self.list.get(&sender.name))
+                                .flatten()
+                                .map(|m| Update {
+                                    member: m.clone(),
+                                    accuser: None,
+                                });
                         self.send(
                             from,
                             sender.identity.clone(),
