@@ -584,6 +584,15 @@ impl<R: Rng> Node<R> {
         self.next_seq
     }
 
+    /// This node as the source of a claim it makes itself (a failed probe, a suspicion that timed out).
+    fn as_sender(&self) -> Sender {
+        Sender {
+            name: Arc::clone(&self.name),
+            addr: self.list.local().identity.addr(),
+            identity: None,
+        }
+    }
+
     /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
     fn sender(&mut self, name: Arc<str>, addr: SocketAddr) -> Option<Sender> {
         if *name == *self.name {
@@ -844,11 +853,7 @@ impl<R: Rng> Node<R> {
         } else {
             Via::Probe
         };
-        let me = Sender {
-            name: Arc::clone(&self.name),
-            addr: self.list.local().identity.addr(),
-            identity: None,
-        };
+        let me = self.as_sender();
         self.apply(
             now,
             claim.clone(),
@@ -1187,11 +1192,7 @@ impl<R: Rng> Node<R> {
                     state: State::Failed,
                     ..current
                 };
-                let me = Sender {
-                    name: Arc::clone(&self.name),
-                    addr: self.list.local().identity.addr(),
-                    identity: None,
-                };
+                let me = self.as_sender();
                 self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
             }
         }
