@@ -91,6 +91,7 @@ struct Reap {
 struct Sender {
     name: Arc<str>,
     addr: SocketAddr,
+    /// The sender's entry in this list, if it has one (and was looked up: see `handle_packet`).
     identity: Option<Arc<Identity>>,
 }
 
@@ -290,7 +291,9 @@ impl<R: Rng> Node<R> {
             if member.name() == &*self.name {
                 continue;
             }
-            if let Applied::Changed { .. } = self.list.apply(member.clone()) {
+            let active = member.state.is_active();
+            let applied = self.list.apply(member.clone());
+            if !active && let Applied::Changed { .. } = applied {
                 let current = self.list.get(member.name()).cloned().expect("just applied");
                 self.track_inactive(now, &current);
             }
@@ -350,7 +353,13 @@ impl<R: Rng> Node<R> {
     ) -> Result<(), DecodeError> {
         self.start(now);
         let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
-        let Some(sender) = self.sender(packet.sender, from) else {
+        // Acks and nacks are matched by sequence number; only pings, ping-reqs and news need the sender's entry,
+        // and in a large list that lookup is the costliest part of handling an ack.
+        let identify = packet
+            .messages
+            .iter()
+            .any(|m| !matches!(m, Message::Ack { .. } | Message::Nack { .. }));
+        let Some(sender) = self.sender(packet.sender, from, identify) else {
             return Ok(());
         };
         for message in packet.messages {
@@ -417,7 +426,7 @@ impl<R: Rng> Node<R> {
     ) -> Result<Option<Vec<u8>>, DecodeError> {
         self.start(now);
         let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
-        let Some(mut sender) = self.sender(packet.sender, from) else {
+        let Some(mut sender) = self.sender(packet.sender, from, true) else {
             return Ok(None);
         };
         let mut reply = Vec::new();
@@ -520,7 +529,7 @@ impl<R: Rng> Node<R> {
         let mut next: Option<Time> = None;
         let mut consider = |t: Time| next = Some(next.map_or(t, |n: Time| n.min(t)));
         if self.participating() {
-            if let Some((at, _)) = self.schedule.next(&self.list) {
+            if let Some(at) = self.schedule.next_time(&self.list) {
                 consider(at);
             }
             if !self.list.is_alone() {
@@ -594,12 +603,14 @@ impl<R: Rng> Node<R> {
     }
 
     /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
-    fn sender(&mut self, name: Arc<str>, addr: SocketAddr) -> Option<Sender> {
+    fn sender(&mut self, name: Arc<str>, addr: SocketAddr, identify: bool) -> Option<Sender> {
         if *name == *self.name {
             self.stats.misdirected += 1;
             return None;
         }
-        let identity = self.list.get(&name).map(|m| Arc::clone(&m.identity));
+        let identity = identify
+            .then(|| self.list.get(&name).map(|m| Arc::clone(&m.identity)))
+            .flatten();
         Some(Sender {
             name,
             addr,
@@ -691,12 +702,16 @@ impl<R: Rng> Node<R> {
     // Probing
 
     fn probe_if_due(&mut self, now: Time) {
-        let Some((at, target)) = self.schedule.next(&self.list) else {
-            return;
-        };
-        if at > now {
+        if self
+            .schedule
+            .next_time(&self.list)
+            .is_none_or(|at| at > now)
+        {
             return;
         }
+        let Some((_, target)) = self.schedule.next(&self.list) else {
+            return;
+        };
         let target = target.clone();
         self.schedule.advance(now, &self.list, &mut self.rng);
         let seq = self.next_seq();
@@ -994,7 +1009,7 @@ impl<R: Rng> Node<R> {
                 accuser = None;
             }
         }
-        let name: Arc<str> = Arc::from(claim.name());
+        let identity = Arc::clone(&claim.identity);
         match self.list.apply(claim.clone()) {
             Applied::Unchanged => {
                 if claim.state == State::Suspect {
@@ -1002,7 +1017,11 @@ impl<R: Rng> Node<R> {
                 }
             }
             Applied::Changed { previous } => {
-                let current = self.list.get(&name).cloned().expect("just applied");
+                let current = self
+                    .list
+                    .get(identity.name())
+                    .cloned()
+                    .expect("just applied");
                 let from = if sender.name == self.name {
                     None
                 } else {

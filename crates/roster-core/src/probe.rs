@@ -15,6 +15,7 @@
 //! trips and stretched by local health), it asks `k` helpers to ping the target (ping-req) and, optionally,
 //! pings it over a stream. The probe ends at the end of its window: acked, or failed.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,6 +116,17 @@ pub struct Schedule {
     next_at: Time,
     order: Vec<Arc<Identity>>,
     cursor: usize,
+    /// Ring: the last answer of `next_time`. A node asks for its next deadline after every input, and in a
+    /// large list the ring lookup behind the answer costs a few cache misses; it only changes with the round
+    /// or the ring.
+    ring_due: Cell<Option<RingDue>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RingDue {
+    round: u64,
+    ring_version: u64,
+    at: Option<Time>,
 }
 
 impl Schedule {
@@ -128,6 +140,7 @@ impl Schedule {
             next_at: Time::ZERO + period.mul_f64(rng.random::<f64>()),
             order: Vec::new(),
             cursor: 0,
+            ring_due: Cell::new(None),
         }
     }
 
@@ -156,6 +169,27 @@ impl Schedule {
                 Some((self.next_at, target))
             }
         }
+    }
+
+    /// When the next probe is due: `next` without the target, cached for the ring schedule.
+    pub fn next_time(&self, list: &Membership) -> Option<Time> {
+        if self.kind != ProbeSchedule::Ring {
+            return self.next(list).map(|(at, _)| at);
+        }
+        let (round, ring_version) = (self.next_round, list.ring_version());
+        if let Some(due) = self.ring_due.get()
+            && due.round == round
+            && due.ring_version == ring_version
+        {
+            return due.at;
+        }
+        let at = self.next(list).map(|(at, _)| at);
+        self.ring_due.set(Some(RingDue {
+            round,
+            ring_version,
+            at,
+        }));
+        at
     }
 
     /// Moves past the probe that `next` returned, or past rounds that were missed while this node was not
@@ -346,6 +380,40 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 8);
+    }
+
+    #[test]
+    fn the_cached_due_time_follows_the_ring_and_the_round() {
+        let config = Config::default();
+        let mut lists = lists(9);
+        let mut rng = SmallRng::seed_from_u64(3);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedule = Schedule::new(&config, &mut rng);
+        schedule.start(start);
+        let uncached =
+            |schedule: &Schedule, list: &Membership| schedule.next(list).map(|(at, _)| at);
+        for step in 0..24 {
+            let list = &mut lists[0];
+            assert_eq!(
+                schedule.next_time(list),
+                uncached(&schedule, list),
+                "step {step}"
+            );
+            match step % 3 {
+                0 => schedule.advance(start, list, &mut rng),
+                1 => {
+                    // Whoever is due next leaves the ring: the due time must move with it.
+                    let (_, target) = schedule.next(list).unwrap();
+                    let failed = Member::new(Arc::clone(&target.identity), 1, State::Failed);
+                    list.apply(failed);
+                }
+                _ => {
+                    let addr = SocketAddr::from(([10, 0, 0, 2], 7000 + step as u16));
+                    let id = Identity::new(format!("late-{step}"), addr, 1, Default::default());
+                    list.apply(Member::new(Arc::new(id.unwrap()), 0, State::Alive));
+                }
+            }
+        }
     }
 
     #[test]
