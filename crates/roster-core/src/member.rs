@@ -165,6 +165,8 @@ pub enum IdentityError {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
     name: Box<str>,
+    /// `membership::name_hash(name)`, which every list asks for at every lookup, insert and digest update.
+    name_hash: u64,
     addr: SocketAddr,
     joined_at_ms: u64,
     meta: Meta,
@@ -182,6 +184,7 @@ impl Identity {
         check_name(&name)?;
         meta.check()?;
         Ok(Identity {
+            name_hash: crate::membership::name_hash(&name),
             name,
             addr,
             joined_at_ms,
@@ -192,6 +195,11 @@ impl Identity {
     /// The member's name: unique among live members of a cluster.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The stable hash of the name that orders the ring (`membership::name_hash`).
+    pub fn name_hash(&self) -> u64 {
+        self.name_hash
     }
 
     /// Where the member is reached (its advertised address).

@@ -35,7 +35,7 @@ fn mix(mut z: u64) -> u64 {
 
 fn entry_digest(member: &Member) -> u64 {
     let id = &member.identity;
-    mix(name_hash(id.name())
+    mix(id.name_hash()
         ^ mix(id.joined_at_ms())
         ^ mix(u64::from(member.incarnation) << 8 | u64::from(member.state.rank()))
         ^ mix(addr_bits(id)))
@@ -50,6 +50,11 @@ fn addr_bits(id: &Identity) -> u64 {
         }
     };
     ip << 16 | u64::from(id.addr().port())
+}
+
+/// Where an identity sorts on the ring: the high half of its name hash, ties broken by name.
+fn ring_key_of(id: &Identity) -> (u32, &str) {
+    ((id.name_hash() >> 32) as u32, id.name())
 }
 
 /// The position of an active member on the ring: its name hash, ties broken by name.
@@ -108,7 +113,7 @@ impl Membership {
         self.ring.reserve_exact(additional);
         let entries = &self.entries;
         self.index
-            .reserve(additional, |&i| name_hash(entries[i as usize].name()));
+            .reserve(additional, |&i| entries[i as usize].identity.name_hash());
     }
 
     /// The local node's own entry.
@@ -162,16 +167,20 @@ impl Membership {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
+        self.position_hashed(name_hash(name), name)
+    }
+
+    fn position_hashed(&self, hash: u64, name: &str) -> Option<usize> {
         let entries = &self.entries;
         self.index
-            .find(name_hash(name), |&i| entries[i as usize].name() == name)
+            .find(hash, |&i| entries[i as usize].name() == name)
             .map(|&i| i as usize)
     }
 
     /// Merges a claim: it replaces the entry for its name if it takes precedence. A claim about a known instance
     /// reuses the list's `Arc<Identity>` so that lists share identities instead of copying them.
     pub fn apply(&mut self, mut claim: Member) -> Applied {
-        match self.position(claim.name()) {
+        match self.position_hashed(claim.identity.name_hash(), claim.name()) {
             None => {
                 self.insert(claim);
                 Applied::Changed { previous: None }
@@ -206,7 +215,7 @@ impl Membership {
         if removed.state.is_active() {
             self.ring_remove(&removed);
         }
-        let hash = name_hash(removed.name());
+        let hash = removed.identity.name_hash();
         let entries = &self.entries;
         if let Ok(slot) = self
             .index
@@ -218,7 +227,7 @@ impl Membership {
         // ring's comparisons can still read every entry.
         let last = self.entries.len() - 1;
         if i != last {
-            let moved = self.entries[last].name();
+            let moved = &self.entries[last].identity;
             let ring_at = if self.entries[last].state.is_active() {
                 self.ring_search(moved).ok()
             } else {
@@ -226,7 +235,7 @@ impl Membership {
             };
             if let Some(slot) = self
                 .index
-                .find_mut(name_hash(moved), |&j| j as usize == last)
+                .find_mut(moved.name_hash(), |&j| j as usize == last)
             {
                 *slot = i as u32;
             }
@@ -240,13 +249,13 @@ impl Membership {
 
     fn insert(&mut self, member: Member) {
         let i = self.entries.len() as u32;
-        let hash = name_hash(member.name());
+        let hash = member.identity.name_hash();
         self.account(&member, 1);
         let active = member.state.is_active();
         self.entries.push(member);
         let entries = &self.entries;
         self.index
-            .insert_unique(hash, i, |&j| name_hash(entries[j as usize].name()));
+            .insert_unique(hash, i, |&j| entries[j as usize].identity.name_hash());
         if active {
             self.ring_insert(i as usize);
         }
@@ -277,31 +286,31 @@ impl Membership {
         (slot.hash, self.entries[slot.index as usize].name())
     }
 
-    fn ring_search(&self, name: &str) -> Result<usize, usize> {
-        let key = ((name_hash(name) >> 32) as u32, name);
+    fn ring_search(&self, id: &Identity) -> Result<usize, usize> {
+        let key = ring_key_of(id);
         self.ring
             .binary_search_by(|slot| self.ring_key(*slot).cmp(&key))
     }
 
     /// Where `name` goes on the ring. Members adopted in ring order (a converged start) go right after the
     /// previous insertion: two comparisons instead of a search.
-    fn ring_insertion_point(&self, name: &str) -> usize {
+    fn ring_insertion_point(&self, id: &Identity) -> usize {
         let at = self.ring_next_insert.min(self.ring.len());
-        let key = ((name_hash(name) >> 32) as u32, name);
+        let key = ring_key_of(id);
         let after_previous = at == 0 || self.ring_key(self.ring[at - 1]) < key;
         let before_next = at == self.ring.len() || key < self.ring_key(self.ring[at]);
         if after_previous && before_next {
             at
         } else {
-            self.ring_search(name).unwrap_or_else(|at| at)
+            self.ring_search(id).unwrap_or_else(|at| at)
         }
     }
 
     fn ring_insert(&mut self, i: usize) {
-        let name = self.entries[i].name();
-        let at = self.ring_insertion_point(name);
+        let id = &self.entries[i].identity;
+        let at = self.ring_insertion_point(id);
         let slot = RingSlot {
-            hash: (name_hash(name) >> 32) as u32,
+            hash: ring_key_of(id).0,
             index: i as u32,
         };
         self.ring.insert(at, slot);
@@ -315,7 +324,7 @@ impl Membership {
     }
 
     fn ring_remove(&mut self, member: &Member) {
-        if let Ok(at) = self.ring_search(member.name()) {
+        if let Ok(at) = self.ring_search(&member.identity) {
             self.ring.remove(at);
             self.ring_version += 1;
             self.local_ring = match self.local_ring {
@@ -333,7 +342,7 @@ impl Membership {
             return None;
         }
         let me = self.local_ring?;
-        debug_assert_eq!(self.ring_search(self.local().name()).ok(), Some(me));
+        debug_assert_eq!(self.ring_search(&self.local().identity).ok(), Some(me));
         let slot = self.ring[(me + offset % len) % len];
         Some(&self.entries[slot.index as usize])
     }

@@ -25,7 +25,7 @@ use rand::seq::SliceRandom;
 
 use crate::config::{Config, ProbeSchedule};
 use crate::member::{Identity, Member};
-use crate::membership::{Membership, name_hash};
+use crate::membership::Membership;
 use crate::time::Time;
 
 /// Smoothed round-trip time, as TCP estimates it (RFC 6298), for the direct ping timeout.
@@ -242,7 +242,7 @@ impl Schedule {
 
     fn ring_time(&self, round: u64, target: &Member) -> Time {
         let period = self.period.as_micros() as u64;
-        let phase = ((name_hash(target.name()) & 0xffff_ffff) * period) >> 32;
+        let phase = ((target.identity.name_hash() & 0xffff_ffff) * period) >> 32;
         Time::from_unix_micros(round.saturating_mul(period).saturating_add(phase))
     }
 }

@@ -171,6 +171,8 @@ pub struct Sim {
     pub trace: Vec<(Duration, usize, Event)>,
     /// Calls into nodes (timers and messages): the engine's unit of work.
     pub steps: u64,
+    spare_transmits: Vec<roster_core::Transmit>,
+    spare_events: Vec<Event>,
 }
 
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -244,6 +246,8 @@ impl Sim {
             suspicion_min: world.config.timers(world.nodes).suspicion_min,
             deferred: 0,
             check_armed: false,
+            spare_transmits: Vec::new(),
+            spare_events: Vec::new(),
             traced: Vec::new(),
             trace: Vec::new(),
             world,
@@ -524,8 +528,9 @@ impl Sim {
 
     /// Drains what node `i` has to send and to report, and re-arms its timer.
     pub(crate) fn settle(&mut self, i: usize) {
-        let mut transmits = Vec::new();
-        let mut events = Vec::new();
+        // Reused across steps: settling follows every one of millions of steps.
+        let mut transmits = std::mem::take(&mut self.spare_transmits);
+        let mut events = std::mem::take(&mut self.spare_events);
         let wake = {
             let Some(node) = self.slots[i].node.as_mut() else {
                 return;
@@ -538,7 +543,7 @@ impl Sim {
             }
             node.poll_timeout()
         };
-        for t in transmits {
+        for t in transmits.drain(..) {
             let Some(to) = index_of(t.to).filter(|&j| j < self.slots.len()) else {
                 self.metrics
                     .sent(t.bytes.len(), t.transport == roster_core::Transport::Udp);
@@ -549,9 +554,11 @@ impl Sim {
                 roster_core::Transport::Stream => self.send_stream(i, to, 0, t.bytes),
             }
         }
-        for e in events {
+        for e in events.drain(..) {
             self.observe(i, &e);
         }
+        self.spare_transmits = transmits;
+        self.spare_events = events;
         if let Some(wake) = wake
             && self.slots[i].armed_for != Some(wake)
         {
