@@ -7,6 +7,7 @@
 
 mod agent;
 mod bench;
+mod child_agent;
 mod client;
 mod config;
 mod demo;

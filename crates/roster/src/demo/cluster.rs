@@ -1,16 +1,17 @@
-//! The demo's agents: `roster agent` child processes of this very binary on loopback, each with its own ports
-//! and data directory under one temporary directory. This module owns their lifetime: whatever way the demo
-//! ends (success, a missed deadline, Ctrl-C, a panic), dropping the [`Cluster`] kills every child, reaps it
-//! and removes the directory.
+//! The demo's agents: `roster agent` child processes of this very binary on loopback (started by
+//! [`crate::child_agent`]), each with its own ports and data directory under one temporary directory. This
+//! module owns their lifetime: whatever way the demo ends (success, a missed deadline, Ctrl-C, a panic),
+//! dropping the [`Cluster`] kills every child, reaps it and removes the directory.
 
-use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use roster_agent::MemberInfo;
+
+use crate::child_agent::{self, Launch, PortPicker};
 
 /// One agent of the demo, running or not.
 #[derive(Debug)]
@@ -24,11 +25,11 @@ pub struct Agent {
 
 impl Agent {
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        child_agent::loopback(self.port)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http))
+        child_agent::loopback(self.http)
     }
 
     pub fn is_running(&self) -> bool {
@@ -43,16 +44,9 @@ impl Agent {
         self.data_dir.join("events.jsonl")
     }
 
-    fn stderr_path(&self) -> PathBuf {
-        self.data_dir.with_extension("stderr")
-    }
-
     /// `kill -9`: the process gets no chance to say goodbye, which is the point of the demo.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        child_agent::kill(&mut self.child);
     }
 
     /// Whether the process has exited by itself (after a leave); reaps it if so.
@@ -69,9 +63,7 @@ impl Agent {
 
     /// The last lines the agent wrote to stderr, to explain why it stopped.
     pub fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.stderr_path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(3)..].join(" | ")
+        child_agent::stderr_tail(&self.data_dir)
     }
 }
 
@@ -82,8 +74,7 @@ pub struct Cluster {
     pub agents: Vec<Agent>,
     exe: PathBuf,
     http: ureq::Agent,
-    /// Ports handed out already: the kernel may offer a just-released one again.
-    taken: HashSet<u16>,
+    ports: PortPicker,
 }
 
 impl Cluster {
@@ -104,7 +95,7 @@ impl Cluster {
             agents: Vec::new(),
             exe,
             http,
-            taken: HashSet::new(),
+            ports: PortPicker::new(),
         })
     }
 
@@ -115,8 +106,8 @@ impl Cluster {
         for _ in 0..3 {
             let mut agent = Agent {
                 name: name.to_owned(),
-                port: free_port(&mut self.taken)?,
-                http: free_port(&mut self.taken)?,
+                port: self.ports.free_port()?,
+                http: self.ports.free_port()?,
                 data_dir: self.dir.join(name),
                 child: None,
             };
@@ -197,33 +188,22 @@ fn spawn(
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(agent.stderr_path())
+        .open(child_agent::stderr_path(&agent.data_dir))
         .context("cannot open an agent's stderr file")?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["agent", "--name", &agent.name])
-        .args(["--bind", &agent.addr().to_string()])
-        .args(["--http", &agent.http_addr().to_string()])
-        .arg("--data-dir")
-        .arg(&agent.data_dir)
-        .args(["--log-level", "warn"]);
-    if let Some(seed) = join {
-        cmd.args(["--join", &seed.to_string()]);
-    }
-    // The operator's own ROSTER_* settings (a config file, a keyring) are for their agents, not the demo's.
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ROSTER_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    // A group of its own: Ctrl-C in the terminal reaches only the demo, which then stops every agent
-    // itself, instead of each agent starting a graceful leave that would blur the story's end.
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    agent.child = Some(cmd.spawn().context("cannot start `roster agent`")?);
+    let launch = Launch {
+        name: &agent.name,
+        port: agent.port,
+        http: agent.http,
+        data_dir: &agent.data_dir,
+        log_level: "warn",
+        join: join.as_slice(),
+        keyring: None,
+    };
+    agent.child = Some(
+        launch
+            .spawn(exe, stderr)
+            .context("cannot start `roster agent`")?,
+    );
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -245,16 +225,4 @@ fn members(http: &ureq::Agent, agent: &Agent) -> anyhow::Result<Vec<MemberInfo>>
         .body_mut()
         .read_to_string()?;
     Ok(serde_json::from_str(&body)?)
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-fn free_port(taken: &mut HashSet<u16>) -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").context("cannot bind a UDP port on 127.0.0.1")?;
-        let port = udp.local_addr()?.port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() && taken.insert(port) {
-            return Ok(port);
-        }
-    }
-    bail!("no port free for both UDP and TCP on 127.0.0.1")
 }
