@@ -1,7 +1,7 @@
 //! `roster sim` without the `roster` binary: the same flags, the same output.
 //!
 //! ```text
-//! cargo run --release -p roster-sim --example sim -- --scenario spec --plot docs/plots
+//! cargo run --profile sim -p roster-sim --example sim -- --scenario spec --plot docs/plots
 //! ```
 
 use std::process::ExitCode;

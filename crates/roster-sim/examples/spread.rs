@@ -2,7 +2,7 @@
 //! Replays run 0 of `sim --nodes N --loss L --seed S` (the default `crash` scenario).
 //!
 //! ```text
-//! cargo run --release -p roster-sim --example spread -- [nodes] [loss] [seed]
+//! cargo run --profile sim -p roster-sim --example spread -- [nodes] [loss] [seed]
 //! ```
 
 use std::time::Duration;

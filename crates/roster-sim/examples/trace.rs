@@ -1,8 +1,8 @@
 //! What one node reported about one member, event by event: for reading a mistake the summary names.
 //!
 //! ```text
-//! cargo run --release -p roster-sim --example trace -- SCENARIO NODES LOSS SEED OBSERVER MEMBER
-//! cargo run --release -p roster-sim --example trace -- partition 500 0 1 362 215
+//! cargo run --profile sim -p roster-sim --example trace -- SCENARIO NODES LOSS SEED OBSERVER MEMBER
+//! cargo run --profile sim -p roster-sim --example trace -- partition 500 0 1 362 215
 //! ```
 //! Replays run 0 of `sim --scenario SCENARIO --nodes NODES --loss LOSS --seed SEED`.
 
