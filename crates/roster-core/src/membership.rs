@@ -347,6 +347,11 @@ impl Membership {
         Some(&self.entries[slot.index as usize])
     }
 
+    /// The ring position of an active member.
+    pub fn ring_position(&self, id: &Identity) -> Option<usize> {
+        self.ring_search(id).ok()
+    }
+
     /// The active member at ring position `at` (modulo the ring's length).
     pub fn ring_member(&self, at: usize) -> Option<&Member> {
         let len = self.ring.len();

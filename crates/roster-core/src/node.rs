@@ -882,7 +882,49 @@ impl<R: Rng> Node<R> {
             member: claim,
             accuser: Some(Arc::clone(&self.name)),
         };
-        self.send(probe.target.addr(), Some(probe.target), &[], Some(&update));
+        self.send(
+            probe.target.addr(),
+            Some(Arc::clone(&probe.target)),
+            &[],
+            Some(&update),
+        );
+        for to in self.verdict_recipients(&update.member, probe.started) {
+            self.send(to.addr(), Some(to), &[], Some(&update));
+        }
+    }
+
+    /// Who should hear this node's own failed probe of `suspect` directly rather than by gossip. Confirmations
+    /// are what shrink a suspicion timer, and gossip takes log N rounds to carry them to the members that run
+    /// one; so the accusers this node knows get its verdict straight away. A first accuser has none yet: it
+    /// tells the members due to probe the suspect in the next rounds, whose own verdicts then come straight
+    /// back to it.
+    fn verdict_recipients(&self, suspect: &Member, probe_started: Time) -> Vec<Arc<Identity>> {
+        let others: Vec<Arc<Identity>> = self
+            .suspicions
+            .iter()
+            .find(|s| {
+                s.member.same_instance(&suspect.identity) && s.incarnation == suspect.incarnation
+            })
+            .into_iter()
+            .flat_map(|s| s.accusers())
+            .filter(|name| ***name != *self.name)
+            .filter_map(|name| self.list.get(name))
+            .filter(|m| m.state.is_active())
+            .map(|m| Arc::clone(&m.identity))
+            .collect();
+        if !others.is_empty() {
+            return others;
+        }
+        self.schedule
+            .next_probers(
+                &self.list,
+                &suspect.identity,
+                probe_started,
+                self.config.suspicion_confirmations,
+            )
+            .into_iter()
+            .map(|m| Arc::clone(&m.identity))
+            .collect()
     }
 
     fn relay(&mut self, now: Time, sender: &Sender, seq: u32, target: Arc<str>, addr: SocketAddr) {

@@ -192,6 +192,34 @@ impl Schedule {
         at
     }
 
+    /// Ring: the members due to probe `target` in the `rounds` rounds after the one that contains `since`, as
+    /// this list orders the ring (every list orders it alike when views agree). Empty for the shuffled schedule,
+    /// whose probers nobody can predict.
+    pub fn next_probers<'a>(
+        &self,
+        list: &'a Membership,
+        target: &Identity,
+        since: Time,
+        rounds: usize,
+    ) -> Vec<&'a Member> {
+        let len = list.active_count();
+        let (Some(at), ProbeSchedule::Ring) = (list.ring_position(target), self.kind) else {
+            return Vec::new();
+        };
+        if len < 3 {
+            return Vec::new();
+        }
+        let others = (len - 1) as u64;
+        let round = round_of(since, self.period);
+        (1..=rounds as u64)
+            .filter_map(|ahead| {
+                let offset = (1 + (round + ahead) % others) as usize;
+                list.ring_member(at + len - offset)
+            })
+            .filter(|m| !m.identity.same_instance(target) && m.name() != list.local().name())
+            .collect()
+    }
+
     /// Moves past the probe that `next` returned, or past rounds that were missed while this node was not
     /// running (a frozen process probes once on resume, not once per missed round).
     pub fn advance(&mut self, now: Time, list: &Membership, rng: &mut impl Rng) {
@@ -380,6 +408,41 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 8);
+    }
+
+    #[test]
+    fn the_predicted_next_probers_are_the_members_that_probe_next() {
+        let config = Config::default();
+        let n = 11;
+        let lists = lists(n);
+        let mut rng = SmallRng::seed_from_u64(4);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedules: Vec<Schedule> =
+            (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
+        schedules.iter_mut().for_each(|s| s.start(start));
+        let target = Arc::clone(&lists[3].local().identity);
+        let predicted: Vec<String> = schedules[0]
+            .next_probers(&lists[0], &target, start, 4)
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        let mut actual = Vec::new();
+        for round in 0..=4 {
+            for (schedule, list) in schedules.iter().zip(&lists) {
+                let (_, probed) = schedule.next(list).unwrap();
+                if round > 0
+                    && probed.identity.same_instance(&target)
+                    && list.local().name() != "node-0"
+                {
+                    actual.push(list.local().name().to_string());
+                }
+            }
+            for (schedule, list) in schedules.iter_mut().zip(&lists) {
+                schedule.advance(start, list, &mut rng);
+            }
+        }
+        assert_eq!(predicted, actual);
+        assert!(predicted.len() >= 3, "{predicted:?}");
     }
 
     #[test]

@@ -72,6 +72,11 @@ impl Suspicion {
         self.confirmers.len()
     }
 
+    /// Every first-hand accuser known so far, the first one first.
+    pub fn accusers(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.first.iter().chain(&self.confirmers)
+    }
+
     /// Counts `accuser` if it is new; returns whether it was.
     pub fn confirm(&mut self, accuser: &str) -> bool {
         if self.first.is_none() {

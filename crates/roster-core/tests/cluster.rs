@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use roster_core::{ChangeKind, Config, Event, State};
+use roster_core::{ChangeKind, Config, Event, State, Via};
 use support::Net;
 
 fn secs(s: f64) -> Duration {
@@ -409,5 +409,61 @@ fn a_member_that_cannot_send_is_failed_but_accuses_nobody() {
                 "seed {seed}: {name} was marked failed though only m7 was cut off"
             );
         }
+    }
+}
+
+#[test]
+fn the_first_accuser_hears_the_next_probers_verdicts_directly() {
+    // Gossip slow and narrow: only direct messages can bring the confirmations that shrink the first accuser's
+    // suspicion timer to its minimum.
+    let config = Config {
+        max_members: 16,
+        gossip_fanout: 1,
+        gossip_interval: secs(0.6),
+        retransmit_mult: 1,
+        ..Config::default()
+    };
+    let suspicion_min = config.timers(16).suspicion_min;
+    for seed in 0..6 {
+        let mut net = Net::new(seed, config.clone());
+        net.start(0, &[]);
+        for i in 1..16 {
+            net.run_for(secs(0.05));
+            net.start(i, &[0]);
+        }
+        net.run_for(secs(30.0 + seed as f64 * 0.137));
+        assert!(
+            net.converged(),
+            "seed {seed}: not converged before the crash"
+        );
+        let crashed = 7;
+        let name = net.name(crashed).to_string();
+        net.crash(crashed);
+        let from = net.log.len();
+        net.run_for(secs(15.0));
+        let change_at = |kind: ChangeKind, node: Option<&str>| {
+            net.log[from..].iter().find_map(|l| match &l.event {
+                Event::Changed(c)
+                    if c.kind == kind
+                        && c.member.name() == name
+                        && node.is_none_or(|n| n == l.node)
+                        && (kind != ChangeKind::Suspect
+                            || matches!(c.via, Via::Probe | Via::IndirectProbe)) =>
+                {
+                    Some((l.node.clone(), l.at))
+                }
+                _ => None,
+            })
+        };
+        let (accuser, suspected) = change_at(ChangeKind::Suspect, None)
+            .unwrap_or_else(|| panic!("seed {seed}: nobody's probe of {name} failed"));
+        let (_, failed) = change_at(ChangeKind::Failed, Some(&accuser))
+            .unwrap_or_else(|| panic!("seed {seed}: {accuser} never failed {name}"));
+        assert!(
+            failed - suspected <= suspicion_min + secs(0.3),
+            "seed {seed}: {accuser} suspected {name} at {suspected:?} but failed it only {:?} later \
+             (suspicion_min {suspicion_min:?}): the confirmations came late",
+            failed - suspected
+        );
     }
 }
