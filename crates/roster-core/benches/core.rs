@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use roster_core::broadcast::BroadcastQueue;
+use roster_core::broadcast::{BroadcastQueue, Priority};
 use roster_core::codec::{decode_packet, encode_packet};
 use roster_core::message::{Message, Update};
 use roster_core::{Config, Identity, Member, Meta, Node, State, Time, Transport};
@@ -103,7 +103,7 @@ fn broadcast(c: &mut Criterion) {
     // A push replaces the queued update about the same member: the common case while news spreads.
     let mut queue = BroadcastQueue::default();
     for i in 0..64 {
-        queue.push(&update(i, State::Alive), false);
+        queue.push(&update(i, State::Alive), Priority::Routine);
     }
     let news = update(40, State::Suspect);
     group.bench_function("push_replace_in_64", |b| {
@@ -112,7 +112,7 @@ fn broadcast(c: &mut Criterion) {
     // Filling one 1400-byte packet from 64 queued updates, with limits high enough that none retires.
     let mut queue = BroadcastQueue::default();
     for i in 0..64 {
-        queue.push(&update(i, State::Alive), false);
+        queue.push(&update(i, State::Alive), Priority::Routine);
     }
     let mut buf = Vec::with_capacity(1400);
     let mut retired = Vec::new();
@@ -136,7 +136,7 @@ fn broadcast(c: &mut Criterion) {
             BroadcastQueue::default,
             |mut queue| {
                 for i in 0..64 {
-                    queue.push(&update(i, State::Alive), false);
+                    queue.push(&update(i, State::Alive), Priority::Routine);
                 }
                 let mut packets = 0;
                 while !queue.is_empty() {

@@ -2,7 +2,9 @@
 //!
 //! One entry per member: a newer update about a member replaces the older one, which is never sent again. Each
 //! packet takes the least-sent updates first, as many as fit, so fresh news goes out before old news is
-//! repeated; an update retires after `limit` sends (SWIM's λ·log N, computed by the caller from the current
+//! repeated; refutations of a suspicion go before everything else, because they race the suspicion timers
+//! running elsewhere (after a partition heals, hundreds of fresher updates would otherwise hold one back for
+//! seconds); an update retires after `limit` sends (SWIM's λ·log N, computed by the caller from the current
 //! cluster size, so news about a joiner is sized by the cluster it enters). Updates are kept encoded: filling a
 //! packet is a copy.
 //!
@@ -23,7 +25,19 @@ struct Queued {
     id: u64,
     /// Receivers so far, for failure notices only.
     receivers: Option<Vec<Arc<Identity>>>,
-    urgent: bool,
+    priority: Priority,
+}
+
+/// How queued news is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Sent up to the normal limit, least-sent first.
+    Routine,
+    /// News whose loss leaves a list wrong (a suspicion, a failure, a leave, a refutation): sent up to the
+    /// higher limit.
+    Urgent,
+    /// A refutation of a suspicion: urgent, and first in every packet until it retires.
+    Refutation,
 }
 
 /// A failure notice that will not be sent again, and everyone it reached.
@@ -43,9 +57,7 @@ pub struct BroadcastQueue {
 impl BroadcastQueue {
     /// Queues `update`, replacing any queued update about the same member. Returns the replaced update if it
     /// was a failure notice already sent to someone.
-    /// An `urgent` update (a suspicion, a failure, a leave, a refutation: news whose loss means a wrong list) is
-    /// sent up to the higher limit.
-    pub fn push(&mut self, update: &Update, urgent: bool) -> Option<RetiredFailure> {
+    pub fn push(&mut self, update: &Update, priority: Priority) -> Option<RetiredFailure> {
         let retired = self
             .items
             .iter()
@@ -60,7 +72,7 @@ impl BroadcastQueue {
             transmits: 0,
             id: self.next_id,
             receivers,
-            urgent,
+            priority,
         });
         self.next_id += 1;
         retired
@@ -98,8 +110,25 @@ impl BroadcastQueue {
         if self.items.is_empty() || buf.len() >= mtu {
             return;
         }
-        self.items
-            .sort_unstable_by(|a, b| a.transmits.cmp(&b.transmits).then(b.id.cmp(&a.id)));
+        self.items.sort_unstable_by(|a, b| {
+            let refutation = |q: &Queued| q.priority == Priority::Refutation;
+            refutation(b)
+                .cmp(&refutation(a))
+                .then(a.transmits.cmp(&b.transmits))
+                .then(b.id.cmp(&a.id))
+        });
+        // A suspicion or failure notice about the receiver itself goes first: it is the one member that can
+        // answer it, and in a flood of news (a partition healing) it would otherwise wait its turn for seconds.
+        if let Some(receiver) = receiver
+            && let Some(at) = self.items.iter().position(|q| {
+                matches!(q.member.state, State::Suspect | State::Failed)
+                    && q.member.identity.same_instance(receiver)
+            })
+            && at != 0
+        {
+            let about_receiver = self.items.remove(at);
+            self.items.insert(0, about_receiver);
+        }
         let mut sent_any = false;
         for item in &mut self.items {
             if skip == Some(item.member.name()) || buf.len() + item.bytes.len() > mtu {
@@ -120,7 +149,11 @@ impl BroadcastQueue {
         let mut at = 0;
         while at < self.items.len() {
             let item = &self.items[at];
-            let limit = if item.urgent { urgent_limit } else { limit };
+            let limit = if item.priority >= Priority::Urgent {
+                urgent_limit
+            } else {
+                limit
+            };
             if item.transmits >= limit {
                 if let Some(failure) = retire(self.items.swap_remove(at)) {
                     retired.push(failure);
@@ -159,10 +192,59 @@ mod tests {
     }
 
     #[test]
+    fn a_refutation_goes_out_before_fresher_news() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("refuter", 2, State::Alive), Priority::Refutation);
+        for i in 0..200 {
+            queue.push(
+                &update(&format!("member-{i}"), 1, State::Alive),
+                Priority::Urgent,
+            );
+        }
+        let mut buf = Vec::new();
+        let mut retired = Vec::new();
+        queue.fill(&mut buf, 200, (4, 8), None, None, &mut retired);
+        assert_eq!(queue.transmits("refuter"), Some(1));
+        assert_eq!(queue.transmits("member-0"), Some(0));
+    }
+
+    #[test]
+    fn a_suspicion_of_the_receiver_goes_first_in_its_packet() {
+        let mut queue = BroadcastQueue::default();
+        let suspect = update("suspect", 0, State::Suspect);
+        queue.push(&suspect, Priority::Urgent);
+        for i in 0..200 {
+            queue.push(
+                &update(&format!("member-{i}"), 1, State::Alive),
+                Priority::Urgent,
+            );
+        }
+        let mut buf = Vec::new();
+        let mut retired = Vec::new();
+        let other = update("member-7", 1, State::Alive).member.identity;
+        queue.fill(&mut buf, 200, (4, 8), Some(&other), None, &mut retired);
+        assert_eq!(
+            queue.transmits("suspect"),
+            Some(0),
+            "not news for this receiver"
+        );
+        let receiver = Arc::clone(&suspect.member.identity);
+        queue.fill(
+            &mut Vec::new(),
+            200,
+            (4, 8),
+            Some(&receiver),
+            None,
+            &mut retired,
+        );
+        assert_eq!(queue.transmits("suspect"), Some(1));
+    }
+
+    #[test]
     fn newer_news_about_a_member_replaces_the_old() {
         let mut queue = BroadcastQueue::default();
-        queue.push(&update("a", 1, State::Alive), false);
-        queue.push(&update("a", 2, State::Suspect), true);
+        queue.push(&update("a", 1, State::Alive), Priority::Routine);
+        queue.push(&update("a", 2, State::Suspect), Priority::Urgent);
         assert_eq!(queue.len(), 1);
         let mut buf = Vec::new();
         queue.fill(&mut buf, 1400, (3, 6), None, None, &mut Vec::new());
@@ -178,8 +260,8 @@ mod tests {
     #[test]
     fn updates_retire_after_their_limit_and_failures_report_receivers() {
         let mut queue = BroadcastQueue::default();
-        queue.push(&update("a", 1, State::Alive), false);
-        queue.push(&update("b", 1, State::Failed), true);
+        queue.push(&update("a", 1, State::Alive), Priority::Routine);
+        queue.push(&update("b", 1, State::Failed), Priority::Urgent);
         let receiver = Arc::new(
             Identity::new("r", "10.0.0.2:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
@@ -217,7 +299,10 @@ mod tests {
     fn a_packet_never_exceeds_the_mtu_and_least_sent_goes_first() {
         let mut queue = BroadcastQueue::default();
         for i in 0..200 {
-            queue.push(&update(&format!("member-{i}"), 1, State::Alive), false);
+            queue.push(
+                &update(&format!("member-{i}"), 1, State::Alive),
+                Priority::Routine,
+            );
         }
         let mut buf = vec![0; 10];
         queue.fill(&mut buf, 1400, (5, 5), None, None, &mut Vec::new());

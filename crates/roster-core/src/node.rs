@@ -14,7 +14,7 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 
 use crate::awareness::Awareness;
-use crate::broadcast::{BroadcastQueue, RetiredFailure};
+use crate::broadcast::{BroadcastQueue, Priority, RetiredFailure};
 use crate::codec::{self, DecodeError};
 use crate::config::{Config, ConfigError};
 use crate::event::{Change, ChangeKind, Event, ProbeOutcome, Via};
@@ -543,7 +543,10 @@ impl<R: Rng> Node<R> {
         for relay in &self.relays {
             consider(relay.nack_at.unwrap_or(relay.expires).min(relay.expires));
         }
-        self.suspicions.iter().for_each(|s| consider(s.deadline()));
+        self.suspicions
+            .iter()
+            .filter_map(Suspicion::deadline)
+            .for_each(&mut consider);
         if !self.broadcasts.is_empty() && !self.shadowed {
             consider(self.next_gossip);
         }
@@ -672,11 +675,9 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// Queues news. Anything but plain "alive" is urgent, and so is an "alive" that clears a suspicion or a
-    /// failure (`refutes`): those are the updates whose loss leaves a list wrong.
-    fn enqueue(&mut self, update: Update, refutes: bool) {
-        let urgent = refutes || update.member.state != State::Alive;
-        if let Some(retired) = self.broadcasts.push(&update, urgent) {
+    /// Queues news to gossip.
+    fn enqueue(&mut self, update: Update, priority: Priority) {
+        if let Some(retired) = self.broadcasts.push(&update, priority) {
             self.report_retired(vec![retired]);
         }
     }
@@ -1094,12 +1095,13 @@ impl<R: Rng> Node<R> {
                     None
                 };
                 let kind = change_kind(previous.as_ref(), &current);
+                let priority = news_priority(previous.as_ref(), &current, kind);
                 self.enqueue(
                     Update {
                         member: current.clone(),
                         accuser,
                     },
-                    kind == Some(ChangeKind::Alive),
+                    priority,
                 );
                 if let Some(kind) = kind {
                     self.push_change(kind, current, previous, via, from);
@@ -1186,7 +1188,7 @@ impl<R: Rng> Node<R> {
                     member: claim.clone(),
                     accuser: Some(accuser),
                 },
-                false,
+                Priority::Urgent,
             );
         }
     }
@@ -1218,7 +1220,7 @@ impl<R: Rng> Node<R> {
                 member: suspect.clone(),
                 accuser: Some(Arc::clone(&self.name)),
             };
-            self.enqueue(update.clone(), false);
+            self.enqueue(update.clone(), Priority::Urgent);
             self.send(
                 suspect.identity.addr(),
                 Some(Arc::clone(&suspect.identity)),
@@ -1236,11 +1238,15 @@ impl<R: Rng> Node<R> {
             let later = now + self.config.timers(self.list.active_count()).suspicion_min;
             self.suspicions
                 .iter_mut()
-                .filter(|s| s.deadline() <= now)
+                .filter(|s| s.deadline().is_some_and(|at| at <= now))
                 .for_each(|s| s.postpone(later));
             return;
         }
-        while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
+        while let Some(at) = self
+            .suspicions
+            .iter()
+            .position(|s| s.deadline().is_some_and(|at| at <= now))
+        {
             let suspicion = self.suspicions.swap_remove(at);
             let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
                 continue;
@@ -1323,7 +1329,13 @@ impl<R: Rng> Node<R> {
             member: local.clone(),
             accuser: None,
         };
-        self.enqueue(update.clone(), kind == ChangeKind::Alive);
+        let priority = match kind {
+            // This node answers a suspicion (or a failure) of itself.
+            ChangeKind::Alive => Priority::Refutation,
+            ChangeKind::Leave => Priority::Urgent,
+            _ => Priority::Routine,
+        };
+        self.enqueue(update.clone(), priority);
         self.push_change(kind, local, Some(previous), Via::Local, from);
         update
     }
@@ -1435,6 +1447,32 @@ impl<R: Rng> Node<R> {
 
 /// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
 /// nothing else changed is not worth an event.
+/// How urgently news about a member goes out. Anything but plain "alive" is urgent, and so is an "alive" that
+/// clears a failure: those are the updates whose loss leaves a list wrong. A refutation (the member raised its
+/// incarnation to answer a suspicion) goes first, wherever it passes: it races the suspicion timers running
+/// elsewhere, and after a partition heals hundreds of fresher updates would otherwise hold it back for seconds.
+fn news_priority(
+    previous: Option<&Member>,
+    current: &Member,
+    kind: Option<ChangeKind>,
+) -> Priority {
+    if current.state != State::Alive {
+        return Priority::Urgent;
+    }
+    let same = previous.filter(|p| p.identity.same_instance(&current.identity));
+    match same {
+        Some(p)
+            if p.state.is_active()
+                && p.incarnation < current.incarnation
+                && kind != Some(ChangeKind::Update) =>
+        {
+            Priority::Refutation
+        }
+        _ if kind == Some(ChangeKind::Alive) => Priority::Urgent,
+        _ => Priority::Routine,
+    }
+}
+
 fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind> {
     let same = previous.filter(|p| p.identity.same_instance(&current.identity));
     let Some(previous) = same else {

@@ -11,6 +11,10 @@
 //! measured from when this member first heard the suspicion. `k` is never more than the members left who could
 //! confirm; with nobody left to confirm (`k = 0`) the timeout is `min`, so a small cluster that lost most of its
 //! members does not wait for confirmations that cannot come.
+//!
+//! A suspicion taken second-hand from a full sync (the far side's stale verdict after a partition heals) has no
+//! deadline at all until a member's own probe confirms it: nobody here has seen the member fail, and if it did
+//! fail, its probers here will say so within a few rounds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +32,7 @@ pub struct Suspicion {
     max: Duration,
     expected: usize,
     /// Who raised it first-hand (whose own probe failed); `None` for a suspicion taken second-hand from a full
-    /// sync, which may be the other side's stale verdict after a partition and so waits the longest.
+    /// sync, which may be the other side's stale verdict after a partition and so waits for a first-hand one.
     first: Option<Arc<str>>,
     /// Independent first-hand accusers after the first.
     confirmers: Vec<Arc<str>>,
@@ -62,9 +66,9 @@ impl Suspicion {
         suspicion
     }
 
-    /// When the member is to be declared failed.
-    pub fn deadline(&self) -> Time {
-        self.deadline
+    /// When the member is to be declared failed; `None` while nobody has confirmed a second-hand suspicion.
+    pub fn deadline(&self) -> Option<Time> {
+        self.first.is_some().then_some(self.deadline)
     }
 
     /// Confirmations in so far (first-hand accusers after the first).
@@ -140,39 +144,42 @@ mod tests {
     #[test]
     fn confirmations_shrink_the_timeout_down_to_min() {
         let mut s = suspicion(2);
-        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
+        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(6)));
         assert!(s.confirm("m2"));
         assert!(!s.confirm("m2"), "the same accuser counts once");
         assert!(!s.confirm("m1"), "the first accuser is not a confirmation");
-        let after_one = s.deadline() - Time::ZERO;
+        let after_one = s.deadline().unwrap() - Time::ZERO;
         assert!(
             after_one < Duration::from_secs(6) && after_one > Duration::from_secs(2),
             "{after_one:?}"
         );
         assert!(s.confirm("m3"));
-        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
+        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(2)));
         assert!(!s.confirm("m4"), "no more than expected");
     }
 
     #[test]
-    fn a_second_hand_suspicion_waits_the_longest_until_someone_accuses_first_hand() {
+    fn a_second_hand_suspicion_waits_until_someone_accuses_first_hand() {
         let id = Arc::new(
             Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
         let bounds = (Duration::from_secs(2), Duration::from_secs(6));
         let mut s = Suspicion::new(id, 3, None, Time::ZERO, bounds, 0);
-        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
+        assert_eq!(s.deadline(), None);
         s.limit_expected(0);
-        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
+        assert_eq!(s.deadline(), None);
         assert!(s.confirm("m1"));
-        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
+        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(2)));
     }
 
     #[test]
     fn with_nobody_left_to_confirm_the_timeout_is_min() {
-        assert_eq!(suspicion(0).deadline(), Time::ZERO + Duration::from_secs(2));
+        assert_eq!(
+            suspicion(0).deadline(),
+            Some(Time::ZERO + Duration::from_secs(2))
+        );
         let mut s = suspicion(2);
         s.limit_expected(0);
-        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
+        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(2)));
     }
 }

@@ -1,10 +1,10 @@
 //! What one node reported about one member, event by event: for reading a mistake the summary names.
 //!
 //! ```text
-//! cargo run --profile sim -p roster-sim --example trace -- SCENARIO NODES LOSS SEED OBSERVER MEMBER
+//! cargo run --profile sim -p roster-sim --example trace -- SCENARIO NODES LOSS SEED OBSERVER MEMBER [RUN]
 //! cargo run --profile sim -p roster-sim --example trace -- partition 500 0 1 362 215
 //! ```
-//! Replays run 0 of `sim --scenario SCENARIO --nodes NODES --loss LOSS --seed SEED`.
+//! Replays run RUN (default 0) of `sim --scenario SCENARIO --nodes NODES --loss LOSS --seed SEED`.
 
 use roster_core::Event;
 use roster_sim::Sim;
@@ -13,9 +13,10 @@ use roster_sim::scenario::{Params, cells};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(
-        args.len() == 6,
-        "usage: trace SCENARIO NODES LOSS SEED OBSERVER MEMBER"
+        args.len() == 6 || args.len() == 7,
+        "usage: trace SCENARIO NODES LOSS SEED OBSERVER MEMBER [RUN]"
     );
+    let run: usize = args.get(6).map(|r| r.parse()).transpose()?.unwrap_or(0);
     let params = Params {
         nodes: args[1].parse()?,
         loss: args[2].parse()?,
@@ -26,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     let (observer, member): (usize, usize) = (args[4].parse()?, args[5].parse()?);
     let world = cells(&args[0], &params, Some(params.nodes), Some(params.loss))?
         .remove(0)
-        .world(0);
+        .world(run);
     let mut sim = Sim::new(world)?;
     sim.trace_node(observer);
     sim.trace_node(member);
