@@ -107,7 +107,7 @@ fn broadcast(c: &mut Criterion) {
     }
     let news = update(40, State::Suspect);
     group.bench_function("push_replace_in_64", |b| {
-        b.iter(|| queue.push(black_box(&news), true))
+        b.iter(|| queue.push(black_box(&news), Priority::Urgent))
     });
     // Filling one 1400-byte packet from 64 queued updates, with limits high enough that none retires.
     let mut queue = BroadcastQueue::default();
