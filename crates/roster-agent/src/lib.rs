@@ -282,7 +282,11 @@ impl Agent {
         let clock = Clock::start();
         let (seed_addrs, seed_names) = seeds::parse(&config.join)?;
         let protocol = config.protocol.clone();
-        protocol.validate(5).map_err(AgentError::InvalidConfig)?;
+        // The same check as `Node::new`, made here so that a configuration that cannot meet its deadlines is
+        // refused before anything binds or is written.
+        let timers = protocol
+            .validate(protocol.max_members)
+            .map_err(AgentError::InvalidConfig)?;
         // The keyring is read before anything binds or is written, so a bad one stops the agent with its reason.
         let wire = match &config.keyring {
             Some(path) => Wire::encrypted(
@@ -400,6 +404,15 @@ impl Agent {
         });
 
         tracing::info!(name = %config.name, addr = %advertise, bind = %bound, http = ?http_addr, "agent started");
+        tracing::info!(
+            probe_interval = ?config.protocol.probe_interval,
+            detect_deadline = ?config.protocol.detect_deadline,
+            disseminate_deadline = ?config.protocol.disseminate_deadline,
+            max_rtt = ?config.protocol.max_rtt,
+            suspicion_min = ?timers.suspicion_min,
+            suspicion_max = ?timers.suspicion_max,
+            "protocol timing"
+        );
         let setup = DriverSetup {
             shared: shared.clone(),
             udp: sockets.udp,

@@ -3,12 +3,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use roster_agent::AgentConfig;
-use serde::Deserialize;
+use roster_core::Config;
+use serde::{Deserialize, Deserializer};
 
 use crate::BadInput;
+use crate::duration::parse_duration;
 
 /// `roster agent`'s flags. Each also reads `ROSTER_<FLAG>` and the config file's key of the same name
 /// (with `_` for `-`).
@@ -52,6 +55,74 @@ pub struct AgentArgs {
     /// Rotated event logs to keep [default: 3]
     #[arg(long, env = "ROSTER_EVENT_LOG_KEEP", value_name = "N")]
     pub event_log_keep: Option<usize>,
+    #[arg(
+        long,
+        env = "ROSTER_PROBE_INTERVAL",
+        value_name = "TIME",
+        value_parser = parse_positive_duration,
+        help = with_core_default(
+            "The protocol period: each member probes one other per interval; shorter detects sooner, for more packets",
+            Config::default().probe_interval,
+        )
+    )]
+    pub probe_interval: Option<Duration>,
+    #[arg(
+        long,
+        env = "ROSTER_DETECT_DEADLINE",
+        value_name = "TIME",
+        value_parser = parse_positive_duration,
+        help = with_core_default(
+            "A crashed member is failed in at least one list within this time",
+            Config::default().detect_deadline,
+        )
+    )]
+    pub detect_deadline: Option<Duration>,
+    #[arg(
+        long,
+        env = "ROSTER_DISSEMINATE_DEADLINE",
+        value_name = "TIME",
+        value_parser = parse_positive_duration,
+        help = with_core_default(
+            "A crashed member is failed in every live list within this time",
+            Config::default().disseminate_deadline,
+        )
+    )]
+    pub disseminate_deadline: Option<Duration>,
+    #[arg(
+        long,
+        env = "ROSTER_MAX_RTT",
+        value_name = "TIME",
+        value_parser = parse_positive_duration,
+        help = with_core_default(
+            "The longest round trip the deadlines are kept for",
+            Config::default().max_rtt,
+        )
+    )]
+    pub max_rtt: Option<Duration>,
+}
+
+/// The help of a protocol timing flag, its default read from the core so the two cannot disagree.
+fn with_core_default(help: &str, default: Duration) -> String {
+    format!("{help} [default: {default:?}]")
+}
+
+/// A protocol duration: zero would be a deadline nothing meets, or a probe loop that never rests.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} must be greater than zero"));
+    }
+    Ok(duration)
+}
+
+/// A protocol duration in the config file, written as on the command line: `probe_interval = "750ms"`.
+fn deserialize_positive_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_positive_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// The config file: the same settings as the flags.
@@ -69,6 +140,14 @@ pub struct FileConfig {
     pub event_log_max_bytes: Option<u64>,
     pub event_log_keep: Option<usize>,
     pub keyring: Option<PathBuf>,
+    #[serde(default, deserialize_with = "deserialize_positive_duration")]
+    pub probe_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_positive_duration")]
+    pub detect_deadline: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_positive_duration")]
+    pub disseminate_deadline: Option<Duration>,
+    #[serde(default, deserialize_with = "deserialize_positive_duration")]
+    pub max_rtt: Option<Duration>,
 }
 
 impl FileConfig {
@@ -140,6 +219,20 @@ impl AgentArgs {
         if let Some(keep) = self.event_log_keep.or(file.event_log_keep) {
             agent.event_log_keep = keep;
         }
+        // Whether these can meet their deadlines together is the agent's check, made before anything binds.
+        let protocol = &mut agent.protocol;
+        if let Some(interval) = self.probe_interval.or(file.probe_interval) {
+            protocol.probe_interval = interval;
+        }
+        if let Some(deadline) = self.detect_deadline.or(file.detect_deadline) {
+            protocol.detect_deadline = deadline;
+        }
+        if let Some(deadline) = self.disseminate_deadline.or(file.disseminate_deadline) {
+            protocol.disseminate_deadline = deadline;
+        }
+        if let Some(rtt) = self.max_rtt.or(file.max_rtt) {
+            protocol.max_rtt = rtt;
+        }
         Ok(Settings {
             agent,
             log_level: self
@@ -165,6 +258,61 @@ mod tests {
             err.0.contains("line 2") && err.0.contains("bindd") && !err.0.contains('\n'),
             "{err}"
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn protocol_timing_takes_the_flag_then_the_file_then_the_core_default() {
+        let dir = std::env::temp_dir().join(format!("roster-config-timing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("timing.toml");
+        std::fs::write(
+            &path,
+            "probe_interval = \"0.9s\"\ndetect_deadline = \"12s\"\n",
+        )
+        .expect("write");
+        let args = AgentArgs {
+            name: Some("m1".into()),
+            bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            advertise: None,
+            join: Vec::new(),
+            data_dir: None,
+            http: None,
+            config: Some(path),
+            log_level: None,
+            event_log_max_bytes: None,
+            keyring: None,
+            event_log_keep: None,
+            probe_interval: Some(Duration::from_millis(750)),
+            detect_deadline: None,
+            disseminate_deadline: None,
+            max_rtt: None,
+        };
+        let protocol = args.resolve().expect("valid settings").agent.protocol;
+        let core = Config::default();
+        assert_eq!(protocol.probe_interval, Duration::from_millis(750));
+        assert_eq!(protocol.detect_deadline, Duration::from_secs(12));
+        assert_eq!(protocol.disseminate_deadline, core.disseminate_deadline);
+        assert_eq!(protocol.max_rtt, core.max_rtt);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_zero_or_unreadable_duration_in_the_config_file_is_reported_with_its_line() {
+        let dir = std::env::temp_dir().join(format!("roster-config-zero-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("zero.toml");
+        for (text, problem) in [
+            ("name = \"m1\"\nmax_rtt = \"0ms\"\n", "greater than zero"),
+            ("name = \"m1\"\nmax_rtt = \"soon\"\n", "not a duration"),
+        ] {
+            std::fs::write(&path, text).expect("write");
+            let err = FileConfig::load(&path).expect_err(problem);
+            assert!(
+                err.0.contains("line 2") && err.0.contains(problem) && !err.0.contains('\n'),
+                "{err}"
+            );
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }

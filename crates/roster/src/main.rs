@@ -11,6 +11,7 @@ mod child_agent;
 mod client;
 mod config;
 mod demo;
+mod duration;
 mod interrupt;
 mod keys;
 

@@ -63,6 +63,55 @@ fn an_invalid_config_file_or_unusable_data_dir_exits_2() {
 }
 
 #[test]
+fn protocol_timing_that_cannot_meet_its_deadlines_exits_2_before_anything_is_written() {
+    let scratch = Scratch::new("badtiming");
+    let data_dir = scratch.path().join("t1");
+    let data = data_dir.to_string_lossy().into_owned();
+    let config = scratch.path().join("roster.toml");
+    std::fs::write(&config, "probe_interval = \"5s\"\n").expect("write config");
+    let config = config.to_string_lossy().into_owned();
+    let (bind, http) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    for (timing, needle) in [
+        (
+            ["--probe-interval", "5s"],
+            "leave 0ns of the 10s detection deadline for a suspicion",
+        ),
+        (["--config", &config], "shorten probe_interval"),
+        (
+            ["--max-rtt", "600ms"],
+            "max_rtt (600ms) must be under half the probe interval (1s)",
+        ),
+        (
+            ["--disseminate-deadline", "11s"],
+            "over the 11s dissemination deadline",
+        ),
+        (["--probe-interval", "0s"], "greater than zero"),
+        (["--detect-deadline", "soon"], "--detect-deadline"),
+    ] {
+        let mut args = vec![
+            "agent",
+            "--name",
+            "t1",
+            "--bind",
+            &bind,
+            "--http",
+            &http,
+            "--data-dir",
+            &data,
+        ];
+        args.extend(timing);
+        one_line_error(&args, 2, needle);
+        assert!(
+            !data_dir.exists(),
+            "roster {args:?} wrote its data directory"
+        );
+    }
+}
+
+#[test]
 fn a_port_in_use_or_an_agent_not_running_exits_1() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let bind = taken.local_addr().expect("addr").to_string();

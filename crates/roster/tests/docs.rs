@@ -22,19 +22,26 @@ fn flags_of(command: &str) -> (Vec<String>, Vec<String>) {
     let help = String::from_utf8_lossy(&out.stdout);
     let mut flags = Vec::new();
     let mut vars = Vec::new();
+    // Clap puts a flag's help on the flag's line, or on the lines below it once the flags grow too wide for
+    // that: a `[env: ]` belongs to the flag above it.
+    let mut in_flag = false;
     for line in help.lines() {
-        let Some(flag) = line.split_whitespace().find(|w| w.starts_with("--")) else {
-            continue;
-        };
-        let flag = flag.trim_end_matches(',').to_owned();
-        if flag == "--help" || flag == "--version" {
-            continue;
+        if line.trim_start().starts_with('-') {
+            let flag = line
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .expect("a flag line names its long flag")
+                .trim_end_matches(',')
+                .to_owned();
+            in_flag = flag != "--help" && flag != "--version";
+            if in_flag {
+                flags.push(flag);
+            }
         }
-        if let Some(at) = line.find("[env: ") {
+        if let Some(at) = line.find("[env: ").filter(|_| in_flag) {
             let var = &line[at + 6..];
             vars.push(var[..var.find('=').expect("[env: NAME=]")].to_owned());
         }
-        flags.push(flag);
     }
     assert!(
         !flags.is_empty(),

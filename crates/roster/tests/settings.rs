@@ -47,3 +47,51 @@ fn flags_win_over_the_environment_and_the_environment_over_the_file() {
     })
     .expect("the data dir from the file was not used");
 }
+
+#[test]
+fn protocol_timing_follows_the_same_order_and_is_logged_at_start() {
+    let scratch = Scratch::new("settings-timing");
+    let (port, http) = (free_port(), free_port());
+    let config = scratch.path().join("roster.toml");
+    std::fs::write(
+        &config,
+        "probe_interval = \"900ms\"\ndetect_deadline = \"12s\"\nmax_rtt = \"0.25s\"\n",
+    )
+    .expect("write config");
+    let stderr = scratch.path().join("stderr");
+    let mut child = Command::new(ROSTER)
+        .args(["agent", "--name", "timing"])
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .arg("--data-dir")
+        .arg(scratch.path().join("data"))
+        .args(["--probe-interval", "750ms", "--log-level", "info"])
+        .env("ROSTER_CONFIG", &config)
+        .env("ROSTER_PROBE_INTERVAL", "800ms")
+        .env("ROSTER_DETECT_DEADLINE", "11s")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("spawn");
+    let logged = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&stderr).ok().and_then(|text| {
+            text.lines()
+                .find(|l| l.contains("protocol timing"))
+                .map(str::to_owned)
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = logged.expect("no `protocol timing` line within 10 s");
+    // The flag over the variable, the variable over the file, the file over the core's default.
+    for field in [
+        "probe_interval=750ms",
+        "detect_deadline=11s",
+        "max_rtt=250ms",
+        "disseminate_deadline=15s",
+    ] {
+        assert!(line.contains(field), "{field} not in {line:?}");
+    }
+}
