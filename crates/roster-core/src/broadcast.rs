@@ -191,52 +191,49 @@ mod tests {
         }
     }
 
+    /// A queue holding `first`, then 200 fresher urgent updates: more than a small packet holds.
+    fn behind_a_flood(first: &Update, priority: Priority) -> BroadcastQueue {
+        let mut queue = BroadcastQueue::default();
+        queue.push(first, priority);
+        for i in 0..200 {
+            let news = update(&format!("member-{i}"), 1, State::Alive);
+            queue.push(&news, Priority::Urgent);
+        }
+        queue
+    }
+
+    /// Fills one 200-byte packet to `receiver`.
+    fn fill_one(queue: &mut BroadcastQueue, receiver: Option<&Arc<Identity>>) {
+        queue.fill(
+            &mut Vec::new(),
+            200,
+            (4, 8),
+            receiver,
+            None,
+            &mut Vec::new(),
+        );
+    }
+
     #[test]
     fn a_refutation_goes_out_before_fresher_news() {
-        let mut queue = BroadcastQueue::default();
-        queue.push(&update("refuter", 2, State::Alive), Priority::Refutation);
-        for i in 0..200 {
-            queue.push(
-                &update(&format!("member-{i}"), 1, State::Alive),
-                Priority::Urgent,
-            );
-        }
-        let mut buf = Vec::new();
-        let mut retired = Vec::new();
-        queue.fill(&mut buf, 200, (4, 8), None, None, &mut retired);
+        let mut queue = behind_a_flood(&update("refuter", 2, State::Alive), Priority::Refutation);
+        fill_one(&mut queue, None);
         assert_eq!(queue.transmits("refuter"), Some(1));
         assert_eq!(queue.transmits("member-0"), Some(0));
     }
 
     #[test]
     fn a_suspicion_of_the_receiver_goes_first_in_its_packet() {
-        let mut queue = BroadcastQueue::default();
         let suspect = update("suspect", 0, State::Suspect);
-        queue.push(&suspect, Priority::Urgent);
-        for i in 0..200 {
-            queue.push(
-                &update(&format!("member-{i}"), 1, State::Alive),
-                Priority::Urgent,
-            );
-        }
-        let mut buf = Vec::new();
-        let mut retired = Vec::new();
+        let mut queue = behind_a_flood(&suspect, Priority::Urgent);
         let other = update("member-7", 1, State::Alive).member.identity;
-        queue.fill(&mut buf, 200, (4, 8), Some(&other), None, &mut retired);
+        fill_one(&mut queue, Some(&other));
         assert_eq!(
             queue.transmits("suspect"),
             Some(0),
             "not news for this receiver"
         );
-        let receiver = Arc::clone(&suspect.member.identity);
-        queue.fill(
-            &mut Vec::new(),
-            200,
-            (4, 8),
-            Some(&receiver),
-            None,
-            &mut retired,
-        );
+        fill_one(&mut queue, Some(&suspect.member.identity));
         assert_eq!(queue.transmits("suspect"), Some(1));
     }
 
