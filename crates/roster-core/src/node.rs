@@ -22,7 +22,7 @@ use crate::member::{Identity, IdentityError, Member, Meta, State};
 use crate::membership::{Applied, Membership};
 use crate::message::{Message, Update};
 use crate::probe::{Probe, Relay, RttEstimator, Schedule};
-use crate::suspicion::Suspicion;
+use crate::suspicion::{Bounds, Suspicion};
 use crate::time::Time;
 
 /// Delays of the quick syncs after a join: the first once news of the join itself has spread, the last well
@@ -543,10 +543,7 @@ impl<R: Rng> Node<R> {
         for relay in &self.relays {
             consider(relay.nack_at.unwrap_or(relay.expires).min(relay.expires));
         }
-        self.suspicions
-            .iter()
-            .filter_map(Suspicion::deadline)
-            .for_each(&mut consider);
+        self.suspicions.iter().for_each(|s| consider(s.deadline()));
         if !self.broadcasts.is_empty() && !self.shadowed {
             consider(self.next_gossip);
         }
@@ -1168,7 +1165,11 @@ impl<R: Rng> Node<R> {
             current.incarnation,
             accuser,
             now,
-            (timers.suspicion_min, timers.suspicion_max),
+            Bounds {
+                min: timers.suspicion_min,
+                max: timers.suspicion_max,
+                second_hand: self.config.disseminate_deadline,
+            },
             expected,
         ));
         self.stats.suspicions += 1;
@@ -1238,15 +1239,11 @@ impl<R: Rng> Node<R> {
             let later = now + self.config.timers(self.list.active_count()).suspicion_min;
             self.suspicions
                 .iter_mut()
-                .filter(|s| s.deadline().is_some_and(|at| at <= now))
+                .filter(|s| s.deadline() <= now)
                 .for_each(|s| s.postpone(later));
             return;
         }
-        while let Some(at) = self
-            .suspicions
-            .iter()
-            .position(|s| s.deadline().is_some_and(|at| at <= now))
-        {
+        while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
             let suspicion = self.suspicions.swap_remove(at);
             let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
                 continue;

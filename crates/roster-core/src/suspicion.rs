@@ -12,15 +12,25 @@
 //! confirm; with nobody left to confirm (`k = 0`) the timeout is `min`, so a small cluster that lost most of its
 //! members does not wait for confirmations that cannot come.
 //!
-//! A suspicion taken second-hand from a full sync (the far side's stale verdict after a partition heals) has no
-//! deadline at all until a member's own probe confirms it: nobody here has seen the member fail, and if it did
-//! fail, its probers here will say so within a few rounds.
+//! A suspicion taken second-hand from a full sync (the far side's stale verdict after a partition heals) waits
+//! the dissemination deadline unless a member's own probe confirms it: nobody here has seen the member fail, and
+//! after a heal its refutation competes with a flood of news. The wait still ends, so that a list that heard of
+//! a real failure only through a sync does not hold the member suspect until its own turn to probe it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::member::Identity;
 use crate::time::Time;
+
+/// How long a suspicion runs: from `max` down to `min` as confirmations come in, or `second_hand` while nobody
+/// here has confirmed it.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub min: Duration,
+    pub max: Duration,
+    pub second_hand: Duration,
+}
 
 /// A running suspicion.
 #[derive(Clone, Debug)]
@@ -30,9 +40,10 @@ pub struct Suspicion {
     started: Time,
     min: Duration,
     max: Duration,
+    second_hand: Duration,
     expected: usize,
     /// Who raised it first-hand (whose own probe failed); `None` for a suspicion taken second-hand from a full
-    /// sync, which may be the other side's stale verdict after a partition and so waits for a first-hand one.
+    /// sync, which may be the other side's stale verdict after a partition and so waits `second_hand`.
     first: Option<Arc<str>>,
     /// Independent first-hand accusers after the first.
     confirmers: Vec<Arc<str>>,
@@ -47,7 +58,11 @@ impl Suspicion {
         incarnation: u32,
         accuser: Option<Arc<str>>,
         now: Time,
-        (min, max): (Duration, Duration),
+        Bounds {
+            min,
+            max,
+            second_hand,
+        }: Bounds,
         expected: usize,
     ) -> Suspicion {
         let mut suspicion = Suspicion {
@@ -56,6 +71,7 @@ impl Suspicion {
             started: now,
             min,
             max,
+            second_hand,
             expected,
             first: accuser,
             confirmers: Vec::new(),
@@ -66,9 +82,9 @@ impl Suspicion {
         suspicion
     }
 
-    /// When the member is to be declared failed; `None` while nobody has confirmed a second-hand suspicion.
-    pub fn deadline(&self) -> Option<Time> {
-        self.first.is_some().then_some(self.deadline)
+    /// When the member is to be declared failed.
+    pub fn deadline(&self) -> Time {
+        self.deadline
     }
 
     /// Confirmations in so far (first-hand accusers after the first).
@@ -115,7 +131,7 @@ impl Suspicion {
 
     fn timeout(&self) -> Duration {
         if self.first.is_none() {
-            return self.max;
+            return self.second_hand;
         }
         if self.expected == 0 {
             return self.min;
@@ -133,53 +149,54 @@ impl Suspicion {
 mod tests {
     use super::*;
 
+    const BOUNDS: Bounds = Bounds {
+        min: Duration::from_secs(2),
+        max: Duration::from_secs(6),
+        second_hand: Duration::from_secs(15),
+    };
+
     fn suspicion(expected: usize) -> Suspicion {
         let id = Arc::new(
             Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
-        let bounds = (Duration::from_secs(2), Duration::from_secs(6));
-        Suspicion::new(id, 3, Some("m1".into()), Time::ZERO, bounds, expected)
+        Suspicion::new(id, 3, Some("m1".into()), Time::ZERO, BOUNDS, expected)
     }
 
     #[test]
     fn confirmations_shrink_the_timeout_down_to_min() {
         let mut s = suspicion(2);
-        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(6)));
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(6));
         assert!(s.confirm("m2"));
         assert!(!s.confirm("m2"), "the same accuser counts once");
         assert!(!s.confirm("m1"), "the first accuser is not a confirmation");
-        let after_one = s.deadline().unwrap() - Time::ZERO;
+        let after_one = s.deadline() - Time::ZERO;
         assert!(
             after_one < Duration::from_secs(6) && after_one > Duration::from_secs(2),
             "{after_one:?}"
         );
         assert!(s.confirm("m3"));
-        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(2)));
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
         assert!(!s.confirm("m4"), "no more than expected");
     }
 
     #[test]
-    fn a_second_hand_suspicion_waits_until_someone_accuses_first_hand() {
+    fn a_second_hand_suspicion_waits_longest_until_someone_accuses_first_hand() {
         let id = Arc::new(
             Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
-        let bounds = (Duration::from_secs(2), Duration::from_secs(6));
-        let mut s = Suspicion::new(id, 3, None, Time::ZERO, bounds, 0);
-        assert_eq!(s.deadline(), None);
+        let mut s = Suspicion::new(id, 3, None, Time::ZERO, BOUNDS, 0);
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(15));
         s.limit_expected(0);
-        assert_eq!(s.deadline(), None);
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(15));
         assert!(s.confirm("m1"));
-        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(2)));
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
     }
 
     #[test]
     fn with_nobody_left_to_confirm_the_timeout_is_min() {
-        assert_eq!(
-            suspicion(0).deadline(),
-            Some(Time::ZERO + Duration::from_secs(2))
-        );
+        assert_eq!(suspicion(0).deadline(), Time::ZERO + Duration::from_secs(2));
         let mut s = suspicion(2);
         s.limit_expected(0);
-        assert_eq!(s.deadline(), Some(Time::ZERO + Duration::from_secs(2)));
+        assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
     }
 }
