@@ -125,6 +125,16 @@ pub(crate) enum What {
     Check,
 }
 
+impl What {
+    /// The same message, marked as already held back once (a slow node lags each message only once).
+    fn held(mut self) -> What {
+        if let What::Datagram { late, .. } | What::Stream { late, .. } = &mut self {
+            *late = true;
+        }
+        self
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     at: Time,
@@ -364,6 +374,11 @@ impl Sim {
     }
 
     fn dispatch(&mut self, what: What) {
+        if let &(What::Datagram { to, late, .. } | What::Stream { to, late, .. }) = &what
+            && self.must_wait(to as usize, late)
+        {
+            return self.defer(to as usize, what.held());
+        }
         match what {
             What::Wake { node, token, late } => {
                 let i = node as usize;
@@ -398,23 +413,9 @@ impl Sim {
                 self.settle(i);
             }
             What::Datagram {
-                to,
-                from,
-                late,
-                bytes,
+                to, from, bytes, ..
             } => {
                 let i = to as usize;
-                if self.must_wait(i, late) {
-                    return self.defer(
-                        i,
-                        What::Datagram {
-                            to,
-                            from,
-                            late: true,
-                            bytes,
-                        },
-                    );
-                }
                 let now = self.now;
                 if let Some(n) = self.slots[i].node.as_mut()
                     && n.handle_packet(now, addr_of(from as usize), &bytes)
@@ -429,22 +430,10 @@ impl Sim {
                 to,
                 from,
                 leg,
-                late,
                 bytes,
+                ..
             } => {
                 let i = to as usize;
-                if self.must_wait(i, late) {
-                    return self.defer(
-                        i,
-                        What::Stream {
-                            to,
-                            from,
-                            leg,
-                            late: true,
-                            bytes,
-                        },
-                    );
-                }
                 let now = self.now;
                 let reply = match self.slots[i]
                     .node
