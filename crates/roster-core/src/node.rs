@@ -880,12 +880,7 @@ impl<R: Rng> Node<R> {
             member: claim,
             accuser: Some(Arc::clone(&self.name)),
         };
-        self.send(
-            probe.target.addr(),
-            Some(Arc::clone(&probe.target)),
-            &[],
-            Some(&update),
-        );
+        self.send(probe.target.addr(), Some(probe.target), &[], Some(&update));
         for to in self.verdict_recipients(&update.member, probe.started) {
             self.send(to.addr(), Some(to), &[], Some(&update));
         }
@@ -1049,7 +1044,6 @@ impl<R: Rng> Node<R> {
                 accuser = None;
             }
         }
-        let identity = Arc::clone(&claim.identity);
         match self.list.apply(claim.clone()) {
             Applied::Unchanged => {
                 if claim.state == State::Suspect {
@@ -1057,11 +1051,7 @@ impl<R: Rng> Node<R> {
                 }
             }
             Applied::Changed { previous } => {
-                let current = self
-                    .list
-                    .get(identity.name())
-                    .cloned()
-                    .expect("just applied");
+                let current = self.list.get(claim.name()).cloned().expect("just applied");
                 let from = if sender.name == self.name {
                     None
                 } else {

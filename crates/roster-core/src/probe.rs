@@ -209,13 +209,9 @@ impl Schedule {
         if len < 3 {
             return Vec::new();
         }
-        let others = (len - 1) as u64;
         let round = round_of(since, self.period);
         (1..=rounds as u64)
-            .filter_map(|ahead| {
-                let offset = (1 + (round + ahead) % others) as usize;
-                list.ring_member(at + len - offset)
-            })
+            .filter_map(|ahead| list.ring_member(at + len - ring_offset(round + ahead, len - 1)))
             .filter(|m| !m.identity.same_instance(target) && m.name() != list.local().name())
             .collect()
     }
@@ -264,8 +260,8 @@ impl Schedule {
     }
 
     fn ring_target<'a>(&self, list: &'a Membership, round: u64) -> Option<&'a Member> {
-        let others = list.active_count().checked_sub(1).filter(|&n| n > 0)? as u64;
-        list.ring_successor((1 + round % others) as usize)
+        let others = list.active_count().checked_sub(1).filter(|&n| n > 0)?;
+        list.ring_successor(ring_offset(round, others))
     }
 
     fn ring_time(&self, round: u64, target: &Member) -> Time {
@@ -273,6 +269,12 @@ impl Schedule {
         let phase = ((target.identity.name_hash() & 0xffff_ffff) * period) >> 32;
         Time::from_unix_micros(round.saturating_mul(period).saturating_add(phase))
     }
+}
+
+/// The ring schedule's rule: in `round`, every member probes the member this many places after itself, among
+/// `others` (> 0) members besides itself.
+fn ring_offset(round: u64, others: usize) -> usize {
+    1 + (round % others as u64) as usize
 }
 
 fn round_of(now: Time, period: Duration) -> u64 {
