@@ -106,7 +106,8 @@ pub fn parse_loss(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses `150ms`, `2s`, `1.5s`, `500us`.
+/// Parses `150ms`, `2s`, `1.5s`, `2m`, `500us`, or plain seconds: durations as `roster` takes them on the
+/// command line and in its config file.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -320,6 +321,12 @@ mod tests {
         assert_eq!(parse_duration("120s"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("3 weeks").is_err());
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("s").is_err());
     }
 
     #[derive(Debug, clap::Parser)]

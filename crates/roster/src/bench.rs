@@ -18,12 +18,12 @@ use roster_agent::MemberInfo;
 
 use crate::BadInput;
 use crate::client::Format;
-use crate::duration::parse_duration;
 use cluster::{Cluster, Options, check_interrupted, sleep};
 use observe::{Counters, Memory, now_ms};
 use report::{
     ClusterReport, ColdStarts, Conditions, Convergence, Crash, Quiet, Rates, Spread, Victim,
 };
+use roster_sim::cli::parse_duration;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {

@@ -11,7 +11,7 @@ use roster_core::Config;
 use serde::{Deserialize, Deserializer};
 
 use crate::BadInput;
-use crate::duration::parse_duration;
+use roster_sim::cli::parse_duration;
 
 /// `roster agent`'s flags. Each also reads `ROSTER_<FLAG>` and the config file's key of the same name
 /// (with `_` for `-`).

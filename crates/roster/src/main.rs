@@ -11,7 +11,6 @@ mod child_agent;
 mod client;
 mod config;
 mod demo;
-mod duration;
 mod interrupt;
 mod keys;
 
