@@ -128,6 +128,9 @@ pub struct Node<R = SmallRng> {
     join: Option<JoinAttempt>,
     leaving: bool,
     shadowed: bool,
+    /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
+    /// said (see [`Node::handle_wall_clock`]).
+    wall_offset_us: i64,
 }
 
 impl<R: Rng> Node<R> {
@@ -165,6 +168,7 @@ impl<R: Rng> Node<R> {
             join: None,
             leaving: false,
             shadowed: false,
+            wall_offset_us: 0,
             config,
             rng,
         };
@@ -229,6 +233,26 @@ impl<R: Rng> Node<R> {
     /// Whether this node lost a name conflict and stopped taking part.
     pub fn is_shadowed(&self) -> bool {
         self.shadowed
+    }
+
+    /// The wall clock moved against `now` (NTP stepped or slewed it; `now` itself never steps): it reads `wall`
+    /// at `now`. Probe rounds follow the wall clock, so that they stay aligned with every other member's, and
+    /// so does the `joined_at` of any new instance this node has to become. A driver whose `now` is the wall
+    /// clock never needs to call this.
+    pub fn handle_wall_clock(&mut self, now: Time, wall: Time) {
+        self.start(now);
+        let offset = i64::try_from(wall.as_micros())
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(now.as_micros()).unwrap_or(i64::MAX));
+        if offset != self.wall_offset_us {
+            self.wall_offset_us = offset;
+            self.schedule.set_wall_offset(now, offset);
+        }
+    }
+
+    /// What the wall clock reads at `now`, as far as this node knows.
+    fn wall_clock(&self, now: Time) -> Time {
+        Time::from_unix_micros(now.as_micros().saturating_add_signed(self.wall_offset_us))
     }
 
     /// Whether this node takes part in probing, gossip and syncs.
@@ -335,10 +359,14 @@ impl<R: Rng> Node<R> {
     pub fn set_meta(&mut self, now: Time, meta: Meta) -> Result<(), IdentityError> {
         self.start(now);
         let current = self.list.local();
-        let local = Member {
-            identity: Arc::new(current.identity.with_meta(meta)?),
-            incarnation: current.incarnation.saturating_add(1),
-            state: current.state,
+        let identity = Arc::new(current.identity.with_meta(meta)?);
+        let local = match current.incarnation.checked_add(1) {
+            Some(incarnation) => Member::new(identity, incarnation, current.state),
+            None => {
+                let successor = self.successor_instance(now, current.identity.joined_at_ms());
+                let identity = successor.identity.with_meta(identity.meta().clone())?;
+                Member::new(Arc::new(identity), 0, successor.state)
+            }
         };
         self.publish_local(local, ChangeKind::Update, None);
         Ok(())
@@ -1029,7 +1057,7 @@ impl<R: Rng> Node<R> {
         from_sync: bool,
     ) {
         if claim.name() == &*self.name {
-            self.apply_to_self(claim, sender);
+            self.apply_to_self(now, claim, sender);
             return;
         }
         let mut accuser = accuser;
@@ -1195,29 +1223,32 @@ impl<R: Rng> Node<R> {
     /// `suspicion_min` to refute before any of those suspicions can end in a failure.
     fn rejoin_conversation(&mut self, now: Time) {
         let later = now + self.config.timers(self.list.active_count()).suspicion_min;
-        let suspects: Vec<Member> = self
+        let me = Arc::clone(&self.name);
+        // Each suspicion goes out as it was raised: this node's own as its own, a second-hand one (taken from a
+        // full sync) still second-hand, so that its receivers keep waiting the longest for it.
+        let suspects: Vec<Update> = self
             .suspicions
             .iter_mut()
             .filter_map(|s| {
                 s.postpone(later);
+                let accuser = if s.accusers().any(|a| *a == me) {
+                    Some(Arc::clone(&me))
+                } else {
+                    s.accusers().next().cloned()
+                };
                 self.list
                     .get(s.member.name())
                     .filter(|m| m.state == State::Suspect)
-                    .cloned()
+                    .map(|m| Update {
+                        member: m.clone(),
+                        accuser,
+                    })
             })
             .collect();
-        for suspect in suspects {
-            let update = Update {
-                member: suspect.clone(),
-                accuser: Some(Arc::clone(&self.name)),
-            };
+        for update in suspects {
             self.enqueue(update.clone(), Priority::Urgent);
-            self.send(
-                suspect.identity.addr(),
-                Some(Arc::clone(&suspect.identity)),
-                &[],
-                Some(&update),
-            );
+            let subject = Arc::clone(&update.member.identity);
+            self.send(subject.addr(), Some(subject), &[], Some(&update));
         }
     }
 
@@ -1253,13 +1284,42 @@ impl<R: Rng> Node<R> {
     }
 
     /// A claim about this node's own name.
-    fn apply_to_self(&mut self, claim: Member, sender: &Sender) {
+    fn apply_to_self(&mut self, now: Time, claim: Member, sender: &Sender) {
         let local = self.list.local().clone();
         if self.shadowed {
             return;
         }
-        let (ours, theirs) = (local.identity.joined_at_ms(), claim.identity.joined_at_ms());
-        if theirs > ours && claim.state.is_active() {
+        let (ours, theirs) = (&local.identity, &claim.identity);
+        if ours.same_instance(theirs) && ours.addr() == theirs.addr() {
+            if self.leaving {
+                return;
+            }
+            // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
+            // incarnation above ours (news of this instance that this node no longer remembers), or it would
+            // stick.
+            let refute = if claim.state == State::Alive {
+                claim.incarnation > local.incarnation
+            } else {
+                claim.incarnation >= local.incarnation
+            };
+            if refute {
+                self.refute(now, claim.incarnation, sender);
+            }
+            return;
+        }
+        // Another instance of this name. One whose entry is failed or left is gone, and so is one at this very
+        // address (no other live process can hold it): a former instance of this member. If the lists rank it
+        // above this one, the clock that gave this instance its `joined_at` is behind the old one's (a reboot
+        // before the time was synchronised); this instance takes a `joined_at` above it, or it would stay hidden
+        // behind its own past.
+        let former = !claim.state.is_active() || theirs.addr() == ours.addr();
+        if former {
+            if theirs.joined_at_ms() >= ours.joined_at_ms() && !self.leaving {
+                self.reidentify(now, theirs.joined_at_ms(), sender);
+            }
+            return;
+        }
+        if theirs.joined_at_ms() > ours.joined_at_ms() {
             // A newer live instance holds the name. Every list keeps the newer one (precedence), so this node
             // steps aside rather than fight over it.
             self.shadowed = true;
@@ -1270,37 +1330,55 @@ impl<R: Rng> Node<R> {
                 other: claim.clone(),
                 winner: claim,
             });
-            return;
-        }
-        if theirs != ours || self.leaving {
-            return;
-        }
-        // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
-        // incarnation above ours (news of this instance that this node no longer remembers), or it would stick.
-        let refute = if claim.state == State::Alive {
-            claim.incarnation > local.incarnation
-        } else {
-            claim.incarnation >= local.incarnation
-        };
-        if refute {
-            self.refute(claim.incarnation.saturating_add(1), sender);
         }
     }
 
-    /// Raises this node's incarnation above a claim that it is not alive, and tells everyone, the sender of the
-    /// claim first.
-    fn refute(&mut self, incarnation: u32, sender: &Sender) {
-        let local = Member {
-            incarnation,
-            state: State::Alive,
-            ..self.list.local().clone()
-        };
+    /// Raises this node's incarnation above `above` to answer a claim that it is not alive, and tells everyone,
+    /// the sender of the claim first.
+    fn refute(&mut self, now: Time, above: u32, sender: &Sender) {
         self.stats.refutations += 1;
         self.awareness.apply(1);
+        let local = match above.checked_add(1) {
+            Some(incarnation) => Member {
+                incarnation,
+                state: State::Alive,
+                ..self.list.local().clone()
+            },
+            // No incarnation is left above the claim: only a newer `joined_at` outranks it.
+            None => self.successor_instance(now, self.list.local().identity.joined_at_ms()),
+        };
         let update = self.publish_local(local, ChangeKind::Alive, sender.identity.clone());
         if sender.name != self.name {
             self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
         }
+    }
+
+    /// Becomes a new instance of this member, ranked above the instance that joined at `above_ms`, and tells
+    /// everyone, the sender of the claim that made it necessary first.
+    fn reidentify(&mut self, now: Time, above_ms: u64, sender: &Sender) {
+        let local = self.successor_instance(now, above_ms);
+        let update = self.publish_local(local, ChangeKind::Join, sender.identity.clone());
+        if sender.name != self.name {
+            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+        }
+    }
+
+    /// This member as a new instance: same name, address and metadata, incarnation 0, and a `joined_at` that is
+    /// this node's wall clock or one millisecond past `above_ms`, whichever is later.
+    fn successor_instance(&self, now: Time, above_ms: u64) -> Member {
+        let current = self.list.local();
+        let joined_at_ms = self
+            .wall_clock(now)
+            .unix_ms()
+            .max(above_ms.saturating_add(1));
+        let identity = Identity::new(
+            current.name(),
+            current.identity.addr(),
+            joined_at_ms,
+            current.identity.meta().clone(),
+        )
+        .expect("the name and metadata were checked when this node started");
+        Member::new(Arc::new(identity), 0, current.state)
     }
 
     /// Makes `local` this node's own entry, queues it for everyone (a refutation or a leave urgently) and
@@ -1317,8 +1395,8 @@ impl<R: Rng> Node<R> {
             accuser: None,
         };
         let priority = match kind {
-            // This node answers a suspicion (or a failure) of itself.
-            ChangeKind::Alive => Priority::Refutation,
+            // This node answers a suspicion (or a failure) of itself, or outranks a former instance.
+            ChangeKind::Alive | ChangeKind::Join => Priority::Refutation,
             ChangeKind::Leave => Priority::Urgent,
             _ => Priority::Routine,
         };
@@ -1482,5 +1560,92 @@ fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind
         (_, State::Failed) => Some(ChangeKind::Failed),
         (State::Left, State::Left) => None,
         (_, State::Left) => Some(ChangeKind::Leave),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
+
+    fn identity(i: usize) -> Arc<Identity> {
+        let addr = SocketAddr::from(([10, 0, 0, i as u8 + 1], 7946));
+        Arc::new(Identity::new(format!("m{i}"), addr, 1, Meta::default()).unwrap())
+    }
+
+    /// Node m0 in a converged cluster of `n`.
+    fn converged(n: usize) -> Node {
+        let mut node = Node::new(
+            Config::default(),
+            (*identity(0)).clone(),
+            SmallRng::seed_from_u64(1),
+        )
+        .unwrap();
+        node.adopt_members(
+            EPOCH,
+            (1..n).map(|i| Member::new(identity(i), 0, State::Alive)),
+        );
+        node
+    }
+
+    /// The updates in everything the node has queued to send.
+    fn sent_updates(node: &mut Node) -> Vec<Update> {
+        let mut updates = Vec::new();
+        while let Some(t) = node.poll_transmit() {
+            let packet = codec::decode_packet(&t.bytes).unwrap();
+            updates.extend(packet.messages.into_iter().filter_map(|m| match m {
+                Message::Update(u) => Some(u),
+                _ => None,
+            }));
+        }
+        updates
+    }
+
+    #[test]
+    fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
+        let mut node = converged(8);
+        let now = EPOCH + Duration::from_secs(5);
+        // A full sync from m1 says m5 failed: here that is a second-hand suspicion, nobody's own probe.
+        let push = Message::SyncPush {
+            members: vec![Member::new(identity(5), 0, State::Failed)],
+        };
+        let bytes = codec::encode_packet("m1", &[push]);
+        node.handle_stream(now, identity(1).addr(), &bytes).unwrap();
+        assert_eq!(node.member("m5").unwrap().state, State::Suspect);
+        // m0's own probe of m6 failed, and so did its probes of four members: it was isolated.
+        let probe = Probe {
+            seq: 1,
+            target: identity(6),
+            started: now,
+            direct_deadline: now,
+            deadline: now,
+            helpers: Some(0),
+            nacks: 0,
+        };
+        node.probe_failed(now, probe);
+        node.recent_failures = (1..5).map(identity).collect();
+        sent_updates(&mut node);
+        node.rejoin_conversation(now + Duration::from_secs(1));
+        let updates = sent_updates(&mut node);
+        let accusers_of = |name: &str| -> Vec<Option<&str>> {
+            updates
+                .iter()
+                .filter(|u| u.member.name() == name && u.member.state == State::Suspect)
+                .map(|u| u.accuser.as_deref())
+                .collect()
+        };
+        assert!(
+            !accusers_of("m6").is_empty() && accusers_of("m6").iter().all(|a| *a == Some("m0")),
+            "{:?}",
+            accusers_of("m6")
+        );
+        assert!(
+            accusers_of("m5").iter().all(|a| a.is_none()),
+            "m0 never probed m5, yet says it accuses it: {:?}",
+            accusers_of("m5")
+        );
     }
 }
