@@ -18,12 +18,18 @@ use crate::broadcast::{BroadcastQueue, Priority, RetiredFailure};
 use crate::codec::{self, DecodeError};
 use crate::config::{Config, ConfigError};
 use crate::event::{Change, ChangeKind, Event, ProbeOutcome, Via};
+use crate::graves::Graves;
 use crate::member::{Identity, IdentityError, Member, Meta, State};
 use crate::membership::{Applied, Membership};
 use crate::message::{Message, Update};
 use crate::probe::{Probe, Relay, RttEstimator, Schedule};
 use crate::suspicion::{Bounds, Suspicion};
 use crate::time::Time;
+
+/// Reconnect attempts each failed member gets per reconnect interval, from the whole cluster: enough that a
+/// healed partition is found within an interval or so, few enough that a member every list holds as failed is
+/// not flooded with full syncs when it comes back.
+const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
 
 /// Delays of the quick syncs after a join: the first once news of the join itself has spread, the last well
 /// within the 15 s in which every change must be everywhere.
@@ -67,6 +73,27 @@ pub struct Stats {
     /// Messages that decoded but were not for this node: a ping for another name, a packet claiming this
     /// node's own name, a full list sent as a datagram.
     pub misdirected: u64,
+}
+
+/// How much a node holds, by part: what must stay bounded however long it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Entries of the list, the node's own included.
+    pub members: usize,
+    /// Updates waiting to be piggybacked.
+    pub broadcasts: usize,
+    /// Suspicion timers running.
+    pub suspicions: usize,
+    /// Probes in flight.
+    pub probes: usize,
+    /// Pings sent for other members' ping-reqs, awaiting an ack.
+    pub relays: usize,
+    /// Failed members to try now and then.
+    pub reconnect_pool: usize,
+    /// Reaps scheduled.
+    pub reaps: usize,
+    /// Reaped members remembered.
+    pub graves: usize,
 }
 
 #[derive(Debug)]
@@ -125,6 +152,10 @@ pub struct Node<R = SmallRng> {
     failed_pool: Vec<Arc<Identity>>,
     reap_failed: VecDeque<Reap>,
     reap_left: VecDeque<Reap>,
+    graves: Graves,
+    /// News for the sender of the input being handled: what this node knows that the sender's claims show it
+    /// does not (a member it holds as failed that left). Sent back at the end of the input.
+    corrections: Vec<Update>,
     join: Option<JoinAttempt>,
     leaving: bool,
     shadowed: bool,
@@ -165,6 +196,8 @@ impl<R: Rng> Node<R> {
             failed_pool: Vec::new(),
             reap_failed: VecDeque::new(),
             reap_left: VecDeque::new(),
+            graves: Graves::new(config.failed_reap_timeout),
+            corrections: Vec::new(),
             join: None,
             leaving: false,
             shadowed: false,
@@ -228,6 +261,20 @@ impl<R: Rng> Node<R> {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// How much this node holds, by part.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            members: self.list.len(),
+            broadcasts: self.broadcasts.len(),
+            suspicions: self.suspicions.len(),
+            probes: self.probes.len(),
+            relays: self.relays.len(),
+            reconnect_pool: self.failed_pool.len(),
+            reaps: self.reap_failed.len() + self.reap_left.len(),
+            graves: self.graves.len(),
+        }
     }
 
     /// Whether this node lost a name conflict and stopped taking part.
@@ -395,18 +442,19 @@ impl<R: Rng> Node<R> {
                 Message::Ping { seq, target } => {
                     if *target == *self.name {
                         // A prober this list knows at another address is a second live process with a taken
-                        // name (or a member behind NAT): tell it what the list holds, which settles a conflict
-                        // at once. The price is one record per ack to a member whose packets come from an
-                        // address other than the one it advertises.
+                        // name (or a member behind NAT), and one it holds as failed is back (a long pause, a
+                        // partition healed): tell it what the list holds, which settles a conflict at once and
+                        // lets a member that is alive after all refute now rather than at the next sync. The
+                        // price is one record per ack to such a prober.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
-                        let record =
-                            moved
-                                .then(|| self.list.get(&sender.name))
-                                .flatten()
-                                .map(|m| Update {
-                                    member: m.clone(),
-                                    accuser: None,
-                                });
+                        let record = self
+                            .list
+                            .get(&sender.name)
+                            .filter(|m| moved || m.state == State::Failed)
+                            .map(|m| Update {
+                                member: m.clone(),
+                                accuser: None,
+                            });
                         self.send(
                             from,
                             sender.identity.clone(),
@@ -441,6 +489,9 @@ impl<R: Rng> Node<R> {
                     self.stats.misdirected += 1;
                 }
             }
+        }
+        for correction in std::mem::take(&mut self.corrections) {
+            self.send(from, sender.identity.clone(), &[], Some(&correction));
         }
         Ok(())
     }
@@ -522,6 +573,7 @@ impl<R: Rng> Node<R> {
                 }
             }
         }
+        reply.extend(self.corrections.drain(..).map(Message::Update));
         Ok((!reply.is_empty()).then(|| codec::encode_packet(&self.name, &reply)))
     }
 
@@ -1060,6 +1112,25 @@ impl<R: Rng> Node<R> {
             self.apply_to_self(now, claim, sender);
             return;
         }
+        if self.list.get(claim.name()).is_none() {
+            if let Some(grave) = self.graves.holds(&claim) {
+                // Old news about a member this list reaped. A peer that still holds as failed a member that
+                // left is told so, or it would keep showing it failed until its own reap.
+                if claim.state == State::Failed
+                    && grave.state == State::Left
+                    && grave.joined_at_ms == claim.identity.joined_at_ms()
+                {
+                    let left =
+                        Member::new(Arc::clone(&claim.identity), grave.incarnation, State::Left);
+                    self.corrections.push(Update {
+                        member: left,
+                        accuser: None,
+                    });
+                }
+                return;
+            }
+            self.graves.remove(claim.name());
+        }
         let mut accuser = accuser;
         if from_sync && claim.state == State::Failed {
             let held_active = self
@@ -1144,7 +1215,13 @@ impl<R: Rng> Node<R> {
         };
         match current.state {
             State::Failed => {
-                self.failed_pool.push(Arc::clone(&current.identity));
+                if !self
+                    .failed_pool
+                    .iter()
+                    .any(|id| id.same_instance(&current.identity))
+                {
+                    self.failed_pool.push(Arc::clone(&current.identity));
+                }
                 self.reap_failed
                     .push_back(reap(self.config.failed_reap_timeout));
             }
@@ -1153,6 +1230,7 @@ impl<R: Rng> Node<R> {
                 .push_back(reap(self.config.left_reap_timeout)),
             State::Alive | State::Suspect => {}
         }
+        self.compact_reaps();
     }
 
     fn start_suspicion(
@@ -1480,6 +1558,14 @@ impl<R: Rng> Node<R> {
         if self.failed_pool.is_empty() {
             return;
         }
+        // Every list that holds a member failed tries it now and then; with one attempt per list per interval, a
+        // member the whole cluster failed would get N / interval full syncs when it came back. Each list tries
+        // with a chance that keeps the attempts each failed member gets from the whole cluster near a constant.
+        let failed = self.failed_pool.len() as f64;
+        let chance = RECONNECTS_PER_FAILED_MEMBER * failed / self.list.active_count().max(1) as f64;
+        if chance < 1.0 && self.rng.random::<f64>() >= chance {
+            return;
+        }
         let target = self.failed_pool[self.rng.random_range(0..self.failed_pool.len())].addr();
         self.request_sync(target);
     }
@@ -1502,16 +1588,37 @@ impl<R: Rng> Node<R> {
                         && m.incarnation == reap.incarnation
                         && m.identity.same_instance(&reap.identity)
                 });
-                if unchanged {
-                    self.list.remove(reap.identity.name());
+                if unchanged && let Some(reaped) = self.list.remove(reap.identity.name()) {
+                    self.graves.bury(now, &reaped);
                 }
+            }
+        }
+        self.graves.expire(now);
+    }
+
+    /// Drops the reaps that can no longer happen (their member changed state since) once they outnumber the
+    /// members, so that a member that flaps between alive and failed does not grow the queues for a whole
+    /// reap timeout.
+    fn compact_reaps(&mut self) {
+        let limit = 2 * self.list.len() + 16;
+        let list = &self.list;
+        for (queue, state) in [
+            (&mut self.reap_failed, State::Failed),
+            (&mut self.reap_left, State::Left),
+        ] {
+            if queue.len() > limit {
+                queue.retain(|r| {
+                    list.get(r.identity.name()).is_some_and(|m| {
+                        m.state == state
+                            && m.incarnation == r.incarnation
+                            && m.identity.same_instance(&r.identity)
+                    })
+                });
             }
         }
     }
 }
 
-/// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
-/// nothing else changed is not worth an event.
 /// How urgently news about a member goes out. Anything but plain "alive" is urgent, and so is an "alive" that
 /// clears a failure: those are the updates whose loss leaves a list wrong. A refutation (the member raised its
 /// incarnation to answer a suspicion) goes first, wherever it passes: it races the suspicion timers running
@@ -1538,6 +1645,8 @@ fn news_priority(
     }
 }
 
+/// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
+/// nothing else changed is not worth an event.
 fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind> {
     let same = previous.filter(|p| p.identity.same_instance(&current.identity));
     let Some(previous) = same else {
@@ -1646,6 +1755,30 @@ mod tests {
             accusers_of("m5").iter().all(|a| a.is_none()),
             "m0 never probed m5, yet says it accuses it: {:?}",
             accusers_of("m5")
+        );
+    }
+
+    #[test]
+    fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() {
+        let mut node = converged(6);
+        let from = Sender {
+            name: "m1".into(),
+            addr: identity(1).addr(),
+            identity: Some(identity(1)),
+        };
+        let now = EPOCH + Duration::from_secs(1);
+        for round in 0..1000u32 {
+            for (inc, state) in [(2 * round, State::Failed), (2 * round + 1, State::Alive)] {
+                let claim = Member::new(identity(2), inc, state);
+                node.apply(now, claim, None, Via::Gossip, &from, false);
+            }
+        }
+        assert_eq!(node.member("m2").unwrap().state, State::Alive);
+        assert!(node.failed_pool.len() <= 1, "{}", node.failed_pool.len());
+        assert!(
+            node.reap_failed.len() <= 2 * 6 + 16,
+            "{}",
+            node.reap_failed.len()
         );
     }
 }

@@ -183,8 +183,10 @@ fn a_slow_node_answers_late_but_is_not_failed() {
             },
         )],
     ));
+    // In 30 s the node has at least 30 probes to start, 30 acks to read and 30 pings to answer: every one of
+    // them is late.
     assert!(
-        sim.deferred > 100,
+        sim.deferred >= 90,
         "seed 7: only {} wake-ups and messages were held back",
         sim.deferred
     );

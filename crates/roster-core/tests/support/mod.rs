@@ -61,6 +61,8 @@ pub struct Net {
     pub sent_packets: u64,
     pub wire: Vec<(Time, SocketAddr, Vec<u8>)>,
     pub record_wire: bool,
+    /// Per node: stream exchanges other nodes opened to it, whether or not they got through.
+    pub streams_opened_to: Vec<u64>,
 }
 
 impl Net {
@@ -85,6 +87,7 @@ impl Net {
             sent_packets: 0,
             wire: Vec::new(),
             record_wire: false,
+            streams_opened_to: Vec::new(),
         }
     }
 
@@ -118,6 +121,7 @@ impl Net {
             self.by_addr.insert(addr, self.addrs.len());
             self.addrs.push(addr);
             self.clock_offsets.push(0);
+            self.streams_opened_to.push(0);
         }
         self.clock_offsets[i] = (offset_s * 1e6) as i64;
         let now = self.clock_of(i);
@@ -149,6 +153,13 @@ impl Net {
 
     pub fn crash(&mut self, i: usize) {
         self.nodes[i] = None;
+    }
+
+    /// Node `i` leaves: it announces it, and its driver stops it once the news is out.
+    pub fn leave(&mut self, i: usize) {
+        let now = self.clock_of(i);
+        self.node_mut(i).leave(now);
+        self.drain(i);
     }
 
     pub fn name(&self, i: usize) -> &str {
@@ -284,6 +295,9 @@ impl Net {
         let Some(&from) = self.by_addr.get(&delivery.from) else {
             return;
         };
+        if matches!(delivery.payload, Payload::Stream) {
+            self.streams_opened_to[to] += 1;
+        }
         if self.nodes[to].is_none() || !self.passes(from, to, &delivery.payload) {
             return;
         }
