@@ -7,7 +7,7 @@ use roster_core::codec;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(packet) = codec::decode_packet(data) {
-        let again = codec::encode_packet(&packet.sender, &packet.messages);
+        let again = codec::encode_packet_at(packet.version, &packet.sender, &packet.messages);
         assert_eq!(codec::decode_packet(&again).as_ref(), Ok(&packet));
     }
 });

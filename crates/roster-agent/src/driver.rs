@@ -132,6 +132,8 @@ struct Driver {
     transmits: Vec<Transmit>,
     reported: Vec<Event>,
     local_name: Box<str>,
+    /// Whether the node was on standby at the last flush, to log the change once.
+    standby: bool,
 }
 
 /// Runs the protocol until the node leaves or a fatal error.
@@ -173,6 +175,7 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         transmits: Vec::new(),
         reported: Vec::new(),
         local_name,
+        standby: false,
     };
     let accept = tokio::spawn(streams::accept_loop(
         tcp,
@@ -426,10 +429,17 @@ impl Driver {
         }
         self.reported = reported;
         // Checked after the events are out, so the conflict that caused it is in the log.
-        if self.shared.lock().node.is_shadowed() {
-            return Err(AgentError::NameConflict {
-                name: self.local_name.to_string(),
-            });
+        let standby = self.shared.lock().node.is_standby();
+        if standby != self.standby {
+            self.standby = standby;
+            if standby {
+                tracing::error!(
+                    name = %self.local_name,
+                    "another live process holds this name: on standby, taking it once it is free"
+                );
+            } else {
+                tracing::info!(name = %self.local_name, "the name is free again: taking part");
+            }
         }
         Ok(())
     }
@@ -479,8 +489,13 @@ impl Driver {
                     );
                 }
             }
-            Event::Conflict { other, winner, .. } => {
-                tracing::error!(other = ?other, winner = ?winner, "another live instance claims this name");
+            Event::Conflict { holder, claimant } => {
+                tracing::error!(
+                    member = claimant.name(),
+                    holder = %holder.identity.addr(),
+                    claimant = %claimant.identity.addr(),
+                    "name conflict: two live processes claim this name; the holder keeps it"
+                );
             }
             Event::FailureSent { .. } | Event::Probed { .. } => {}
         }

@@ -113,10 +113,11 @@ struct Line<'a> {
     from: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<Vec<&'a str>>,
+    /// For a conflict: the process that keeps the name (the line's member is the one refused it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    winner_addr: Option<String>,
+    holder_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    winner_joined_at: Option<String>,
+    holder_joined_at: Option<String>,
 }
 
 impl<'a> Line<'a> {
@@ -132,8 +133,8 @@ impl<'a> Line<'a> {
             via: None,
             from: None,
             to: None,
-            winner_addr: None,
-            winner_joined_at: None,
+            holder_addr: None,
+            holder_joined_at: None,
         }
     }
 }
@@ -158,10 +159,10 @@ fn line_for(local: &str, time: Time, event: &Event) -> Option<String> {
                 ..Line::about(local, time, "sent", member)
             }
         }
-        Event::Conflict { other, winner, .. } => Line {
-            winner_addr: Some(winner.identity.addr().to_string()),
-            winner_joined_at: Some(rfc3339(Time::from_unix_ms(winner.identity.joined_at_ms()))),
-            ..Line::about(local, time, "conflict", other)
+        Event::Conflict { holder, claimant } => Line {
+            holder_addr: Some(holder.identity.addr().to_string()),
+            holder_joined_at: Some(rfc3339(Time::from_unix_ms(holder.identity.joined_at_ms()))),
+            ..Line::about(local, time, "conflict", claimant)
         },
         Event::Probed { .. } | Event::Joined { .. } | Event::JoinFailed { .. } => return None,
     };

@@ -151,8 +151,6 @@ pub enum AgentError {
     HttpBind { addr: SocketAddr, error: io::Error },
     #[error("join failed: {reason} ({attempts} attempts)")]
     JoinFailed { attempts: u32, reason: String },
-    #[error("another live member took the name {name:?}; this agent stopped (see the event log)")]
-    NameConflict { name: String },
     #[error("the agent has stopped")]
     Stopped,
 }

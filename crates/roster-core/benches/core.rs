@@ -124,6 +124,7 @@ fn broadcast(c: &mut Criterion) {
                 1400,
                 (u32::MAX, u32::MAX),
                 None,
+                roster_core::codec::VERSION,
                 None,
                 &mut retired,
             );
@@ -141,7 +142,15 @@ fn broadcast(c: &mut Criterion) {
                 let mut packets = 0;
                 while !queue.is_empty() {
                     buf.clear();
-                    queue.fill(&mut buf, 1400, (8, 16), None, None, &mut retired);
+                    queue.fill(
+                        &mut buf,
+                        1400,
+                        (8, 16),
+                        None,
+                        roster_core::codec::VERSION,
+                        None,
+                        &mut retired,
+                    );
                     packets += 1;
                 }
                 packets

@@ -15,11 +15,14 @@ use std::sync::Arc;
 
 use crate::codec;
 use crate::member::{Identity, Member, State};
-use crate::message::Update;
+use crate::message::{Message, Update};
 
 #[derive(Debug)]
 struct Queued {
+    /// The member the news is about (for a conflict notice: the claimant).
     member: Member,
+    /// A conflict notice rather than an update; the two are queued apart.
+    conflict: bool,
     bytes: Vec<u8>,
     transmits: u32,
     /// Insertion order: among equally sent updates of one priority the oldest goes first.
@@ -62,13 +65,14 @@ impl BroadcastQueue {
         let retired = self
             .items
             .iter()
-            .position(|q| q.member.name() == update.member.name())
+            .position(|q| !q.conflict && q.member.name() == update.member.name())
             .and_then(|at| retire(self.items.swap_remove(at)));
         let mut bytes = Vec::with_capacity(32);
         codec::encode_update(&mut bytes, update);
         let receivers = (update.member.state == State::Failed).then(Vec::new);
         self.items.push(Queued {
             member: update.member.clone(),
+            conflict: false,
             bytes,
             transmits: 0,
             id: self.next_id,
@@ -77,6 +81,31 @@ impl BroadcastQueue {
         });
         self.next_id += 1;
         retired
+    }
+
+    /// Queues the notice that `claimant` was refused a name `holder` keeps, replacing an older notice about
+    /// the same name. Only members that speak wire version 2 get it.
+    pub fn push_conflict(&mut self, holder: &Member, claimant: &Member) {
+        self.items
+            .retain(|q| !(q.conflict && q.member.name() == claimant.name()));
+        let mut bytes = Vec::with_capacity(64);
+        codec::encode_message(
+            &mut bytes,
+            &Message::Conflict {
+                holder: holder.clone(),
+                claimant: claimant.clone(),
+            },
+        );
+        self.items.push(Queued {
+            member: claimant.clone(),
+            conflict: true,
+            bytes,
+            transmits: 0,
+            id: self.next_id,
+            receivers: None,
+            priority: Priority::Urgent,
+        });
+        self.next_id += 1;
     }
 
     /// Number of queued updates.
@@ -92,19 +121,22 @@ impl BroadcastQueue {
     pub fn transmits(&self, name: &str) -> Option<u32> {
         self.items
             .iter()
-            .find(|q| q.member.name() == name)
+            .find(|q| !q.conflict && q.member.name() == name)
             .map(|q| q.transmits)
     }
 
     /// Appends queued updates to `buf` while it stays within `mtu` bytes, counting a send for each, and retires
     /// those sent `limit` times (`urgent_limit` for urgent ones). `skip` names a member whose update the
-    /// caller already placed in the packet. Retired failure notices are appended to `retired`.
+    /// caller already placed in the packet; `version` is the packet's wire version, which decides whether
+    /// conflict notices may go in. Retired failure notices are appended to `retired`.
+    #[allow(clippy::too_many_arguments)]
     pub fn fill(
         &mut self,
         buf: &mut Vec<u8>,
         mtu: usize,
         (limit, urgent_limit): (u32, u32),
         receiver: Option<&Arc<Identity>>,
+        version: u8,
         skip: Option<&str>,
         retired: &mut Vec<RetiredFailure>,
     ) {
@@ -124,7 +156,8 @@ impl BroadcastQueue {
         // answer it, and in a flood of news (a partition healing) it would otherwise wait its turn for seconds.
         if let Some(receiver) = receiver
             && let Some(at) = self.items.iter().position(|q| {
-                matches!(q.member.state, State::Suspect | State::Failed)
+                !q.conflict
+                    && matches!(q.member.state, State::Suspect | State::Failed)
                     && q.member.identity.same_instance(receiver)
             })
             && at != 0
@@ -134,7 +167,8 @@ impl BroadcastQueue {
         }
         let mut sent_any = false;
         for item in &mut self.items {
-            if skip == Some(item.member.name()) || buf.len() + item.bytes.len() > mtu {
+            let skipped = !item.conflict && skip == Some(item.member.name());
+            if skipped || (item.conflict && version < 2) || buf.len() + item.bytes.len() > mtu {
                 continue;
             }
             buf.extend_from_slice(&item.bytes);
@@ -212,6 +246,7 @@ mod tests {
             200,
             (4, 8),
             receiver,
+            codec::VERSION,
             None,
             &mut Vec::new(),
         );
@@ -267,9 +302,18 @@ mod tests {
                 Priority::Routine,
             );
             // A packet with room for one update, and one new update for every packet sent: more news than room.
+            let room = codec::update_len(&update("later-99", 1, State::Alive));
             let mut buf = Vec::new();
-            queue.fill(&mut buf, 24, (4, 8), None, None, &mut Vec::new());
-            assert!(buf.len() <= 24 && !buf.is_empty(), "{}", buf.len());
+            queue.fill(
+                &mut buf,
+                room,
+                (4, 8),
+                None,
+                codec::VERSION,
+                None,
+                &mut Vec::new(),
+            );
+            assert!(buf.len() <= room && !buf.is_empty(), "{}", buf.len());
             if sent_first_after.is_none() && queue.transmits("first") != Some(0) {
                 sent_first_after = Some(i);
             }
@@ -288,10 +332,18 @@ mod tests {
         queue.push(&update("a", 2, State::Suspect), Priority::Urgent);
         assert_eq!(queue.len(), 1);
         let mut buf = Vec::new();
-        queue.fill(&mut buf, 1400, (3, 6), None, None, &mut Vec::new());
+        queue.fill(
+            &mut buf,
+            1400,
+            (3, 6),
+            None,
+            codec::VERSION,
+            None,
+            &mut Vec::new(),
+        );
         let packet = {
             let mut p = Vec::new();
-            codec::encode_header(&mut p, "x");
+            codec::encode_header(&mut p, codec::VERSION, "x");
             p.extend_from_slice(&buf);
             codec::decode_packet(&p).unwrap()
         };
@@ -313,6 +365,7 @@ mod tests {
                 1400,
                 (3, 4),
                 Some(&receiver),
+                codec::VERSION,
                 None,
                 &mut retired,
             );
@@ -324,6 +377,7 @@ mod tests {
             1400,
             (3, 4),
             Some(&receiver),
+            codec::VERSION,
             None,
             &mut retired,
         );
@@ -346,7 +400,15 @@ mod tests {
             );
         }
         let mut buf = vec![0; 10];
-        queue.fill(&mut buf, 1400, (5, 5), None, None, &mut Vec::new());
+        queue.fill(
+            &mut buf,
+            1400,
+            (5, 5),
+            None,
+            codec::VERSION,
+            None,
+            &mut Vec::new(),
+        );
         assert!(buf.len() <= 1400 && buf.len() > 1300, "{}", buf.len());
         assert_eq!(
             queue.transmits("member-0"),
@@ -358,7 +420,15 @@ mod tests {
             Some(0),
             "the newest did not fit"
         );
-        queue.fill(&mut Vec::new(), 1400, (5, 5), None, None, &mut Vec::new());
+        queue.fill(
+            &mut Vec::new(),
+            1400,
+            (5, 5),
+            None,
+            codec::VERSION,
+            None,
+            &mut Vec::new(),
+        );
         assert_eq!(
             queue.transmits("member-0"),
             Some(1),

@@ -1,7 +1,7 @@
 //! The wire format: versioned, compact, total.
 //!
 //! ```text
-//! packet  = version:u8  sender:str  message+
+//! packet  = version:u8  sender:str  message+     (version 1 or 2; 2 adds the conflict notice)
 //! message = tag:u8 body                      (bodies are self-delimiting; a packet's messages run to its end)
 //! str     = len:varint bytes                 (UTF-8, length bounded before anything is read)
 //! addr    = family:u8 (4|6)  ip:4|16 bytes  port:u16 big-endian
@@ -17,15 +17,23 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use crate::member::{
-    self, Identity, IdentityError, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_LEN, Member, Meta,
-    State,
+    self, Identity, IdentityError, MAX_NAME_LEN, Member, Meta, State, WIRE_VERSION_KEY,
 };
 use crate::message::{Message, Packet, Update};
 
-/// The version this build speaks.
-pub const VERSION: u8 = 1;
+/// The newest wire version this build speaks.
+pub const VERSION: u8 = 2;
+/// The oldest wire version this build still speaks: one before the newest, so that a cluster upgraded one
+/// machine at a time stays one cluster. A node sends each member the newest version both speak (members say
+/// which in their metadata, see [`crate::member::WIRE_VERSION_KEY`]), and the oldest to an address it does
+/// not know yet.
+pub const OLDEST_VERSION: u8 = 1;
 /// Most members one sync message may carry.
 pub const MAX_SYNC_MEMBERS: usize = 200_000;
+/// Most metadata bytes and entries a record may carry on the wire: a member's own, and the entry that says its
+/// wire version (the bounds every version checks).
+const WIRE_META_BYTES: usize = 512;
+const WIRE_META_ENTRIES: usize = 32;
 /// The fewest bytes one encoded member can take; bounds a member count by the bytes left.
 const MIN_MEMBER_LEN: usize = 1 + 1 + 7 + 1 + 1 + 1 + 1;
 /// Bit of the state byte of an update that says an accuser name follows.
@@ -39,6 +47,8 @@ const TAG_UPDATE: u8 = 5;
 const TAG_SYNC_REQUEST: u8 = 6;
 const TAG_SYNC_RESPONSE: u8 = 7;
 const TAG_SYNC_PUSH: u8 = 8;
+/// Since version 2.
+const TAG_CONFLICT: u8 = 9;
 
 /// Why bytes did not decode. A packet that fails to decode changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +57,7 @@ pub enum DecodeError {
     Empty,
     #[error("packet ends in the middle of {0}")]
     Truncated(&'static str),
-    #[error("unsupported protocol version {0} (this build speaks {VERSION})")]
+    #[error("unsupported protocol version {0} (this build speaks {OLDEST_VERSION} to {VERSION})")]
     UnsupportedVersion(u8),
     #[error("unknown message tag {0}")]
     UnknownMessage(u8),
@@ -76,13 +86,14 @@ pub enum DecodeError {
 // ---------------------------------------------------------------------------------------------------------------
 // Encoding
 
-/// Starts a packet from `sender`.
-pub fn encode_header(buf: &mut Vec<u8>, sender: &str) {
-    buf.push(VERSION);
+/// Starts a packet from `sender`, in wire version `version`.
+pub fn encode_header(buf: &mut Vec<u8>, version: u8, sender: &str) {
+    buf.push(version);
     put_str(buf, sender);
 }
 
-/// Appends one message.
+/// Appends one message. A message the packet's version does not have (a conflict notice in version 1) must
+/// not be given: see [`Message::since_version`].
 pub fn encode_message(buf: &mut Vec<u8>, message: &Message) {
     match message {
         Message::Ping { seq, target } => {
@@ -124,6 +135,11 @@ pub fn encode_message(buf: &mut Vec<u8>, message: &Message) {
             buf.push(TAG_SYNC_PUSH);
             put_members(buf, members);
         }
+        Message::Conflict { holder, claimant } => {
+            buf.push(TAG_CONFLICT);
+            put_member(buf, holder, None);
+            put_member(buf, claimant, None);
+        }
     }
 }
 
@@ -133,14 +149,26 @@ pub fn encode_update(buf: &mut Vec<u8>, update: &Update) {
     put_member(buf, &update.member, update.accuser.as_deref());
 }
 
-/// Encodes a whole packet.
+/// Encodes a whole packet in the newest version.
 pub fn encode_packet(sender: &str, messages: &[Message]) -> Vec<u8> {
+    encode_packet_at(VERSION, sender, messages)
+}
+
+/// Encodes a whole packet in wire version `version`, leaving out the messages that version does not have.
+pub fn encode_packet_at(version: u8, sender: &str, messages: &[Message]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(64);
-    encode_header(&mut buf, sender);
-    for message in messages {
+    encode_header(&mut buf, version, sender);
+    for message in messages.iter().filter(|m| m.since_version() <= version) {
         encode_message(&mut buf, message);
     }
     buf
+}
+
+/// The encoded length of a member in a full list, for cutting a list into frames of a bounded size.
+pub fn member_len(member: &Member) -> usize {
+    let mut buf = Vec::with_capacity(64);
+    put_member(&mut buf, member, None);
+    buf.len()
 }
 
 fn put_members(buf: &mut Vec<u8>, members: &[Member]) {
@@ -162,10 +190,22 @@ fn put_member(buf: &mut Vec<u8>, member: &Member, accuser: Option<&str>) {
         put_str(buf, accuser);
     }
     let meta = id.meta();
-    put_varint(buf, meta.len() as u64);
+    // The wire version rides among the entries, in key order, for a member that speaks more than the oldest.
+    let version = (id.wire_version() > OLDEST_VERSION).then(|| id.wire_version().to_string());
+    put_varint(buf, (meta.len() + usize::from(version.is_some())) as u64);
+    let mut version = version.as_deref();
     for (key, value) in meta.iter() {
+        if let Some(v) = version.filter(|_| WIRE_VERSION_KEY < key) {
+            put_str(buf, WIRE_VERSION_KEY);
+            put_str(buf, v);
+            version = None;
+        }
         put_str(buf, key);
         put_str(buf, value);
+    }
+    if let Some(v) = version {
+        put_str(buf, WIRE_VERSION_KEY);
+        put_str(buf, v);
     }
 }
 
@@ -206,13 +246,22 @@ pub fn update_len(update: &Update) -> usize {
 // ---------------------------------------------------------------------------------------------------------------
 // Decoding
 
-/// Decodes a packet. Total: any input gives a packet or a typed error.
+/// Decodes a packet of any version this build speaks. Total: any input gives a packet or a typed error.
 pub fn decode_packet(bytes: &[u8]) -> Result<Packet, DecodeError> {
-    let mut r = Reader { bytes };
-    let version = r.u8("version").map_err(|_| DecodeError::Empty)?;
-    if version != VERSION {
+    decode_packet_upto(bytes, VERSION)
+}
+
+/// Decodes a packet of a version from [`OLDEST_VERSION`] to `newest`: what a build whose newest version is
+/// `newest` accepts.
+pub fn decode_packet_upto(bytes: &[u8], newest: u8) -> Result<Packet, DecodeError> {
+    let version = *bytes.first().ok_or(DecodeError::Empty)?;
+    if !(OLDEST_VERSION..=newest.min(VERSION)).contains(&version) {
         return Err(DecodeError::UnsupportedVersion(version));
     }
+    let mut r = Reader {
+        bytes: &bytes[1..],
+        version,
+    };
     let sender = r.name("sender")?;
     let mut messages = Vec::new();
     while !r.bytes.is_empty() {
@@ -221,11 +270,16 @@ pub fn decode_packet(bytes: &[u8]) -> Result<Packet, DecodeError> {
     if messages.is_empty() {
         return Err(DecodeError::NoMessage);
     }
-    Ok(Packet { sender, messages })
+    Ok(Packet {
+        version,
+        sender,
+        messages,
+    })
 }
 
 struct Reader<'a> {
     bytes: &'a [u8],
+    version: u8,
 }
 
 impl<'a> Reader<'a> {
@@ -323,36 +377,45 @@ impl<'a> Reader<'a> {
             None
         };
         let count = self.varint("metadata count")?;
-        if count > MAX_META_ENTRIES as u64 {
+        if count > WIRE_META_ENTRIES as u64 {
             return Err(DecodeError::TooLarge {
                 what: "metadata count",
                 len: count,
-                max: MAX_META_ENTRIES as u64,
+                max: WIRE_META_ENTRIES as u64,
             });
         }
         let mut entries: Vec<(Box<str>, Box<str>)> = Vec::with_capacity(count as usize);
         let mut meta_bytes = 0;
+        let mut wire_version = OLDEST_VERSION;
+        let mut last_key: Option<&str> = None;
         for _ in 0..count {
-            let key = self.str("metadata key", MAX_META_BYTES)?;
-            let value = self.str("metadata value", MAX_META_BYTES)?;
+            let key = self.str("metadata key", WIRE_META_BYTES)?;
+            let value = self.str("metadata value", WIRE_META_BYTES)?;
             meta_bytes += key.len() + value.len();
-            if meta_bytes > MAX_META_BYTES {
+            if meta_bytes > WIRE_META_BYTES {
                 return Err(DecodeError::TooLarge {
                     what: "metadata",
                     len: meta_bytes as u64,
-                    max: MAX_META_BYTES as u64,
+                    max: WIRE_META_BYTES as u64,
                 });
             }
-            if entries.last().is_some_and(|(last, _)| **last >= *key) {
+            if last_key.is_some_and(|last| last >= key) {
                 return Err(DecodeError::UnsortedMeta);
             }
-            entries.push((key.into(), value.into()));
+            last_key = Some(key);
+            if key == WIRE_VERSION_KEY {
+                // A version this build does not know yet still means "at least the newest I speak".
+                wire_version = value.parse::<u8>().unwrap_or(VERSION).max(OLDEST_VERSION);
+            } else {
+                entries.push((key.into(), value.into()));
+            }
         }
-        let identity = Identity::new(
+        let identity = Identity::from_wire(
             name,
             addr,
             joined_at_ms,
             Meta::from_sorted_unchecked(entries),
+            wire_version,
         )?;
         Ok((Member::new(Arc::new(identity), incarnation, state), accuser))
     }
@@ -414,6 +477,10 @@ impl<'a> Reader<'a> {
             TAG_SYNC_PUSH => Message::SyncPush {
                 members: self.members()?,
             },
+            TAG_CONFLICT if self.version >= 2 => Message::Conflict {
+                holder: self.member(false)?.0,
+                claimant: self.member(false)?.0,
+            },
             other => return Err(DecodeError::UnknownMessage(other)),
         })
     }
@@ -463,6 +530,10 @@ mod tests {
             Err(DecodeError::NoMessage)
         );
         assert_eq!(
+            decode_packet(&[0, 1, b'a']),
+            Err(DecodeError::UnsupportedVersion(0))
+        );
+        assert_eq!(
             decode_packet(&[VERSION, 1, b'a', 99]),
             Err(DecodeError::UnknownMessage(99))
         );
@@ -471,7 +542,7 @@ mod tests {
     #[test]
     fn a_huge_member_count_is_refused_before_allocating() {
         let mut buf = Vec::new();
-        encode_header(&mut buf, "a");
+        encode_header(&mut buf, VERSION, "a");
         buf.push(TAG_SYNC_PUSH);
         put_varint(&mut buf, u64::MAX >> 1);
         assert!(matches!(
@@ -486,7 +557,7 @@ mod tests {
     #[test]
     fn overlong_varints_are_refused() {
         let mut buf = Vec::new();
-        encode_header(&mut buf, "a");
+        encode_header(&mut buf, VERSION, "a");
         buf.push(TAG_ACK);
         buf.extend_from_slice(&[0xff; 11]);
         assert_eq!(
@@ -520,7 +591,9 @@ mod tests {
                         state in arb_state(), meta in proptest::collection::btree_map("[a-z]{1,8}", "[ -~]{0,16}", 0..4))
                         -> Member {
             let meta = Meta::new(meta).unwrap();
-            Member::new(Arc::new(Identity::new(name, addr, joined, meta).unwrap()), inc, state)
+            let id = Identity::new(name, addr, joined, meta).unwrap();
+            let id = if joined % 2 == 0 { id } else { id.with_wire_version(OLDEST_VERSION) };
+            Member::new(Arc::new(id), inc, state)
         }
     }
 
@@ -557,12 +630,14 @@ mod tests {
                 .prop_map(|(digest, members)| Message::SyncResponse { digest, members }),
             proptest::collection::vec(arb_member(), 0..5)
                 .prop_map(|members| Message::SyncPush { members }),
+            (arb_member(), arb_member())
+                .prop_map(|(holder, claimant)| Message::Conflict { holder, claimant }),
         ]
     }
 
     prop_compose! {
         fn arb_packet()(sender in arb_name(), messages in proptest::collection::vec(arb_message(), 1..6)) -> Packet {
-            Packet { sender: sender.into(), messages }
+            Packet { version: VERSION, sender: sender.into(), messages }
         }
     }
 
@@ -593,6 +668,31 @@ mod tests {
                 bytes[i] = value;
             }
             let _ = decode_packet(&bytes);
+        }
+
+        #[test]
+        fn the_version_before_is_spoken_without_what_it_lacks(packet in arb_packet()) {
+            let old: Vec<Message> = packet
+                .messages
+                .iter()
+                .filter(|m| m.since_version() <= OLDEST_VERSION)
+                .cloned()
+                .collect();
+            let bytes = encode_packet_at(OLDEST_VERSION, &packet.sender, &packet.messages);
+            match decode_packet_upto(&bytes, OLDEST_VERSION) {
+                Ok(decoded) => {
+                    prop_assert_eq!(decoded.version, OLDEST_VERSION);
+                    prop_assert_eq!(decoded.messages, old);
+                }
+                Err(DecodeError::NoMessage) => prop_assert!(old.is_empty()),
+                Err(e) => prop_assert!(false, "{}", e),
+            }
+            // A build of the version before refuses the newest, as it always did.
+            let new = encode_packet(&packet.sender, &packet.messages);
+            prop_assert_eq!(
+                decode_packet_upto(&new, OLDEST_VERSION),
+                Err(DecodeError::UnsupportedVersion(VERSION))
+            );
         }
 
         #[test]

@@ -115,6 +115,9 @@ pub struct Config {
     pub join_timeout: Duration,
     /// Ping-reqs this node relays for others at once; more are refused with a nack.
     pub max_pending_relays: usize,
+    /// The newest wire version this node speaks: the build's own, or the one before it to play an older build
+    /// (for testing a cluster halfway through an upgrade).
+    pub wire_version: u8,
 }
 
 impl Default for Config {
@@ -149,6 +152,7 @@ impl Default for Config {
             join_retry_max: Duration::from_secs(4),
             join_timeout: Duration::from_secs(30),
             max_pending_relays: 64,
+            wire_version: crate::codec::VERSION,
         }
     }
 }
@@ -191,6 +195,12 @@ pub enum ConfigError {
         ring_span: usize,
         max_simultaneous_failures: u32,
     },
+    #[error(
+        "wire version {version} is not spoken by this build, which speaks {} to {}",
+        crate::codec::OLDEST_VERSION,
+        crate::codec::VERSION
+    )]
+    UnknownWireVersion { version: u8 },
     #[error("mtu {mtu} is too small: at least {min} bytes are needed for one full update")]
     MtuTooSmall { mtu: usize, min: usize },
     #[error(
@@ -294,6 +304,11 @@ impl Config {
             if value.is_zero() {
                 return Err(ConfigError::Zero { field });
             }
+        }
+        if !(crate::codec::OLDEST_VERSION..=crate::codec::VERSION).contains(&self.wire_version) {
+            return Err(ConfigError::UnknownWireVersion {
+                version: self.wire_version,
+            });
         }
         if self.ring_span < self.max_simultaneous_failures as usize {
             return Err(ConfigError::RingSpanTooShort {

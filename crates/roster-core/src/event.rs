@@ -105,13 +105,9 @@ pub enum Event {
         member: Member,
         to: Vec<Arc<Identity>>,
     },
-    /// Another live instance claims this node's name. `winner` is the claim every list will keep; if it is not
-    /// this node, the node has stopped taking part and its driver should stop it.
-    Conflict {
-        local: Member,
-        other: Member,
-        winner: Member,
-    },
+    /// Two live processes claim one name: `holder` keeps it; `claimant` was refused it and waits on standby
+    /// (see [`crate::Node::is_standby`]). Every list reports each conflict once.
+    Conflict { holder: Member, claimant: Member },
     /// A probe finished.
     Probed {
         target: Arc<Identity>,

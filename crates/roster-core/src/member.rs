@@ -15,9 +15,14 @@ use std::sync::Arc;
 /// Longest member name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 128;
 /// Most metadata a member may carry: the sum over entries of key and value lengths.
-pub const MAX_META_BYTES: usize = 512;
+pub const MAX_META_BYTES: usize = 500;
 /// Most metadata entries a member may carry.
-pub const MAX_META_ENTRIES: usize = 32;
+pub const MAX_META_ENTRIES: usize = 31;
+/// The metadata entry in which a member's record says the newest wire version it speaks. It travels among
+/// the other entries so that a build that knows nothing of it passes it on unchanged; this build lifts it out
+/// into [`Identity::wire_version`]. The room it takes is kept out of the bounds above, so that a record stays
+/// within the bounds the version before checks (512 bytes, 32 entries).
+pub const WIRE_VERSION_KEY: &str = "roster.wire";
 
 /// What a member says about itself or another says about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,6 +98,11 @@ impl Meta {
         if entries.windows(2).any(|w| w[0].0 == w[1].0) {
             return Err(IdentityError::DuplicateMetaKey);
         }
+        if let Some((key, _)) = entries.iter().find(|(k, _)| k.starts_with("roster.")) {
+            return Err(IdentityError::ReservedMetaKey {
+                key: key.to_string(),
+            });
+        }
         let meta = Meta(entries);
         meta.check()?;
         Ok(meta)
@@ -159,6 +169,8 @@ pub enum IdentityError {
     TooManyMetaEntries { entries: usize },
     #[error("metadata has the same key twice")]
     DuplicateMetaKey,
+    #[error("metadata key {key:?} is reserved: keys starting with \"roster.\" are Roster's own")]
+    ReservedMetaKey { key: String },
 }
 
 /// One process instance: what never changes while it lives.
@@ -170,6 +182,8 @@ pub struct Identity {
     addr: SocketAddr,
     joined_at_ms: u64,
     meta: Meta,
+    /// The newest wire version the member speaks (see `codec`).
+    wire_version: u8,
 }
 
 impl Identity {
@@ -189,7 +203,39 @@ impl Identity {
             addr,
             joined_at_ms,
             meta,
+            wire_version: crate::codec::VERSION,
         })
+    }
+
+    /// An identity as a record on the wire gave it: its metadata was bounded by the wire's limits, which leave
+    /// room for the wire-version entry of the version before.
+    pub(crate) fn from_wire(
+        name: &str,
+        addr: SocketAddr,
+        joined_at_ms: u64,
+        meta: Meta,
+        wire_version: u8,
+    ) -> Result<Identity, IdentityError> {
+        check_name(name)?;
+        Ok(Identity {
+            name_hash: crate::membership::name_hash(name),
+            name: name.into(),
+            addr,
+            joined_at_ms,
+            meta,
+            wire_version,
+        })
+    }
+
+    /// The same instance, saying it speaks wire versions up to `version`.
+    pub fn with_wire_version(mut self, version: u8) -> Identity {
+        self.wire_version = version;
+        self
+    }
+
+    /// The newest wire version the member speaks.
+    pub fn wire_version(&self) -> u8 {
+        self.wire_version
     }
 
     /// The member's name: unique among live members of a cluster.

@@ -46,17 +46,30 @@ pub enum Message {
     /// The answer: the responder's digest and, unless the digests matched, its whole list.
     SyncResponse { digest: u64, members: Vec<Member> },
     /// The last leg of a sync: the requester's list, sent when the responder turned out to lack something.
+    /// A list too large for one frame also goes on in further pushes after its first part.
     SyncPush { members: Vec<Member> },
+    /// Two live processes claim one name: `holder` keeps it, `claimant` was refused and waits on standby.
+    /// Passed on like news, so that every list records the conflict. Since wire version 2.
+    Conflict { holder: Member, claimant: Member },
 }
 
-/// A decoded packet: who sent it and what it says.
+/// A decoded packet: in which wire version, who sent it and what it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
+    pub version: u8,
     pub sender: Arc<str>,
     pub messages: Vec<Message>,
 }
 
 impl Message {
+    /// The first wire version that has this message.
+    pub fn since_version(&self) -> u8 {
+        match self {
+            Message::Conflict { .. } => 2,
+            _ => 1,
+        }
+    }
+
     /// Whether the message is part of a full-state sync (and so belongs on a stream).
     pub fn is_sync(&self) -> bool {
         matches!(

@@ -31,6 +31,13 @@ use crate::time::Time;
 /// not flooded with full syncs when it comes back.
 const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
 
+/// A full list goes out in frames of at most about this many bytes: far under what a driver accepts in one
+/// frame (16 MiB in the agent), whatever the size of the cluster and its metadata.
+pub const MAX_SYNC_CHUNK_BYTES: usize = 1 << 20;
+
+/// Conflicts remembered, so that each claimant is reported and passed on once.
+const CONFLICTS_REMEMBERED: usize = 64;
+
 /// Delays of the quick syncs after a join: the first once news of the join itself has spread, the last well
 /// within the 15 s in which every change must be everywhere.
 const CATCH_UP_SYNCS: [Duration; 3] = [
@@ -103,6 +110,8 @@ struct JoinAttempt {
     next_retry: Time,
     interval: Duration,
     attempts: u32,
+    /// Asking from standby: never gives up, at a steady interval.
+    standby: bool,
 }
 
 /// A reap due at `at` for the member instance at `incarnation`, if it is still in the same state then.
@@ -120,6 +129,9 @@ struct Sender {
     addr: SocketAddr,
     /// The sender's entry in this list, if it has one (and was looked up: see `handle_packet`).
     identity: Option<Arc<Identity>>,
+    /// Whether this list held the sender as alive when its packet arrived: only then are its verdicts on
+    /// other members taken at their word (see `apply`).
+    alive: bool,
 }
 
 /// The local protocol instance.
@@ -158,7 +170,16 @@ pub struct Node<R = SmallRng> {
     corrections: Vec<Update>,
     join: Option<JoinAttempt>,
     leaving: bool,
-    shadowed: bool,
+    /// Another live process holds this node's name: it takes no part, and keeps asking to join until the name
+    /// is free (see `apply_to_self`).
+    standby: bool,
+    /// Claimants of a name recently reported in a conflict, so that each is reported (and passed on) once.
+    conflicts: VecDeque<Arc<Identity>>,
+    /// Set while handling an input that showed this node's name held by another live process.
+    name_taken: bool,
+    /// Members this list held as suspect or failed that proved alive, and until when their verdicts on others
+    /// are not taken at their word: verdicts they formed while cut off are still in their queues.
+    returned: VecDeque<(Arc<str>, Time)>,
     /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
     /// said (see [`Node::handle_wall_clock`]).
     wall_offset_us: i64,
@@ -170,6 +191,7 @@ impl<R: Rng> Node<R> {
     pub fn new(config: Config, identity: Identity, mut rng: R) -> Result<Self, ConfigError> {
         config.validate(config.max_members)?;
         let name: Arc<str> = Arc::from(identity.name());
+        let identity = identity.with_wire_version(config.wire_version);
         let local = Member::new(Arc::new(identity), 0, State::Alive);
         let schedule = Schedule::new(&config, &mut rng);
         let mut node = Node {
@@ -200,7 +222,10 @@ impl<R: Rng> Node<R> {
             corrections: Vec::new(),
             join: None,
             leaving: false,
-            shadowed: false,
+            standby: false,
+            conflicts: VecDeque::new(),
+            name_taken: false,
+            returned: VecDeque::new(),
             wall_offset_us: 0,
             config,
             rng,
@@ -277,9 +302,10 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// Whether this node lost a name conflict and stopped taking part.
-    pub fn is_shadowed(&self) -> bool {
-        self.shadowed
+    /// Whether another live process holds this node's name, so that this node takes no part: it waits on
+    /// standby, asking to join now and then, and takes the name once it is free.
+    pub fn is_standby(&self) -> bool {
+        self.standby
     }
 
     /// The wall clock moved against `now` (NTP stepped or slewed it; `now` itself never steps): it reads `wall`
@@ -304,7 +330,7 @@ impl<R: Rng> Node<R> {
 
     /// Whether this node takes part in probing, gossip and syncs.
     fn participating(&self) -> bool {
-        !self.leaving && !self.shadowed
+        !self.leaving && !self.standby
     }
 
     /// Joins through `seeds` (any one is enough), retrying with backoff until one answers or `join_timeout`.
@@ -322,13 +348,17 @@ impl<R: Rng> Node<R> {
             next_retry: now,
             interval,
             attempts: 0,
+            standby: false,
         });
         self.retry_join(now);
     }
 
     fn retry_join(&mut self, now: Time) {
         let Some(join) = &mut self.join else { return };
-        if join.attempts > 0 && now.saturating_since(join.started) >= self.config.join_timeout {
+        if !join.standby
+            && join.attempts > 0
+            && now.saturating_since(join.started) >= self.config.join_timeout
+        {
             let attempts = join.attempts;
             self.join = None;
             self.events.push_back(Event::JoinFailed { attempts });
@@ -336,13 +366,31 @@ impl<R: Rng> Node<R> {
         }
         join.attempts += 1;
         join.next_retry = now + join.interval;
-        join.interval = (join.interval * 2).min(self.config.join_retry_max);
+        if !join.standby {
+            join.interval = (join.interval * 2).min(self.config.join_retry_max);
+        } else {
+            // From standby, ask whoever the list knows to be alive now: the holder may be gone.
+            let standby_seeds = join.seeds.len();
+            let known: Vec<SocketAddr> = self
+                .random_members(3, None, true)
+                .iter()
+                .map(|id| id.addr())
+                .collect();
+            if let Some(join) = &mut self.join {
+                join.seeds.truncate(standby_seeds.min(3));
+                join.seeds.extend(known);
+                join.seeds.sort_unstable();
+                join.seeds.dedup();
+            }
+        }
+        let Some(join) = &self.join else { return };
         let request = Message::SyncRequest {
             digest: self.list.digest(),
             join: true,
             members: vec![self.list.local().clone()],
         };
-        let bytes = codec::encode_packet(&self.name, &[request]);
+        // A seed's wire version is not known before it answers: ask in the oldest one spoken.
+        let bytes = codec::encode_packet_at(codec::OLDEST_VERSION, &self.name, &[request]);
         for seed in &join.seeds {
             self.transmits.push_back(Transmit {
                 to: *seed,
@@ -427,14 +475,15 @@ impl<R: Rng> Node<R> {
         bytes: &[u8],
     ) -> Result<(), DecodeError> {
         self.start(now);
-        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
+        let packet = codec::decode_packet_upto(bytes, self.config.wire_version)
+            .inspect_err(|_| self.stats.undecodable += 1)?;
         // Acks and nacks are matched by sequence number; only pings, ping-reqs and news need the sender's entry,
         // and in a large list that lookup is the costliest part of handling an ack.
         let identify = packet
             .messages
             .iter()
             .any(|m| !matches!(m, Message::Ack { .. } | Message::Nack { .. }));
-        let Some(sender) = self.sender(packet.sender, from, identify) else {
+        let Some(sender) = self.sender(now, packet.sender, from, identify) else {
             return Ok(());
         };
         for message in packet.messages {
@@ -487,6 +536,7 @@ impl<R: Rng> Node<R> {
                     &sender,
                     false,
                 ),
+                Message::Conflict { holder, claimant } => self.note_conflict(holder, claimant),
                 Message::SyncRequest { .. }
                 | Message::SyncResponse { .. }
                 | Message::SyncPush { .. } => {
@@ -509,8 +559,41 @@ impl<R: Rng> Node<R> {
         bytes: &[u8],
     ) -> Result<Option<Vec<u8>>, DecodeError> {
         self.start(now);
-        let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
-        let Some(mut sender) = self.sender(packet.sender, from, true) else {
+        let packet = codec::decode_packet_upto(bytes, self.config.wire_version)
+            .inspect_err(|_| self.stats.undecodable += 1)?;
+        // The answer goes back in the version the question came in.
+        let version = packet.version;
+        if *packet.sender == *self.name {
+            // Another process calls itself by this node's name. Asking to join, it is told the name is taken;
+            // holding the name, it says so in its answer to this node's own request.
+            let other = Sender {
+                name: Arc::clone(&self.name),
+                addr: from,
+                identity: None,
+                alive: false,
+            };
+            for message in &packet.messages {
+                if let Message::SyncResponse { members, .. } = message {
+                    self.name_taken = false;
+                    for claim in members {
+                        self.apply(now, claim.clone(), None, Via::Sync, &other, true);
+                    }
+                }
+            }
+            let refusal = packet.messages.iter().find_map(|m| match m {
+                Message::SyncRequest {
+                    join: true,
+                    members,
+                    ..
+                } => self.refused_join(members),
+                _ => None,
+            });
+            return Ok(refusal.map(|holder| {
+                let answer = self.refusal(holder);
+                codec::encode_packet_at(version, &self.name, &[answer])
+            }));
+        }
+        let Some(mut sender) = self.sender(now, packet.sender, from, true) else {
             return Ok(None);
         };
         let mut reply = Vec::new();
@@ -533,22 +616,42 @@ impl<R: Rng> Node<R> {
                     join,
                     members,
                 } => {
+                    if join && let Some(holder) = self.refused_join(&members) {
+                        // The joiner learns who holds its name, and whom to ask again; nothing else.
+                        let refusal = self.refusal(holder);
+                        reply.push(refusal);
+                        continue;
+                    }
                     self.merge(now, members, &mut sender);
                     // Matching digests mean matching lists: answer with the digest alone.
-                    let members = if join || digest != self.list.digest() {
-                        self.list.iter().cloned().collect()
+                    let mut chunks = if join || digest != self.list.digest() {
+                        self.list_in_chunks()
                     } else {
-                        Vec::new()
+                        vec![Vec::new()]
                     };
+                    let rest = chunks.split_off(1);
                     reply.push(Message::SyncResponse {
                         digest: self.list.digest(),
-                        members,
+                        members: chunks.pop().unwrap_or_default(),
                     });
+                    // A list too large for one frame goes on in pushes, each a frame of its own.
+                    let to = sender.identity.as_ref().map_or(from, |id| id.addr());
+                    for chunk in rest {
+                        self.send_stream(
+                            to,
+                            sender.identity.clone(),
+                            Message::SyncPush { members: chunk },
+                        );
+                    }
                 }
                 Message::SyncResponse { digest, members } => {
                     let full = !members.is_empty();
+                    self.name_taken = false;
                     self.merge(now, members, &mut sender);
-                    if self.join.take().is_some() {
+                    // A seed answered, and this node's name is not held by another live process there.
+                    if self.join.is_some() && !self.name_taken {
+                        self.join = None;
+                        self.standby = false;
                         let through = sender
                             .identity
                             .clone()
@@ -560,26 +663,44 @@ impl<R: Rng> Node<R> {
                         self.catch_up_syncs = CATCH_UP_SYNCS.len();
                         self.next_sync = now + CATCH_UP_SYNCS[0];
                     }
-                    if full && digest != self.list.digest() {
-                        let push = Message::SyncPush {
-                            members: self.list.iter().cloned().collect(),
-                        };
-                        let bytes = codec::encode_packet(&self.name, &[push]);
-                        self.transmits.push_back(Transmit {
-                            to: from,
-                            transport: Transport::Stream,
-                            bytes,
-                        });
+                    if full && digest != self.list.digest() && self.participating() {
+                        for chunk in self.list_in_chunks() {
+                            self.send_stream(
+                                from,
+                                sender.identity.clone(),
+                                Message::SyncPush { members: chunk },
+                            );
+                        }
                     }
                 }
                 Message::SyncPush { members } => self.merge(now, members, &mut sender),
+                Message::Conflict { holder, claimant } => self.note_conflict(holder, claimant),
                 Message::Ping { .. } | Message::Nack { .. } | Message::PingReq { .. } => {
                     self.stats.misdirected += 1
                 }
             }
         }
         reply.extend(self.corrections.drain(..).map(Message::Update));
-        Ok((!reply.is_empty()).then(|| codec::encode_packet(&self.name, &reply)))
+        Ok((!reply.is_empty()).then(|| codec::encode_packet_at(version, &self.name, &reply)))
+    }
+
+    /// The whole list, cut into parts that each fit a stream frame with room to spare.
+    fn list_in_chunks(&self) -> Vec<Vec<Member>> {
+        let mut chunks = vec![Vec::new()];
+        let mut bytes = 0;
+        for member in self.list.iter() {
+            let len = codec::member_len(member);
+            if bytes + len > MAX_SYNC_CHUNK_BYTES && !chunks.last().is_some_and(Vec::is_empty) {
+                chunks.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += len;
+            chunks
+                .last_mut()
+                .expect("one chunk at least")
+                .push(member.clone());
+        }
+        chunks
     }
 
     /// Time has passed; call at or after [`Node::poll_timeout`].
@@ -597,7 +718,7 @@ impl<R: Rng> Node<R> {
                 self.reconnect(now);
             }
         }
-        if !self.broadcasts.is_empty() && now >= self.next_gossip && !self.shadowed {
+        if !self.broadcasts.is_empty() && now >= self.next_gossip && !self.standby {
             self.gossip(now);
         }
         if self.join.as_ref().is_some_and(|j| now >= j.next_retry) {
@@ -629,7 +750,7 @@ impl<R: Rng> Node<R> {
             consider(relay.nack_at.unwrap_or(relay.expires).min(relay.expires));
         }
         self.suspicions.iter().for_each(|s| consider(s.deadline()));
-        if !self.broadcasts.is_empty() && !self.shadowed {
+        if !self.broadcasts.is_empty() && !self.standby {
             consider(self.next_gossip);
         }
         if let Some(join) = &self.join {
@@ -684,22 +805,38 @@ impl<R: Rng> Node<R> {
             name: Arc::clone(&self.name),
             addr: self.list.local().identity.addr(),
             identity: None,
+            alive: true,
         }
     }
 
     /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
-    fn sender(&mut self, name: Arc<str>, addr: SocketAddr, identify: bool) -> Option<Sender> {
+    fn sender(
+        &mut self,
+        now: Time,
+        name: Arc<str>,
+        addr: SocketAddr,
+        identify: bool,
+    ) -> Option<Sender> {
         if *name == *self.name {
             self.stats.misdirected += 1;
             return None;
         }
-        let identity = identify
-            .then(|| self.list.get(&name).map(|m| Arc::clone(&m.identity)))
-            .flatten();
+        while self
+            .returned
+            .front()
+            .is_some_and(|(_, until)| *until <= now)
+        {
+            self.returned.pop_front();
+        }
+        let entry = identify.then(|| self.list.get(&name)).flatten();
+        let alive = entry.is_some_and(|m| m.state == State::Alive)
+            && !self.returned.iter().any(|(n, _)| *n == name);
+        let identity = entry.map(|m| Arc::clone(&m.identity));
         Some(Sender {
             name,
             addr,
             identity,
+            alive,
         })
     }
 
@@ -711,9 +848,11 @@ impl<R: Rng> Node<R> {
         messages: &[Message],
         priority: Option<&Update>,
     ) {
+        let version = self.version_for(receiver.as_deref());
         let mut buf = Vec::with_capacity(64);
-        codec::encode_header(&mut buf, &self.name);
-        for message in messages {
+        codec::encode_header(&mut buf, version, &self.name);
+        let header = buf.len();
+        for message in messages.iter().filter(|m| m.since_version() <= version) {
             codec::encode_message(&mut buf, message);
         }
         if let Some(update) = priority {
@@ -731,10 +870,15 @@ impl<R: Rng> Node<R> {
             self.config.mtu,
             limits,
             receiver.as_ref(),
+            version,
             skip,
             &mut retired,
         );
         self.report_retired(retired);
+        if buf.len() == header {
+            // Nothing this receiver's version can read.
+            return;
+        }
         self.transmits.push_back(Transmit {
             to,
             transport: Transport::Udp,
@@ -742,8 +886,16 @@ impl<R: Rng> Node<R> {
         });
     }
 
-    fn send_stream(&mut self, to: SocketAddr, message: Message) {
-        let bytes = codec::encode_packet(&self.name, &[message]);
+    /// The wire version to speak to `receiver`: the newest both speak, or the oldest to someone unknown.
+    fn version_for(&self, receiver: Option<&Identity>) -> u8 {
+        receiver
+            .map_or(codec::OLDEST_VERSION, Identity::wire_version)
+            .clamp(codec::OLDEST_VERSION, self.config.wire_version)
+    }
+
+    fn send_stream(&mut self, to: SocketAddr, receiver: Option<Arc<Identity>>, message: Message) {
+        let version = self.version_for(receiver.as_deref());
+        let bytes = codec::encode_packet_at(version, &self.name, &[message]);
         self.transmits.push_back(Transmit {
             to,
             transport: Transport::Stream,
@@ -906,6 +1058,7 @@ impl<R: Rng> Node<R> {
         if self.config.stream_fallback {
             self.send_stream(
                 target.addr(),
+                Some(Arc::clone(&target)),
                 Message::Ping {
                     seq,
                     target: Arc::from(target.name()),
@@ -1136,13 +1289,17 @@ impl<R: Rng> Node<R> {
             self.graves.remove(claim.name());
         }
         let mut accuser = accuser;
-        if from_sync && claim.state == State::Failed {
+        // A verdict is taken at its word only from a member this list holds as alive. One from a full sync, or
+        // from a member this list itself holds as suspect or failed, may be the far side's view of a partition
+        // that has just healed: it becomes a second-hand suspicion, which confirms nothing and waits the
+        // longest, so that its subject has time to refute it.
+        let trusted = !from_sync && sender.alive;
+        if !trusted && matches!(claim.state, State::Failed | State::Suspect) {
             let held_active = self
                 .list
                 .get(claim.name())
                 .is_some_and(|m| m.state.is_active() && m.identity.same_instance(&claim.identity));
             if held_active {
-                // Second-hand: nobody's own probe failed here, so it confirms nothing and waits the longest.
                 claim.state = State::Suspect;
                 accuser = None;
             }
@@ -1203,6 +1360,14 @@ impl<R: Rng> Node<R> {
     /// Bookkeeping that follows a member's new state, whether from news or adopted at start.
     fn after_state_change(&mut self, now: Time, current: &Member, previous: Option<&Member>) {
         self.track_inactive(now, current);
+        let same = previous.filter(|p| p.identity.same_instance(&current.identity));
+        if current.state == State::Alive
+            && same.is_some_and(|p| p.state != State::Alive)
+            && self.returned.len() < self.list.len()
+        {
+            let until = now + self.config.disseminate_deadline;
+            self.returned.push_back((Arc::from(current.name()), until));
+        }
         let was_active = previous
             .is_some_and(|p| p.state.is_active() && p.identity.same_instance(&current.identity));
         if current.state.is_active() && !was_active {
@@ -1368,12 +1533,9 @@ impl<R: Rng> Node<R> {
     /// A claim about this node's own name.
     fn apply_to_self(&mut self, now: Time, claim: Member, sender: &Sender) {
         let local = self.list.local().clone();
-        if self.shadowed {
-            return;
-        }
         let (ours, theirs) = (&local.identity, &claim.identity);
         if ours.same_instance(theirs) && ours.addr() == theirs.addr() {
-            if self.leaving {
+            if self.leaving || self.standby {
                 return;
             }
             // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
@@ -1401,17 +1563,118 @@ impl<R: Rng> Node<R> {
             }
             return;
         }
-        if theirs.joined_at_ms() > ours.joined_at_ms() {
-            // A newer live instance holds the name. Every list keeps the newer one (precedence), so this node
-            // steps aside rather than fight over it.
-            self.shadowed = true;
-            self.probes.clear();
-            self.join = None;
-            self.events.push_back(Event::Conflict {
-                local,
-                other: claim.clone(),
-                winner: claim,
-            });
+        // Another live process claims this name from another address: a cloned machine, or a restart at a new
+        // address while the old instance still looks alive. A node still joining yields (the name was taken
+        // when it came), and so does one the lists rank below the other (a newer `joined_at`, or the same one
+        // from a higher address); the other holds the name.
+        let yields = self.join.is_some()
+            || self.standby
+            || (theirs.joined_at_ms(), theirs.addr()) > (ours.joined_at_ms(), ours.addr());
+        if yields {
+            self.name_taken = true;
+            self.step_aside(now, claim);
+            return;
+        }
+        if theirs.joined_at_ms() == ours.joined_at_ms() && claim.incarnation >= local.incarnation {
+            // A copy of this very process: outrank it on every list.
+            self.refute(now, claim.incarnation, sender);
+        }
+        let holder = self.list.local().clone();
+        self.note_conflict(holder, claim);
+    }
+
+    /// Another live process holds this node's name: stop taking part, say so, and ask to join now and then
+    /// until the name is free (its holder left or failed), from standby.
+    fn step_aside(&mut self, now: Time, holder: Member) {
+        if self.standby {
+            return;
+        }
+        self.standby = true;
+        self.probes.clear();
+        self.suspicions.clear();
+        let claimant = self.list.local().clone();
+        self.note_conflict(holder.clone(), claimant);
+        let mut seeds: Vec<SocketAddr> = self.join.take().map(|j| j.seeds).unwrap_or_default();
+        seeds.extend(
+            self.random_members(3, None, true)
+                .iter()
+                .map(|id| id.addr()),
+        );
+        seeds.push(holder.identity.addr());
+        seeds.sort_unstable();
+        seeds.dedup();
+        let interval = self.config.join_retry_max;
+        self.join = Some(JoinAttempt {
+            seeds,
+            started: now,
+            next_retry: now + interval,
+            interval,
+            attempts: 0,
+            standby: true,
+        });
+    }
+
+    /// Records that `claimant` was refused the name `holder` keeps, once per claimant, and passes the news
+    /// on: by gossip, or straight to a few members from standby, where this node gossips no more.
+    fn note_conflict(&mut self, holder: Member, claimant: Member) {
+        let known = self
+            .conflicts
+            .iter()
+            .any(|c| c.same_instance(&claimant.identity) && c.addr() == claimant.identity.addr());
+        if known {
+            return;
+        }
+        if self.conflicts.len() == CONFLICTS_REMEMBERED {
+            self.conflicts.pop_front();
+        }
+        self.conflicts.push_back(Arc::clone(&claimant.identity));
+        self.events.push_back(Event::Conflict {
+            holder: holder.clone(),
+            claimant: claimant.clone(),
+        });
+        if self.standby {
+            let notice = Message::Conflict { holder, claimant };
+            for to in self.random_members(3, None, true) {
+                self.send(
+                    to.addr(),
+                    Some(Arc::clone(&to)),
+                    std::slice::from_ref(&notice),
+                    None,
+                );
+            }
+        } else {
+            self.broadcasts.push_conflict(&holder, &claimant);
+        }
+    }
+
+    /// A join request whose record claims a name this list holds as active at another address is refused:
+    /// the name stays with its holder, which is returned (and the conflict recorded).
+    fn refused_join(&mut self, records: &[Member]) -> Option<Member> {
+        let refused = records.iter().find_map(|claim| {
+            let held = self.list.get(claim.name())?;
+            let elsewhere = held.state.is_active() && held.identity.addr() != claim.identity.addr();
+            elsewhere.then(|| (held.clone(), claim.clone()))
+        });
+        let (holder, claimant) = refused?;
+        self.note_conflict(holder.clone(), claimant);
+        Some(holder)
+    }
+
+    /// The answer to a refused join: a few live members to ask again later (the holder may be gone by then),
+    /// and last the holder of the name.
+    fn refusal(&mut self, holder: Member) -> Message {
+        let mut members: Vec<Member> = self
+            .random_members(3, Some(holder.name()), true)
+            .into_iter()
+            .filter_map(|id| self.list.get(id.name()).cloned())
+            .collect();
+        if holder.name() != &*self.name {
+            members.push(self.list.local().clone());
+        }
+        members.push(holder);
+        Message::SyncResponse {
+            digest: self.list.digest(),
+            members,
         }
     }
 
@@ -1537,18 +1800,18 @@ impl<R: Rng> Node<R> {
             }
         };
         if let Some(peer) = self.random_members(1, None, true).pop() {
-            self.request_sync(peer.addr());
+            self.request_sync(peer);
         }
     }
 
     /// Opens a sync with `to` by sending the digest of this list; a full exchange follows only if they differ.
-    fn request_sync(&mut self, to: SocketAddr) {
+    fn request_sync(&mut self, to: Arc<Identity>) {
         let request = Message::SyncRequest {
             digest: self.list.digest(),
             join: false,
             members: Vec::new(),
         };
-        self.send_stream(to, request);
+        self.send_stream(to.addr(), Some(to), request);
     }
 
     /// Tries one failed member, so that the two sides of a healed partition find each other again.
@@ -1575,8 +1838,8 @@ impl<R: Rng> Node<R> {
         }
         let pick = self.rng.random_range(0..candidates);
         let target = match self.failed_pool.get(pick) {
-            Some(id) => id.addr(),
-            None => buried[pick - self.failed_pool.len()].addr(),
+            Some(id) => Arc::clone(id),
+            None => Arc::clone(buried[pick - self.failed_pool.len()]),
         };
         self.request_sync(target);
     }
@@ -1776,6 +2039,7 @@ mod tests {
             name: "m1".into(),
             addr: identity(1).addr(),
             identity: Some(identity(1)),
+            alive: true,
         };
         let now = EPOCH + Duration::from_secs(1);
         for round in 0..1000u32 {

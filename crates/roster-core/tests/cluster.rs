@@ -242,52 +242,6 @@ fn garbage_never_changes_the_list() {
 }
 
 #[test]
-fn two_live_instances_of_one_name_are_a_conflict_the_newer_wins() {
-    let mut net = five(4);
-    // A second process calls itself m1 at a new address and joins: the older m1 is still alive.
-    let addr = support::Net::addr(99);
-    let identity =
-        roster_core::Identity::new("m1", addr, net.now.unix_ms() + 1, Default::default()).unwrap();
-    use rand::SeedableRng;
-    let mut other = roster_core::Node::new(
-        Config::default(),
-        identity,
-        rand::rngs::SmallRng::seed_from_u64(1),
-    )
-    .unwrap();
-    other.join(net.now, &[support::Net::addr(0)]);
-    let request = other.poll_transmit().unwrap();
-    let now = net.now;
-    let reply = net
-        .node_mut(0)
-        .handle_stream(now, addr, &request.bytes)
-        .unwrap()
-        .unwrap();
-    other
-        .handle_stream(now, support::Net::addr(0), &reply)
-        .unwrap();
-    net.run_for(secs(5.0));
-    assert!(
-        net.node(1).is_shadowed(),
-        "the older instance should step aside"
-    );
-    let conflicts = net
-        .log
-        .iter()
-        .filter(|l| l.node == "m1" && matches!(l.event, Event::Conflict { .. }))
-        .count();
-    assert_eq!(conflicts, 1);
-    for i in [0, 2, 3, 4] {
-        assert_eq!(
-            net.node(i).member("m1").unwrap().identity.addr(),
-            addr,
-            "{} keeps the newer m1",
-            net.name(i)
-        );
-    }
-}
-
-#[test]
 fn a_config_that_cannot_meet_its_deadlines_is_refused() {
     use rand::SeedableRng;
     let identity = roster_core::Identity::new("m0", Net::addr(0), 1, Default::default()).unwrap();

@@ -60,7 +60,7 @@ fn a_restart_whose_clock_is_a_minute_behind_replaces_its_failed_instance_everywh
         net.start_with_clock(2, &[4], -60.0);
         assert!(net.node(2).local().identity.joined_at_ms() < old);
         net.run_for(secs(15.0));
-        assert!(!net.node(2).is_shadowed(), "seed {seed}: m2 stepped aside");
+        assert!(!net.node(2).is_standby(), "seed {seed}: m2 stepped aside");
         assert!(
             net.node(2).local().identity.joined_at_ms() > old,
             "seed {seed}"
@@ -80,7 +80,7 @@ fn a_restart_whose_clock_is_behind_replaces_its_instance_before_the_crash_is_not
         net.run_for(secs(2.0));
         net.start_with_clock(2, &[4], -60.0);
         net.run_for(secs(15.0));
-        assert!(!net.node(2).is_shadowed(), "seed {seed}: m2 stepped aside");
+        assert!(!net.node(2).is_standby(), "seed {seed}: m2 stepped aside");
         assert!(
             net.node(2).local().identity.joined_at_ms() > old,
             "seed {seed}"
@@ -127,4 +127,117 @@ fn a_member_at_the_last_incarnation_still_refutes_a_suspicion() {
         0,
         "m1 was alive all along"
     );
+}
+
+/// The conflicts node `at` reported: (holder address, claimant address).
+fn conflicts_at(net: &Net, at: usize) -> Vec<(std::net::SocketAddr, std::net::SocketAddr)> {
+    net.log
+        .iter()
+        .filter(|l| l.index == at)
+        .filter_map(|l| match &l.event {
+            Event::Conflict { holder, claimant } => {
+                Some((holder.identity.addr(), claimant.identity.addr()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_cloned_machine_is_refused_the_name_every_list_logs_it_and_it_takes_over_when_the_name_is_free()
+{
+    for (seed, same_joined_at) in [(21, false), (22, true), (23, false)] {
+        let mut net = five(seed);
+        let original = Net::addr(1);
+        let joined = net.node(1).local().identity.joined_at_ms();
+        // A copy of m1's machine comes up at another address, keeps the host name, and joins.
+        net.start_clone(
+            5,
+            "m1",
+            same_joined_at.then_some(joined),
+            &[(seed % 5) as usize],
+        );
+        net.run_for(secs(15.0));
+        let context = format!("seed {seed}, same joined_at: {same_joined_at}");
+        assert!(net.node(5).is_standby(), "{context}: the copy took part");
+        assert!(
+            !net.node(1).is_standby(),
+            "{context}: the original stepped aside"
+        );
+        for i in 0..5 {
+            let entry = net.node(i).member("m1").unwrap();
+            assert_eq!(
+                (entry.identity.addr(), entry.state),
+                (original, State::Alive),
+                "{context}: in {}'s list",
+                net.name(i)
+            );
+            assert_eq!(
+                conflicts_at(&net, i),
+                vec![(original, Net::addr(5))],
+                "{context}: {} logs the conflict once",
+                net.name(i)
+            );
+        }
+        // The original crashes: once it is failed, the copy takes the name.
+        net.crash(1);
+        net.run_for(secs(30.0));
+        assert!(
+            !net.node(5).is_standby(),
+            "{context}: the copy stayed on standby"
+        );
+        for i in [0, 2, 3, 4] {
+            let entry = net.node(i).member("m1").unwrap();
+            assert_eq!(
+                (entry.identity.addr(), entry.state),
+                (Net::addr(5), State::Alive),
+                "{context}: in {}'s list",
+                net.name(i)
+            );
+        }
+    }
+}
+
+#[test]
+fn two_processes_of_one_instance_in_the_lists_settle_without_an_endless_refutation() {
+    let mut net = five(31);
+    let joined = net.node(2).local().identity.joined_at_ms();
+    // A copy of m2's running process (a restored VM snapshot) gets into the lists through a member that
+    // holds m2 as failed, so nothing refuses it there.
+    net.start_clone(5, "m2", Some(joined), &[]);
+    let claim = net.node(5).local().clone();
+    let bytes = roster_core::codec::encode_packet(
+        "m2",
+        &[roster_core::message::Message::Update(
+            roster_core::message::Update {
+                member: roster_core::Member::new(claim.identity.clone(), 7, State::Alive),
+                accuser: None,
+            },
+        )],
+    );
+    let now = net.clock_of(0);
+    net.node_mut(0)
+        .handle_packet(now, Net::addr(5), &bytes)
+        .unwrap();
+    net.run_for(secs(30.0));
+    let standby: Vec<bool> = [2, 5].iter().map(|&i| net.node(i).is_standby()).collect();
+    assert_eq!(
+        standby.iter().filter(|&&s| s).count(),
+        1,
+        "exactly one of the two steps aside: {standby:?}"
+    );
+    let incarnation = net.node(0).member("m2").unwrap().incarnation;
+    assert!(
+        incarnation < 20,
+        "the two kept refuting each other: incarnation {incarnation}"
+    );
+    let kept = net.node(0).member("m2").unwrap().identity.addr();
+    for i in [0, 1, 3, 4] {
+        assert_eq!(
+            net.node(i).member("m2").unwrap().identity.addr(),
+            kept,
+            "{}",
+            net.name(i)
+        );
+    }
 }

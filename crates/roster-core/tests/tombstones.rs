@@ -159,3 +159,56 @@ fn the_two_sides_of_a_partition_longer_than_the_failed_reap_timeout_still_merge(
         }
     }
 }
+
+#[test]
+fn a_minority_cut_off_for_seconds_does_not_fail_the_majority_in_its_own_lists_after_the_heal() {
+    for seed in 0..4 {
+        let n = 24;
+        let mut net = cluster(seed, n, Config::default());
+        let minority = 0..5;
+        for a in minority.clone() {
+            for b in 5..n {
+                net.block(a, b);
+            }
+        }
+        // Long enough for each side to fail the other; the minority's verdicts on the majority wait in its
+        // queues for the heal.
+        net.run_for(secs(8.0));
+        net.heal();
+        let healed = net.now;
+        net.run_for(secs(30.0));
+        let wrong: Vec<String> = net
+            .log
+            .iter()
+            .filter(|l| l.at >= healed && l.index >= 5)
+            .filter_map(|l| match &l.event {
+                roster_core::Event::Changed(c)
+                    if c.kind == ChangeKind::Failed
+                        && c.member.name()["m".len()..]
+                            .parse::<usize>()
+                            .is_ok_and(|j| j >= 5) =>
+                {
+                    Some(format!(
+                        "{} failed {} at {:?} via {} from {:?}",
+                        l.node,
+                        c.member.name(),
+                        l.at - healed,
+                        c.via.as_str(),
+                        c.from.as_ref().map(|f| f.name().to_string())
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "seed {seed}: after the heal, {} : {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+        assert!(
+            net.converged(),
+            "seed {seed}: not merged 30 s after the heal"
+        );
+    }
+}

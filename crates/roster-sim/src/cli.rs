@@ -70,9 +70,20 @@ pub struct SimArgs {
     /// Write SVG charts into this directory.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// A named scenario: crash (the default), spec, lifeguard, partition, joins, churn.
+    /// A named scenario: crash (the default), spec, lifeguard, partition, joins, churn, or nemesis (random
+    /// fault schedules within what the protocol promises, checked against its invariants).
     #[arg(long, default_value = "crash")]
     pub scenario: String,
+    /// Run one nemesis plan again, from the file a nemesis wrote for a violation it shrank.
+    #[arg(long, value_name = "PLAN")]
+    pub replay: Option<PathBuf>,
+    /// Threads that run nemesis runs side by side (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where the nemesis writes the plans of the violations it shrinks (default: roster-nemesis in the
+    /// system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub plans: Option<PathBuf>,
     /// Override the protocol period (for tuning; the default is the core's).
     #[arg(long, value_parser = parse_duration)]
     pub probe_interval: Option<Duration>,
@@ -182,6 +193,7 @@ pub fn parse_rtt(s: &str) -> Result<(Duration, Duration), String> {
 fn default_runs(scenario: &str) -> usize {
     match scenario {
         "spec" => 34,
+        "nemesis" => 20,
         "crash" => 1,
         "joins" => 3,
         _ => 5,
@@ -231,6 +243,9 @@ pub struct Report {
 
 /// Runs the scenario `args` names and renders the result, printing nothing but the progress bar.
 pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
+    if args.replay.is_some() || args.scenario == "nemesis" {
+        return nemesis(args);
+    }
     let started = Instant::now();
     let (min, max) = args.rtt;
     let latency = match args.latency {
@@ -272,7 +287,7 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(base.runs >= 1, "--runs must be at least 1");
     anyhow::ensure!(
         SCENARIOS.contains(&args.scenario.as_str()),
-        "unknown scenario {:?}; known: {}",
+        "unknown scenario {:?}; known: {}, nemesis",
         args.scenario,
         SCENARIOS.join(", ")
     );
@@ -341,6 +356,57 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
         text,
         pass,
         summaries,
+    })
+}
+
+/// `--scenario nemesis` and `--replay`.
+fn nemesis(args: &SimArgs) -> anyhow::Result<Report> {
+    let runs = args.runs.unwrap_or_else(|| default_runs("nemesis"));
+    anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+    if let Some(n) = args.nodes {
+        anyhow::ensure!(n >= 5, "the nemesis needs at least 5 members");
+    }
+    let nodes = args
+        .nodes
+        .map(|n| format!(" --nodes {n}"))
+        .unwrap_or_default();
+    let options = crate::nemesis::Options {
+        seed: args.seed,
+        runs,
+        nodes: args.nodes,
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        explain: 3,
+        plans_dir: args
+            .plans
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("roster-nemesis")),
+        replay_command: format!("roster sim --scenario nemesis --runs 1 --seed {{seed}}{nodes}"),
+    };
+    let bar = if std::io::stderr().is_terminal() && args.replay.is_none() {
+        ProgressBar::with_draw_target(Some(runs as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("nemesis [{bar:40}] {pos}/{len} runs, {elapsed} (eta {eta})")
+            .context("progress template")?
+            .progress_chars("=> "),
+    );
+    let report = match &args.replay {
+        Some(path) => crate::nemesis::replay(&crate::nemesis::read_plan(path)?, &options)?,
+        None => crate::nemesis::run(&options, &|| bar.inc(1))?,
+    };
+    bar.finish_and_clear();
+    let text = match args.format {
+        Format::Json => format!("{}\n", serde_json::to_string(&report)?),
+        Format::Table => crate::nemesis::render::text(&report),
+    };
+    Ok(Report {
+        text,
+        pass: report.pass,
+        summaries: Vec::new(),
     })
 }
 

@@ -20,7 +20,7 @@ use roster_core::{Config, Event, Identity, Member, Meta, Node, State, Time};
 use crate::budget::Budget;
 use crate::clock::NodeClock;
 use crate::fault::Scheduled;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Want};
 use crate::network::{Fate, Network, addr_of, index_of};
 
 /// The simulated clock starts here: a realistic epoch, since probe rounds align to `now`.
@@ -630,7 +630,7 @@ impl Sim {
             while let Some(e) = node.poll_event() {
                 events.push(e);
             }
-            (node.poll_timeout(), node.is_shadowed())
+            (node.poll_timeout(), node.is_standby())
         };
         let (wake, standby) = wake;
         for t in transmits.drain(..) {
@@ -653,7 +653,8 @@ impl Sim {
             self.slots[i].status = Status::Standby;
             self.running -= 1;
             self.metrics.set_running(self.now, self.running);
-            self.metrics.stopped(self.now, i, None);
+            // News of the conflict that put it there is still owed to every list.
+            self.metrics.stopped(self.now, i, Some(Want::Conflict));
         }
         if let Some(wake) = wake
             && self.slots[i].armed_for != Some(wake)

@@ -323,10 +323,13 @@ impl Sim {
         slot.armed_for = None;
         self.running += 1;
         self.metrics.set_running(now, self.running);
-        if clone_of.is_none() {
-            self.metrics
-                .start_rumour(now, i, joined, Want::Alive, running.into_iter());
-        }
+        let want = if clone_of.is_some() {
+            Want::Conflict
+        } else {
+            Want::Alive
+        };
+        self.metrics
+            .start_rumour(now, i, joined, want, running.into_iter());
         self.settle(i);
     }
 }

@@ -25,6 +25,7 @@ mod clock;
 pub mod engine;
 pub mod fault;
 pub mod metrics;
+pub mod nemesis;
 pub mod network;
 pub mod plot;
 pub mod report;

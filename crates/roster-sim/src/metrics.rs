@@ -19,6 +19,8 @@ pub enum Want {
     Failed,
     Left,
     Alive,
+    /// A conflict over the subject's name, with the subject as the claimant refused it.
+    Conflict,
 }
 
 const NOT_OBSERVER: u64 = u64::MAX;
@@ -56,6 +58,21 @@ impl Rumour {
         times
     }
 
+    /// Every node still waited for, with when it reported the change (`None`: not yet). Observers that
+    /// stopped meanwhile are not waited for.
+    pub fn observations(&self) -> impl Iterator<Item = (usize, Option<Time>)> + '_ {
+        self.marks
+            .iter()
+            .enumerate()
+            .filter(|&(_, &m)| m != NOT_OBSERVER)
+            .map(|(node, &m)| {
+                (
+                    node,
+                    (m < PENDING).then(|| Time::ZERO + Duration::from_micros(m)),
+                )
+            })
+    }
+
     /// When `node` reported the change, if it did.
     pub fn heard_at(&self, node: usize) -> Option<Time> {
         let mark = *self.marks.get(node)?;
@@ -74,6 +91,9 @@ pub struct Mistake {
     pub observer: String,
     pub member: String,
     pub via: &'static str,
+    /// The slots of the observer and of the member.
+    #[serde(skip)]
+    pub slots: (usize, usize),
 }
 
 /// Everything a run counts.

@@ -137,6 +137,7 @@ impl RunOutcome {
                         }
                     }
                 }
+                Want::Conflict => {}
                 Want::Left | Want::Alive => match secs(r.complete) {
                     Some(all) if r.want == Want::Left => out.leave_spread.push(all),
                     Some(all) => out.join_spread.push(all),

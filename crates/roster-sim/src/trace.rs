@@ -27,9 +27,9 @@ pub fn line(at: Duration, reporter: &str, event: &Event, member: &str) -> Option
         Event::FailureSent { member: m, to } if m.name() == member => {
             format!("failure notice of {member} sent to {} members", to.len())
         }
-        Event::Conflict { local, other, .. } if local.name() == member => format!(
-            "conflict over {member}: {:?} against {:?}",
-            local.identity, other.identity
+        Event::Conflict { holder, claimant } if holder.name() == member => format!(
+            "conflict over {member}: {:?} keeps it, {:?} refused",
+            holder.identity, claimant.identity
         ),
         _ => return None,
     };

@@ -20,7 +20,7 @@ impl Sim {
             Event::Changed(c) => index_of(c.member.identity.addr()),
             Event::Probed { target, .. } => index_of(target.addr()),
             Event::FailureSent { member, .. } => index_of(member.identity.addr()),
-            Event::Conflict { other, .. } => index_of(other.identity.addr()),
+            Event::Conflict { claimant, .. } => index_of(claimant.identity.addr()),
             Event::Joined { .. } | Event::JoinFailed { .. } => None,
         };
         let traced = self.traced.contains(&observer)
@@ -29,6 +29,13 @@ impl Sim {
         if traced {
             self.trace
                 .push((self.since_start(), observer, event.clone()));
+        }
+        if let Event::Conflict { claimant, .. } = event
+            && let Some(subject) = about.filter(|&j| j < self.slots.len())
+        {
+            let joined = claimant.identity.joined_at_ms();
+            self.metrics
+                .heard(self.now, observer, subject, joined, Want::Conflict);
         }
         let Event::Changed(change) = event else {
             return;
@@ -56,6 +63,7 @@ impl Sim {
                     observer: name_of(observer),
                     member: change.member.name().to_string(),
                     via: change.via.as_str(),
+                    slots: (observer, subject),
                 };
                 if current && matches!(slot.status, Status::Leaving | Status::Left) {
                     // An observer the partition kept from hearing the goodbye fails the member like any other
@@ -127,5 +135,51 @@ impl Sim {
                 })
             })
         })
+    }
+
+    /// The first way in which some running node's list differs from the truth, if any: a running instance
+    /// missing or not alive, an instance that stopped still active, or a member that left shown as failed.
+    pub fn first_difference_from_truth(&self) -> Option<(usize, usize, String)> {
+        let running: Vec<usize> = self.running_nodes().collect();
+        for &i in &running {
+            let Some(list) = self.slots[i].node.as_ref() else {
+                continue;
+            };
+            for &j in &running {
+                let id = &self.slots[j].identity;
+                match list.member(id.name()) {
+                    Some(m)
+                        if m.state.is_active()
+                            && m.identity.joined_at_ms() == id.joined_at_ms() => {}
+                    other => {
+                        let held =
+                            other.map_or_else(|| "nothing".to_string(), |m| format!("{m:?}"));
+                        return Some((i, j, format!("holds {held} for the running {id:?}")));
+                    }
+                }
+            }
+            if list.active_count() != running.len() {
+                let stale = list.members().filter(|m| m.state.is_active()).find(|m| {
+                    index_of(m.identity.addr()).is_none_or(|j| {
+                        !running.contains(&j)
+                            || self.slots[j].identity.joined_at_ms() != m.identity.joined_at_ms()
+                    })
+                });
+                if let Some(m) = stale {
+                    let j = index_of(m.identity.addr()).unwrap_or(usize::MAX);
+                    return Some((i, j, format!("holds {m:?} active, which is not running")));
+                }
+            }
+            for (j, slot) in self.slots.iter().enumerate() {
+                if slot.status == Status::Left
+                    && let Some(m) = list.member(slot.identity.name())
+                    && m.state == roster_core::State::Failed
+                    && m.identity.same_instance(&slot.identity)
+                {
+                    return Some((i, j, format!("holds {m:?}, a member that left, as failed")));
+                }
+            }
+        }
+        None
     }
 }

@@ -36,6 +36,8 @@ struct Delivery {
 pub struct Logged {
     pub at: Time,
     pub node: String,
+    /// The node's index: two processes may share a name.
+    pub index: usize,
     pub event: Event,
 }
 
@@ -106,14 +108,29 @@ impl Net {
         self.start_custom(i, seeds, offset_s, |node| node);
     }
 
-    /// [`Net::start_with_clock`], with `build` applied to the new node before it joins.
-    pub fn start_custom(
+    /// Starts node `i` as a second process calling itself `name` (a cloned machine), at its own address; with
+    /// `joined_at_ms` it copies a running process's instance too.
+    pub fn start_clone(
         &mut self,
         i: usize,
+        name: &str,
+        joined_at_ms: Option<u64>,
         seeds: &[usize],
-        offset_s: f64,
-        build: impl FnOnce(Node) -> Node,
     ) {
+        self.make_room(i);
+        let joined = joined_at_ms.unwrap_or_else(|| self.now.unix_ms());
+        let identity = Identity::new(name, self.addrs[i], joined, Meta::default()).unwrap();
+        let seed = self.rng.random();
+        let mut node =
+            Node::new(self.config.clone(), identity, SmallRng::seed_from_u64(seed)).unwrap();
+        let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.addrs[s]).collect();
+        node.join(self.now, &seeds);
+        self.names[i] = name.to_string();
+        self.nodes[i] = Some(node);
+        self.drain(i);
+    }
+
+    fn make_room(&mut self, i: usize) {
         while self.nodes.len() <= i {
             self.nodes.push(None);
             self.names.push(format!("m{}", self.names.len()));
@@ -123,6 +140,24 @@ impl Net {
             self.clock_offsets.push(0);
             self.streams_opened_to.push(0);
         }
+    }
+
+    /// Starts node `i` with a configuration of its own (an older build, say), joining through `seeds`.
+    pub fn start_configured(&mut self, i: usize, seeds: &[usize], config: Config) {
+        let shared = std::mem::replace(&mut self.config, config);
+        self.start(i, seeds);
+        self.config = shared;
+    }
+
+    /// [`Net::start_with_clock`], with `build` applied to the new node before it joins.
+    pub fn start_custom(
+        &mut self,
+        i: usize,
+        seeds: &[usize],
+        offset_s: f64,
+        build: impl FnOnce(Node) -> Node,
+    ) {
+        self.make_room(i);
         self.clock_offsets[i] = (offset_s * 1e6) as i64;
         let now = self.clock_of(i);
         let identity = Identity::new(
@@ -213,6 +248,7 @@ impl Net {
             self.log.push(Logged {
                 at: self.now,
                 node: self.names[i].clone(),
+                index: i,
                 event,
             });
         }
