@@ -93,6 +93,10 @@ struct Sender {
     addr: SocketAddr,
     /// The sender's entry in this list, if it has one (and was looked up: see `handle_packet`).
     identity: Option<Arc<Identity>>,
+    /// Most bytes a reply to this sender may take. A datagram's name and source address can be forged, so a
+    /// datagram from anyone but a member this list holds at that very address gets no reply larger than
+    /// itself: the node is never an amplifier aimed at whoever the address belongs to.
+    reply_budget: usize,
 }
 
 /// The local protocol instance.
@@ -128,6 +132,8 @@ pub struct Node<R = SmallRng> {
     join: Option<JoinAttempt>,
     leaving: bool,
     shadowed: bool,
+    /// When this node may next tell a prober at an unexpected address what its list holds for that name.
+    next_conflict_notice: Time,
 }
 
 impl<R: Rng> Node<R> {
@@ -165,6 +171,7 @@ impl<R: Rng> Node<R> {
             join: None,
             leaving: false,
             shadowed: false,
+            next_conflict_notice: Time::ZERO,
             config,
             rng,
         };
@@ -224,6 +231,12 @@ impl<R: Rng> Node<R> {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Whether this node's own probes of more distinct members than may crash at once failed in a row, so
+    /// that the trouble is most likely here: its packets are not getting out, or not coming back.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated()
     }
 
     /// Whether this node lost a name conflict and stopped taking part.
@@ -359,7 +372,7 @@ impl<R: Rng> Node<R> {
             .messages
             .iter()
             .any(|m| !matches!(m, Message::Ack { .. } | Message::Nack { .. }));
-        let Some(sender) = self.sender(packet.sender, from, identify) else {
+        let Some(sender) = self.sender(packet.sender, from, identify, Some(bytes.len())) else {
             return Ok(());
         };
         for message in packet.messages {
@@ -368,23 +381,20 @@ impl<R: Rng> Node<R> {
                     if *target == *self.name {
                         // A prober this list knows at another address is a second live process with a taken
                         // name (or a member behind NAT): tell it what the list holds, which settles a conflict
-                        // at once. The price is one record per ack to a member whose packets come from an
-                        // address other than the one it advertises.
+                        // at once. A datagram's source can be forged, so the record goes over a stream (whose
+                        // handshake reaches nothing that does not answer), at most once per probe interval.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
-                        let record =
-                            moved
-                                .then(|| self.list.get(&sender.name))
-                                .flatten()
-                                .map(|m| Update {
-                                    member: m.clone(),
+                        if moved && now >= self.next_conflict_notice {
+                            if let Some(held) = self.list.get(&sender.name) {
+                                let record = Message::Update(Update {
+                                    member: held.clone(),
                                     accuser: None,
                                 });
-                        self.send(
-                            from,
-                            sender.identity.clone(),
-                            &[Message::Ack { seq }],
-                            record.as_ref(),
-                        );
+                                self.send_stream(from, record);
+                                self.next_conflict_notice = now + self.config.probe_interval;
+                            }
+                        }
+                        self.reply(&sender, &[Message::Ack { seq }], None);
                     } else {
                         self.stats.misdirected += 1;
                     }
@@ -426,7 +436,7 @@ impl<R: Rng> Node<R> {
     ) -> Result<Option<Vec<u8>>, DecodeError> {
         self.start(now);
         let packet = codec::decode_packet(bytes).inspect_err(|_| self.stats.undecodable += 1)?;
-        let Some(mut sender) = self.sender(packet.sender, from, true) else {
+        let Some(mut sender) = self.sender(packet.sender, from, true, None) else {
             return Ok(None);
         };
         let mut reply = Vec::new();
@@ -599,11 +609,19 @@ impl<R: Rng> Node<R> {
             name: Arc::clone(&self.name),
             addr: self.list.local().identity.addr(),
             identity: None,
+            reply_budget: usize::MAX,
         }
     }
 
     /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
-    fn sender(&mut self, name: Arc<str>, addr: SocketAddr, identify: bool) -> Option<Sender> {
+    /// `received` is the size of a datagram, `None` for a stream (whose peer address a handshake proved).
+    fn sender(
+        &mut self,
+        name: Arc<str>,
+        addr: SocketAddr,
+        identify: bool,
+        received: Option<usize>,
+    ) -> Option<Sender> {
         if *name == *self.name {
             self.stats.misdirected += 1;
             return None;
@@ -611,11 +629,29 @@ impl<R: Rng> Node<R> {
         let identity = identify
             .then(|| self.list.get(&name).map(|m| Arc::clone(&m.identity)))
             .flatten();
+        let known_here = identity.as_ref().is_some_and(|id| id.addr() == addr);
+        let reply_budget = match received {
+            Some(len) if !known_here => len,
+            _ => usize::MAX,
+        };
         Some(Sender {
             name,
             addr,
             identity,
+            reply_budget,
         })
+    }
+
+    /// Sends `messages` back to the sender of the packet being handled, within its reply budget: news fills
+    /// only what the budget leaves, `priority` goes only if it fits, and a reply that cannot fit is not sent.
+    fn reply(&mut self, sender: &Sender, messages: &[Message], priority: Option<&Update>) {
+        self.send_within(
+            sender.addr,
+            sender.identity.clone(),
+            messages,
+            priority,
+            sender.reply_budget,
+        );
     }
 
     /// Sends `messages` to `to` in one datagram, with `priority` next and queued updates filling the rest.
@@ -626,13 +662,38 @@ impl<R: Rng> Node<R> {
         messages: &[Message],
         priority: Option<&Update>,
     ) {
+        self.send_within(to, receiver, messages, priority, usize::MAX);
+    }
+
+    /// [`Node::send`] in at most `budget` bytes (and the MTU).
+    fn send_within(
+        &mut self,
+        to: SocketAddr,
+        receiver: Option<Arc<Identity>>,
+        messages: &[Message],
+        priority: Option<&Update>,
+        budget: usize,
+    ) {
         let mut buf = Vec::with_capacity(64);
         codec::encode_header(&mut buf, &self.name);
         for message in messages {
             codec::encode_message(&mut buf, message);
         }
+        if buf.len() > budget {
+            return;
+        }
+        let mut priority = priority;
         if let Some(update) = priority {
+            let before = buf.len();
             codec::encode_update(&mut buf, update);
+            if buf.len() > budget {
+                if messages.is_empty() {
+                    // The update was all there was to say.
+                    return;
+                }
+                buf.truncate(before);
+                priority = None;
+            }
         }
         let members = self.list.active_count();
         let limits = (
@@ -643,7 +704,7 @@ impl<R: Rng> Node<R> {
         let skip = priority.map(|u| u.member.name());
         self.broadcasts.fill(
             &mut buf,
-            self.config.mtu,
+            self.config.mtu.min(budget),
             limits,
             receiver.as_ref(),
             skip,
@@ -922,25 +983,26 @@ impl<R: Rng> Node<R> {
 
     fn relay(&mut self, now: Time, sender: &Sender, seq: u32, target: Arc<str>, addr: SocketAddr) {
         if *target == *self.name {
-            self.send(
-                sender.addr,
-                sender.identity.clone(),
-                &[Message::Ack { seq }],
-                None,
-            );
+            self.reply(sender, &[Message::Ack { seq }], None);
             return;
         }
-        if self.relays.len() >= self.config.max_pending_relays {
-            self.send(
-                sender.addr,
-                sender.identity.clone(),
-                &[Message::Nack { seq }],
-                None,
-            );
+        // Only a member this list holds at the address it sends from may have a ping relayed, and only to a
+        // member this list holds at the address named: otherwise a forged ping-req would aim this node's pings
+        // at any address.
+        if sender.reply_budget != usize::MAX {
+            self.stats.misdirected += 1;
+            return;
+        }
+        let receiver = self
+            .list
+            .get(&target)
+            .map(|m| Arc::clone(&m.identity))
+            .filter(|id| id.addr() == addr);
+        if receiver.is_none() || self.relays.len() >= self.config.max_pending_relays {
+            self.reply(sender, &[Message::Nack { seq }], None);
             return;
         }
         let own_seq = self.next_seq();
-        let receiver = self.list.get(&target).map(|m| Arc::clone(&m.identity));
         self.send(
             addr,
             receiver,
@@ -1299,7 +1361,7 @@ impl<R: Rng> Node<R> {
         self.awareness.apply(1);
         let update = self.publish_local(local, ChangeKind::Alive, sender.identity.clone());
         if sender.name != self.name {
-            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+            self.reply(sender, &[], Some(&update));
         }
     }
 
