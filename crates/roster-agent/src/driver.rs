@@ -263,6 +263,7 @@ impl Driver {
         }
         seeds::resolve(
             seeds.names,
+            seeds.resolver,
             own,
             seeds.retry,
             self.inbound_tx.clone(),

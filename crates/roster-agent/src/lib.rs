@@ -73,7 +73,7 @@ pub use crate::eventlog::{AgentEvent, rfc3339};
 pub use crate::health::Health;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
-pub use crate::seeds::DEFAULT_PORT;
+pub use crate::seeds::{DEFAULT_PORT, SeedResolver};
 use crate::seeds::Seeds;
 use crate::snapshot::{Loaded, Snapshot};
 use crate::transport::{Sockets, Wire};
@@ -92,6 +92,8 @@ pub struct AgentConfig {
     pub join: Vec<String>,
     /// Keep trying to join, with backoff and jitter, rather than give up after the join timeout.
     pub retry_join: bool,
+    /// How the host names in `join` are resolved: the system's resolver by default.
+    pub resolver: SeedResolver,
     /// Where the event log and the snapshot live. `None` keeps nothing on disk.
     pub data_dir: Option<PathBuf>,
     /// Where the HTTP API listens. `None` serves no API.
@@ -124,6 +126,7 @@ impl AgentConfig {
             advertise: None,
             join: Vec::new(),
             retry_join: false,
+            resolver: SeedResolver::default(),
             data_dir: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_HTTP_PORT))),
             metrics_http: None,
@@ -368,6 +371,7 @@ impl Agent {
             names: seed_names,
             required: !config.join.is_empty(),
             retry: config.retry_join,
+            resolver: config.resolver.clone(),
             own: advertise,
         };
         let (log, snapshot) = match data {

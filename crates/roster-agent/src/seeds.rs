@@ -19,6 +19,36 @@ use crate::driver::Inbound;
 /// The protocol's port when a seed names none.
 pub const DEFAULT_PORT: u16 = 7946;
 
+type Lookup = dyn Fn(&str) -> std::io::Result<Vec<SocketAddr>> + Send + Sync;
+
+/// How seed names (`host:port`) become addresses: the system's resolver (DNS, /etc/hosts) unless a program
+/// that embeds the agent answers them itself, for a directory of its own or a test that needs a name to
+/// change its answer.
+#[derive(Clone, Default)]
+pub struct SeedResolver(Option<std::sync::Arc<Lookup>>);
+
+impl SeedResolver {
+    /// Answers every seed name with `lookup` instead of the system's resolver.
+    pub fn custom(
+        lookup: impl Fn(&str) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> SeedResolver {
+        SeedResolver(Some(std::sync::Arc::new(lookup)))
+    }
+
+    async fn lookup(&self, name: &str) -> std::io::Result<Vec<SocketAddr>> {
+        match &self.0 {
+            Some(lookup) => lookup(name),
+            None => Ok(tokio::net::lookup_host(name).await?.collect()),
+        }
+    }
+}
+
+impl std::fmt::Debug for SeedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "SeedResolver(custom)" } else { "SeedResolver(system)" })
+    }
+}
+
 /// Where to join through.
 #[derive(Debug)]
 pub(crate) struct Seeds {
@@ -31,6 +61,8 @@ pub(crate) struct Seeds {
     pub required: bool,
     /// Retry forever rather than give up after the join timeout.
     pub retry: bool,
+    /// How names are resolved.
+    pub resolver: SeedResolver,
     /// Never join through ourselves.
     pub own: SocketAddr,
 }
@@ -155,6 +187,7 @@ pub(crate) fn backoff(first: Duration, max: Duration, n: u32, rng: &mut impl Rng
 /// `join_timeout` (reporting [`Inbound::SeedsUnresolved`] if nothing at all resolved).
 pub(crate) fn resolve(
     names: Vec<String>,
+    resolver: SeedResolver,
     own: SocketAddr,
     retry: bool,
     tx: mpsc::Sender<Inbound>,
@@ -171,7 +204,7 @@ pub(crate) fn resolve(
             let mut grew = false;
             let mut found_self = false;
             for name in &names {
-                match tokio::net::lookup_host(name.as_str()).await {
+                match resolver.lookup(name).await {
                     Ok(found) => {
                         for addr in found {
                             resolved_any = true;
