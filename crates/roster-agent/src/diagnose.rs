@@ -71,7 +71,7 @@ impl Mismatch {
         match error {
             WireError::Open(OpenError::UnknownKey(_)) => Some(Mismatch::UnknownKey),
             // Not sealed at all, yet a protocol packet: the sender has no keyring.
-            WireError::Open(OpenError::Version(_))
+            WireError::Open(OpenError::Version(_) | OpenError::Malformed)
                 if roster_core::codec::decode_packet(bytes).is_ok() =>
             {
                 Some(Mismatch::NotEncrypted)

@@ -644,13 +644,15 @@ impl Driver {
                     tracing::warn!(
                         member = change.member.name(),
                         kind = change.kind.as_str(),
-                        via = change.via.as_str()
+                        via = change.via.as_str(),
+                        "list changed"
                     );
                 } else {
                     tracing::info!(
                         member = change.member.name(),
                         kind = change.kind.as_str(),
-                        via = change.via.as_str()
+                        via = change.via.as_str(),
+                        "list changed"
                     );
                 }
             }

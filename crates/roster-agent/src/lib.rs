@@ -73,8 +73,8 @@ pub use crate::eventlog::{AgentEvent, rfc3339};
 pub use crate::health::Health;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
-pub use crate::seeds::{DEFAULT_PORT, SeedResolver};
 use crate::seeds::Seeds;
+pub use crate::seeds::{DEFAULT_PORT, SeedResolver};
 use crate::snapshot::{Loaded, Snapshot};
 use crate::transport::{Sockets, Wire};
 

@@ -45,7 +45,11 @@ impl SeedResolver {
 
 impl std::fmt::Debug for SeedResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "SeedResolver(custom)" } else { "SeedResolver(system)" })
+        f.write_str(if self.0.is_some() {
+            "SeedResolver(custom)"
+        } else {
+            "SeedResolver(system)"
+        })
     }
 }
 

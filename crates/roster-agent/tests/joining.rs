@@ -92,7 +92,11 @@ async fn the_first_pod_starts_a_cluster_of_one_and_the_next_pods_join_it() {
         }))
         .await,
         "the pods did not form one cluster: {:?}",
-        all.map(|a| a.members().into_iter().map(|m| (m.name, m.state)).collect::<Vec<_>>())
+        all.map(|a| a
+            .members()
+            .into_iter()
+            .map(|m| (m.name, m.state))
+            .collect::<Vec<_>>())
     );
     for agent in all {
         assert!(agent.health().is_ok(), "{:?}", agent.health());

@@ -51,7 +51,11 @@ fn unknown_flags_and_bad_addresses_exit_2_with_clap_hints_kept() {
         "similar argument",
     );
     flag_error(&["agent", "--bind"], "--bind", "a value is required");
-    flag_error(&["agent", "--bind", "300.1.2.3:7946"], "300.1.2.3:7946", "--help");
+    flag_error(
+        &["agent", "--bind", "300.1.2.3:7946"],
+        "300.1.2.3:7946",
+        "--help",
+    );
     flag_error(
         &["agent", "--bind", "127.0.0.1:0", "--http", "localhost"],
         "--http",
@@ -63,12 +67,22 @@ fn unknown_flags_and_bad_addresses_exit_2_with_clap_hints_kept() {
         "trace, debug, info, warn, error, off",
     );
     flag_error(
-        &["agent", "--bind", "127.0.0.1:0", "--log-level", "roster_agent=loud"],
+        &[
+            "agent",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-level",
+            "roster_agent=loud",
+        ],
         "loud",
         "TARGET=LEVEL",
     );
     flag_error(&["members", "--format", "yaml"], "yaml", "possible values");
-    flag_error(&["members", "--http", "https://127.0.0.1:7070"], "https", "plain http");
+    flag_error(
+        &["members", "--http", "https://127.0.0.1:7070"],
+        "https",
+        "plain http",
+    );
     one_line_error(
         &["agent", "--bind", "127.0.0.1:0", "--join", "bad host"],
         2,

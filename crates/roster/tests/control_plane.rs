@@ -47,7 +47,12 @@ fn no_web_page_and_no_request_without_the_token_can_act() {
             "a=b",
             415,
         ),
-        ("no token", vec![("Content-Type", "application/json")], "{}", 401),
+        (
+            "no token",
+            vec![("Content-Type", "application/json")],
+            "{}",
+            401,
+        ),
         (
             "a wrong token",
             vec![
@@ -69,7 +74,10 @@ fn no_web_page_and_no_request_without_the_token_can_act() {
         ),
         (
             "the token, as text",
-            vec![("Content-Type", "text/plain"), ("Authorization", bearer.as_str())],
+            vec![
+                ("Content-Type", "text/plain"),
+                ("Authorization", bearer.as_str()),
+            ],
             "{}",
             415,
         ),
@@ -111,14 +119,22 @@ fn the_cli_acts_with_the_token_it_finds_and_takes_the_api_as_a_url() {
     let url = format!("http://127.0.0.1:{}/", agent.http);
     let out = roster(&["members", "--http", &url, "--detailed"]);
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         said.contains(&format!("running roster {}", env!("CARGO_PKG_VERSION")))
             && said.contains("META"),
         "{said}"
     );
     let out = roster(&["health", "--http", &url]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A token file the CLI cannot use is an error that names it.
     let wrong = scratch.path().join("wrong-token");
@@ -135,9 +151,15 @@ fn the_cli_acts_with_the_token_it_finds_and_takes_the_api_as_a_url() {
     assert!(stderr.contains("wrong token"), "{stderr}");
 
     let out = roster(&["leave", "--http", &url]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        agent.wait_exit(Duration::from_secs(10)).and_then(|s| s.code()),
+        agent
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
         Some(0),
         "the agent did not leave and exit 0"
     );

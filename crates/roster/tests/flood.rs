@@ -37,8 +37,7 @@ fn a_junk_flood_is_drained_and_counted_by_the_agent_while_no_member_is_suspected
     let f3 = Agent::start(&scratch, "f3", &[f1.port]);
     wait_until(Duration::from_secs(10), || {
         holds(
-            members(f1.http)
-                .is_ok_and(|l| l.iter().filter(|m| m["state"] == "alive").count() == 3),
+            members(f1.http).is_ok_and(|l| l.iter().filter(|m| m["state"] == "alive").count() == 3),
         )
     })
     .expect("three members did not converge");

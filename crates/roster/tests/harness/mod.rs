@@ -241,7 +241,13 @@ pub fn holds(b: bool) -> Option<()> {
 
 /// One HTTP/1.1 request to 127.0.0.1:`port`, written by hand so that a test can send exactly the headers a
 /// browser or an attacker would: the status and the body.
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
