@@ -121,10 +121,10 @@ pub struct AgentArgs {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
-    /// One line of text per event, for a person or the journal.
+    // One line of text per event, for a person or the journal.
     #[default]
     Text,
-    /// One JSON object per line, for a log pipeline.
+    // One JSON object per line, for a log pipeline.
     Json,
 }
 
