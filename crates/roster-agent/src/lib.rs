@@ -384,6 +384,7 @@ impl Agent {
                 tracing::info!(
                     incarnation,
                     members = snapshot.members.len(),
+                    format_version = snapshot.version,
                     "restarting from the snapshot"
                 );
                 node = node.with_incarnation(incarnation);
@@ -633,6 +634,19 @@ fn open_data_dir(
     let snapshot = match Snapshot::load(dir).map_err(err)? {
         Loaded::Missing => None,
         Loaded::Found(snapshot) => Some(snapshot),
+        Loaded::Newer {
+            version,
+            reason,
+            moved_to,
+        } => {
+            tracing::warn!(
+                version,
+                moved_to = %moved_to.display(),
+                %reason,
+                "the snapshot was written by a newer format this build cannot read; kept it aside for that build and starting without it"
+            );
+            None
+        }
         Loaded::Corrupt { reason, moved_to } => {
             tracing::warn!(
                 moved_to = %moved_to.display(),
