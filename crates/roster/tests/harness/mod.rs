@@ -240,7 +240,7 @@ pub fn holds(b: bool) -> Option<()> {
 }
 
 /// One HTTP/1.1 request to 127.0.0.1:`port`, written by hand so that a test can send exactly the headers a
-/// browser or an attacker would: the status and the body.
+/// browser or an attacker would: the status and the body (status 0 and the error if nothing listens).
 pub fn http(
     port: u16,
     method: &str,
@@ -249,7 +249,10 @@ pub fn http(
     body: &str,
 ) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut stream = match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(stream) => stream,
+        Err(e) => return (0, e.to_string()),
+    };
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
@@ -281,4 +284,53 @@ pub fn metric(page: &str, series: &str) -> Option<f64> {
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// `program` from the PATH, or installed from Debian's `package` with apt-get when the test runs as root
+/// (refreshing the package lists only if the install fails without). `Err` says why the test must skip.
+pub fn debian_tool(program: &str, package: &str) -> Result<PathBuf, String> {
+    let find = || {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err(format!(
+            "{program} is not installed, and only root may apt-get it (apt-get install {package})"
+        ));
+    }
+    let apt = |args: &[&str]| -> bool {
+        let mut child = match Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(_) => return false,
+        };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = child.kill();
+        false
+    };
+    let install = ["install", "-y", "--no-install-recommends", package];
+    if !apt(&install) && !(apt(&["update"]) && apt(&install)) {
+        return Err(format!("apt-get install {package} failed"));
+    }
+    find().ok_or_else(|| format!("apt-get installed {package}, yet {program} is not on the PATH"))
 }
