@@ -1,12 +1,13 @@
 //! `BroadcastQueue`: updates waiting to be piggybacked, and how often each is sent.
 //!
 //! One entry per member: a newer update about a member replaces the older one, which is never sent again. Each
-//! packet takes the least-sent updates first, as many as fit, so fresh news goes out before old news is
-//! repeated; refutations of a suspicion go before everything else, because they race the suspicion timers
-//! running elsewhere (after a partition heals, hundreds of fresher updates would otherwise hold one back for
-//! seconds); an update retires after `limit` sends (SWIM's λ·log N, computed by the caller from the current
-//! cluster size, so news about a joiner is sized by the cluster it enters). Updates are kept encoded: filling a
-//! packet is a copy.
+//! packet takes refutations of a suspicion first, because they race the suspicion timers running elsewhere
+//! (after a partition heals, hundreds of fresher updates would otherwise hold one back for seconds), then the
+//! rest of the urgent news (suspicions, failures, leaves), then routine news; within each, the least-sent
+//! updates first, as many as fit, so fresh news goes out before old news is repeated, and among equally sent
+//! updates the oldest, so that under more news than packets can carry none waits forever. An update retires
+//! after `limit` sends (SWIM's λ·log N, computed by the caller from the current cluster size, so news about a
+//! joiner is sized by the cluster it enters). Updates are kept encoded: filling a packet is a copy.
 //!
 //! Failure notices remember whom they were sent to, for the `sent` line of the event log.
 
@@ -21,7 +22,7 @@ struct Queued {
     member: Member,
     bytes: Vec<u8>,
     transmits: u32,
-    /// Insertion order: among equally sent updates the newest goes first.
+    /// Insertion order: among equally sent updates of one priority the oldest goes first.
     id: u64,
     /// Receivers so far, for failure notices only.
     receivers: Option<Vec<Arc<Identity>>>,
@@ -110,12 +111,14 @@ impl BroadcastQueue {
         if self.items.is_empty() || buf.len() >= mtu {
             return;
         }
+        // Refutations first, then other urgent news, then routine news; within each, the least sent first, and
+        // among equally sent the oldest, so that a steady stream of fresh news cannot hold older news back
+        // forever.
         self.items.sort_unstable_by(|a, b| {
-            let refutation = |q: &Queued| q.priority == Priority::Refutation;
-            refutation(b)
-                .cmp(&refutation(a))
+            b.priority
+                .cmp(&a.priority)
                 .then(a.transmits.cmp(&b.transmits))
-                .then(b.id.cmp(&a.id))
+                .then(a.id.cmp(&b.id))
         });
         // A suspicion or failure notice about the receiver itself goes first: it is the one member that can
         // answer it, and in a flood of news (a partition healing) it would otherwise wait its turn for seconds.
@@ -191,14 +194,14 @@ mod tests {
         }
     }
 
-    /// A queue holding `first`, then 200 fresher urgent updates: more than a small packet holds.
-    fn behind_a_flood(first: &Update, priority: Priority) -> BroadcastQueue {
+    /// A queue holding 200 urgent updates (more than a small packet holds), then `last`.
+    fn behind_a_flood(last: &Update, priority: Priority) -> BroadcastQueue {
         let mut queue = BroadcastQueue::default();
-        queue.push(first, priority);
         for i in 0..200 {
             let news = update(&format!("member-{i}"), 1, State::Alive);
             queue.push(&news, Priority::Urgent);
         }
+        queue.push(last, priority);
         queue
     }
 
@@ -215,11 +218,15 @@ mod tests {
     }
 
     #[test]
-    fn a_refutation_goes_out_before_fresher_news() {
+    fn a_refutation_goes_out_before_older_news() {
         let mut queue = behind_a_flood(&update("refuter", 2, State::Alive), Priority::Refutation);
         fill_one(&mut queue, None);
         assert_eq!(queue.transmits("refuter"), Some(1));
-        assert_eq!(queue.transmits("member-0"), Some(0));
+        assert_eq!(
+            queue.transmits("member-199"),
+            Some(0),
+            "the packet was full"
+        );
     }
 
     #[test]
@@ -235,6 +242,43 @@ mod tests {
         );
         fill_one(&mut queue, Some(&suspect.member.identity));
         assert_eq!(queue.transmits("suspect"), Some(1));
+    }
+
+    #[test]
+    fn a_failure_notice_goes_before_routine_news_that_came_after_it() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("crashed", 0, State::Failed), Priority::Urgent);
+        for i in 0..200 {
+            let join = update(&format!("member-{i}"), 0, State::Alive);
+            queue.push(&join, Priority::Routine);
+        }
+        fill_one(&mut queue, None);
+        assert_eq!(queue.transmits("crashed"), Some(1));
+    }
+
+    #[test]
+    fn the_oldest_unsent_news_is_not_starved_by_a_stream_of_newer_news() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("first", 1, State::Alive), Priority::Routine);
+        let mut sent_first_after = None;
+        for i in 0..50 {
+            queue.push(
+                &update(&format!("later-{i}"), 1, State::Alive),
+                Priority::Routine,
+            );
+            // A packet with room for one update, and one new update for every packet sent: more news than room.
+            let mut buf = Vec::new();
+            queue.fill(&mut buf, 24, (4, 8), None, None, &mut Vec::new());
+            assert!(buf.len() <= 24 && !buf.is_empty(), "{}", buf.len());
+            if sent_first_after.is_none() && queue.transmits("first") != Some(0) {
+                sent_first_after = Some(i);
+            }
+        }
+        assert_eq!(
+            sent_first_after,
+            Some(0),
+            "the oldest news went out only after {sent_first_after:?} packets"
+        );
     }
 
     #[test]
@@ -305,18 +349,18 @@ mod tests {
         queue.fill(&mut buf, 1400, (5, 5), None, None, &mut Vec::new());
         assert!(buf.len() <= 1400 && buf.len() > 1300, "{}", buf.len());
         assert_eq!(
-            queue.transmits("member-199"),
+            queue.transmits("member-0"),
             Some(1),
-            "the newest goes first"
+            "the oldest goes first"
         );
         assert_eq!(
-            queue.transmits("member-0"),
+            queue.transmits("member-199"),
             Some(0),
-            "the oldest did not fit"
+            "the newest did not fit"
         );
         queue.fill(&mut Vec::new(), 1400, (5, 5), None, None, &mut Vec::new());
         assert_eq!(
-            queue.transmits("member-199"),
+            queue.transmits("member-0"),
             Some(1),
             "unsent updates go before repeats"
         );

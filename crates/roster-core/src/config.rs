@@ -6,15 +6,17 @@
 //! derivation with the simulator's evidence. In short, for a crash at time 0:
 //!
 //! 1. **First probe.** The ring schedule (see `probe`) has every member probed once per round when views agree,
-//!    always at the same phase of the round. A crashed member's prober changes every round, walking the ring;
-//!    at most `f - 1` of those probers can be crashed too, so someone live probes it within `f` rounds, where
-//!    `f = max_simultaneous_failures`.
+//!    always at the same phase of the round. A crashed member's prober changes every round, walking back along
+//!    the ring through its `ring_span` predecessors; at most `f - 1` of those probers can be crashed too, so
+//!    someone live probes it within `f` rounds, where `f = max_simultaneous_failures`. Rounds are numbered by
+//!    each member's own wall clock, and a prober whose clock is ahead probes early, one behind late: with clocks
+//!    up to `max_clock_skew` apart, `f` rounds become `f * probe_interval + max_clock_skew`.
 //! 2. **Probe window.** The direct ping, then ping-req through helpers, end within one `probe_interval`; the
 //!    member is then suspected. Local health stretches the direct timeout only up to half the window, never the
 //!    probe interval: a struggling member waits longer before accusing, but never probes less often.
 //! 3. **Suspicion.** Every member that hears the suspicion runs its own timer, which starts at `suspicion_max`
 //!    and shrinks toward `suspicion_min` as independent members confirm (Lifeguard). The budget left by 1 and 2
-//!    caps `suspicion_max`: `suspicion_max <= detect_deadline - (f + 1) * probe_interval`.
+//!    caps `suspicion_max`: `suspicion_max <= detect_deadline - (f + 1) * probe_interval - max_clock_skew`.
 //!    `suspicion_min` must leave a falsely suspected member time to hear of it (the accuser tells it directly,
 //!    and its probers tell it again) and to answer its accusers: two probe periods plus two round trips.
 //! 4. **Spread.** Members that heard the suspicion late, or never, learn of the failure by gossip: a rumour
@@ -29,9 +31,10 @@ use std::time::Duration;
 /// How each member picks whom to probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeSchedule {
-    /// Members order the list by a hash of each name and, in round `r`, probe the member `r mod (M-1) + 1`
-    /// places after themselves. When views agree every member is probed exactly once per round, which bounds
-    /// the time until a crashed member is first probed. The default.
+    /// Members order the list by a hash of each name and, in round `r`, probe the member `r mod S + 1` places
+    /// after themselves, where `S` is `ring_span` (or the number of other members, if fewer). When views agree
+    /// every member is probed exactly once per round, which bounds the time until a crashed member is first
+    /// probed. The default.
     Ring,
     /// SWIM's schedule: round-robin over a privately shuffled list, new members inserted at random positions.
     /// Every member is probed once per period on average, but the time to the first probe of a crashed member
@@ -57,6 +60,15 @@ pub struct Config {
     pub probe_interval: Duration,
     /// How members pick their probe targets.
     pub probe_schedule: ProbeSchedule,
+    /// Ring schedule: a member probes the `ring_span` members after it on the ring in turn, one each round.
+    /// Any span of at least `max_simultaneous_failures` keeps a crashed member's first probe within that many
+    /// rounds while views agree; a short span keeps a difference of views (a join or a failure still
+    /// spreading) from disturbing more than the few members right after the one the views disagree on.
+    pub ring_span: usize,
+    /// How far apart members' wall clocks may be (the largest difference between any two) with the deadlines
+    /// still holding. Probe rounds are numbered by each member's own wall clock, so a difference shifts when a
+    /// member's probers probe it: a crashed member's first probe may come this much later.
+    pub max_clock_skew: Duration,
     /// The direct ping timeout never falls below this, however short the measured round trips.
     pub probe_timeout_floor: Duration,
     /// Helpers asked to ping a target that missed its direct ping (SWIM's k).
@@ -115,6 +127,8 @@ impl Default for Config {
             max_simultaneous_failures: 3,
             probe_interval: Duration::from_secs(1),
             probe_schedule: ProbeSchedule::Ring,
+            ring_span: 8,
+            max_clock_skew: Duration::from_secs(1),
             probe_timeout_floor: Duration::from_millis(100),
             indirect_checks: 3,
             stream_fallback: true,
@@ -147,7 +161,8 @@ pub enum ConfigError {
     #[error(
         "the deadlines cannot hold: the first probe ({first_probe:?}) and the probe window ({probe_window:?}) \
          leave {budget:?} of the {detect_deadline:?} detection deadline for a suspicion, but a falsely suspected \
-         member needs at least {suspicion_min:?} to refute; shorten probe_interval or lengthen detect_deadline"
+         member needs at least {suspicion_min:?} to refute; shorten probe_interval, lower max_clock_skew or lengthen \
+         detect_deadline"
     )]
     NoSuspicionBudget {
         detect_deadline: Duration,
@@ -167,6 +182,14 @@ pub enum ConfigError {
         spread: Duration,
         total: Duration,
         disseminate_deadline: Duration,
+    },
+    #[error(
+        "ring_span {ring_span} is under max_simultaneous_failures ({max_simultaneous_failures}): a crashed member \
+         whose predecessors on the ring crashed with it might never be probed"
+    )]
+    RingSpanTooShort {
+        ring_span: usize,
+        max_simultaneous_failures: u32,
     },
     #[error("mtu {mtu} is too small: at least {min} bytes are needed for one full update")]
     MtuTooSmall { mtu: usize, min: usize },
@@ -205,7 +228,7 @@ impl Config {
     /// The timers for a cluster of `members`.
     pub fn timers(&self, members: usize) -> Timers {
         let period = self.probe_interval;
-        let first_probe = period * self.max_simultaneous_failures.max(1);
+        let first_probe = period * self.max_simultaneous_failures.max(1) + self.max_clock_skew;
         let probe_window = period;
         let suspicion_min = (period * 2 + self.max_rtt * 2).max(Duration::from_secs(1));
         let budget = self
@@ -271,6 +294,12 @@ impl Config {
             if value.is_zero() {
                 return Err(ConfigError::Zero { field });
             }
+        }
+        if self.ring_span < self.max_simultaneous_failures as usize {
+            return Err(ConfigError::RingSpanTooShort {
+                ring_span: self.ring_span,
+                max_simultaneous_failures: self.max_simultaneous_failures,
+            });
         }
         if self.gossip_fanout == 0 {
             return Err(ConfigError::Zero {
@@ -351,12 +380,42 @@ mod tests {
 
     #[test]
     fn suspicion_is_capped_by_the_budget_not_by_cluster_size() {
+        // 10 s, less 3 rounds and 1 s of clock skew to the first probe, less the 1 s probe window.
         let timers = Config::default().timers(10);
-        assert_eq!(timers.suspicion_max, Duration::from_secs(6));
+        assert_eq!(timers.first_probe, Duration::from_secs(4));
+        assert_eq!(timers.suspicion_max, Duration::from_secs(5));
         assert_eq!(
             Config::default().timers(10_000).suspicion_max,
-            Duration::from_secs(6)
+            Duration::from_secs(5)
         );
+    }
+
+    #[test]
+    fn clocks_further_apart_leave_less_for_a_suspicion_and_too_far_are_refused() {
+        let skewed = |skew: f64| Config {
+            max_clock_skew: Duration::from_secs_f64(skew),
+            ..Config::default()
+        };
+        assert_eq!(skewed(0.0).timers(50).suspicion_max, Duration::from_secs(6));
+        assert_eq!(skewed(2.0).timers(50).suspicion_max, Duration::from_secs(4));
+        let err = skewed(4.0).validate(50).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::NoSuspicionBudget { .. })
+                && err.to_string().contains("max_clock_skew"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_ring_span_shorter_than_the_simultaneous_failures_is_refused() {
+        let config = Config {
+            ring_span: 2,
+            ..Config::default()
+        };
+        assert!(matches!(
+            config.validate(50),
+            Err(ConfigError::RingSpanTooShort { .. })
+        ));
     }
 
     #[test]

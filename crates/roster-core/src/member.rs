@@ -226,6 +226,14 @@ impl Identity {
         })
     }
 
+    /// The `joined_at` of an instance starting when the wall clock reads `wall_ms`, after one that joined at
+    /// `previous_ms` (kept in a snapshot, say): the wall clock, or one millisecond past the previous instance
+    /// if the clock is behind it (a reboot before the time was synchronised), so that a new instance always
+    /// outranks the one it replaces.
+    pub fn joined_at_after(wall_ms: u64, previous_ms: Option<u64>) -> u64 {
+        previous_ms.map_or(wall_ms, |previous| wall_ms.max(previous.saturating_add(1)))
+    }
+
     /// Whether `other` is the same process instance (same name and `joined_at`), whatever it now advertises.
     pub fn same_instance(&self, other: &Identity) -> bool {
         self.joined_at_ms == other.joined_at_ms && self.name == other.name

@@ -18,12 +18,18 @@ use crate::broadcast::{BroadcastQueue, Priority, RetiredFailure};
 use crate::codec::{self, DecodeError};
 use crate::config::{Config, ConfigError};
 use crate::event::{Change, ChangeKind, Event, ProbeOutcome, Via};
+use crate::graves::Graves;
 use crate::member::{Identity, IdentityError, Member, Meta, State};
 use crate::membership::{Applied, Membership};
 use crate::message::{Message, Update};
 use crate::probe::{Probe, Relay, RttEstimator, Schedule};
 use crate::suspicion::{Bounds, Suspicion};
 use crate::time::Time;
+
+/// Reconnect attempts each failed member gets per reconnect interval, from the whole cluster: enough that a
+/// healed partition is found within an interval or so, few enough that a member every list holds as failed is
+/// not flooded with full syncs when it comes back.
+const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
 
 /// Delays of the quick syncs after a join: the first once news of the join itself has spread, the last well
 /// within the 15 s in which every change must be everywhere.
@@ -67,6 +73,27 @@ pub struct Stats {
     /// Messages that decoded but were not for this node: a ping for another name, a packet claiming this
     /// node's own name, a full list sent as a datagram.
     pub misdirected: u64,
+}
+
+/// How much a node holds, by part: what must stay bounded however long it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Entries of the list, the node's own included.
+    pub members: usize,
+    /// Updates waiting to be piggybacked.
+    pub broadcasts: usize,
+    /// Suspicion timers running.
+    pub suspicions: usize,
+    /// Probes in flight.
+    pub probes: usize,
+    /// Pings sent for other members' ping-reqs, awaiting an ack.
+    pub relays: usize,
+    /// Failed members to try now and then.
+    pub reconnect_pool: usize,
+    /// Reaps scheduled.
+    pub reaps: usize,
+    /// Reaped members remembered.
+    pub graves: usize,
 }
 
 #[derive(Debug)]
@@ -129,11 +156,18 @@ pub struct Node<R = SmallRng> {
     failed_pool: Vec<Arc<Identity>>,
     reap_failed: VecDeque<Reap>,
     reap_left: VecDeque<Reap>,
+    graves: Graves,
+    /// News for the sender of the input being handled: what this node knows that the sender's claims show it
+    /// does not (a member it holds as failed that left). Sent back at the end of the input.
+    corrections: Vec<Update>,
     join: Option<JoinAttempt>,
     leaving: bool,
     shadowed: bool,
     /// When this node may next tell a prober at an unexpected address what its list holds for that name.
     next_conflict_notice: Time,
+    /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
+    /// said (see [`Node::handle_wall_clock`]).
+    wall_offset_us: i64,
 }
 
 impl<R: Rng> Node<R> {
@@ -168,10 +202,13 @@ impl<R: Rng> Node<R> {
             failed_pool: Vec::new(),
             reap_failed: VecDeque::new(),
             reap_left: VecDeque::new(),
+            graves: Graves::new(config.failed_reap_timeout),
+            corrections: Vec::new(),
             join: None,
             leaving: false,
             shadowed: false,
             next_conflict_notice: Time::ZERO,
+            wall_offset_us: 0,
             config,
             rng,
         };
@@ -239,9 +276,43 @@ impl<R: Rng> Node<R> {
         self.isolated()
     }
 
+    /// How much this node holds, by part.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            members: self.list.len(),
+            broadcasts: self.broadcasts.len(),
+            suspicions: self.suspicions.len(),
+            probes: self.probes.len(),
+            relays: self.relays.len(),
+            reconnect_pool: self.failed_pool.len(),
+            reaps: self.reap_failed.len() + self.reap_left.len(),
+            graves: self.graves.len(),
+        }
+    }
+
     /// Whether this node lost a name conflict and stopped taking part.
     pub fn is_shadowed(&self) -> bool {
         self.shadowed
+    }
+
+    /// The wall clock moved against `now` (NTP stepped or slewed it; `now` itself never steps): it reads `wall`
+    /// at `now`. Probe rounds follow the wall clock, so that they stay aligned with every other member's, and
+    /// so does the `joined_at` of any new instance this node has to become. A driver whose `now` is the wall
+    /// clock never needs to call this.
+    pub fn handle_wall_clock(&mut self, now: Time, wall: Time) {
+        self.start(now);
+        let offset = i64::try_from(wall.as_micros())
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(now.as_micros()).unwrap_or(i64::MAX));
+        if offset != self.wall_offset_us {
+            self.wall_offset_us = offset;
+            self.schedule.set_wall_offset(now, offset);
+        }
+    }
+
+    /// What the wall clock reads at `now`, as far as this node knows.
+    fn wall_clock(&self, now: Time) -> Time {
+        Time::from_unix_micros(now.as_micros().saturating_add_signed(self.wall_offset_us))
     }
 
     /// Whether this node takes part in probing, gossip and syncs.
@@ -348,10 +419,14 @@ impl<R: Rng> Node<R> {
     pub fn set_meta(&mut self, now: Time, meta: Meta) -> Result<(), IdentityError> {
         self.start(now);
         let current = self.list.local();
-        let local = Member {
-            identity: Arc::new(current.identity.with_meta(meta)?),
-            incarnation: current.incarnation.saturating_add(1),
-            state: current.state,
+        let identity = Arc::new(current.identity.with_meta(meta)?);
+        let local = match current.incarnation.checked_add(1) {
+            Some(incarnation) => Member::new(identity, incarnation, current.state),
+            None => {
+                let successor = self.successor_instance(now, current.identity.joined_at_ms());
+                let identity = successor.identity.with_meta(identity.meta().clone())?;
+                Member::new(Arc::new(identity), 0, successor.state)
+            }
         };
         self.publish_local(local, ChangeKind::Update, None);
         Ok(())
@@ -380,21 +455,29 @@ impl<R: Rng> Node<R> {
                 Message::Ping { seq, target } => {
                     if *target == *self.name {
                         // A prober this list knows at another address is a second live process with a taken
-                        // name (or a member behind NAT): tell it what the list holds, which settles a conflict
-                        // at once. A datagram's source can be forged, so the record goes over a stream (whose
-                        // handshake reaches nothing that does not answer), at most once per probe interval.
+                        // name (or a member behind NAT), and one it holds as failed is back (a long pause, a
+                        // partition healed): tell it what the list holds, which settles a conflict at once and
+                        // lets a member that is alive after all refute now rather than at the next sync. A
+                        // datagram's source can be forged, so for a prober at an unexpected address the record
+                        // goes over a stream (whose handshake reaches nothing that does not answer), at most once
+                        // per probe interval; a member at its own address gets it with the ack.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
-                        if moved && now >= self.next_conflict_notice {
-                            if let Some(held) = self.list.get(&sender.name) {
-                                let record = Message::Update(Update {
-                                    member: held.clone(),
-                                    accuser: None,
-                                });
-                                self.send_stream(from, record);
+                        let held = self.list.get(&sender.name).map(|m| Update {
+                            member: m.clone(),
+                            accuser: None,
+                        });
+                        let mut record = None;
+                        if moved {
+                            if let Some(held) = held
+                                && now >= self.next_conflict_notice
+                            {
+                                self.send_stream(from, Message::Update(held));
                                 self.next_conflict_notice = now + self.config.probe_interval;
                             }
+                        } else {
+                            record = held.filter(|u| u.member.state == State::Failed);
                         }
-                        self.reply(&sender, &[Message::Ack { seq }], None);
+                        self.reply(&sender, &[Message::Ack { seq }], record.as_ref());
                     } else {
                         self.stats.misdirected += 1;
                     }
@@ -423,6 +506,9 @@ impl<R: Rng> Node<R> {
                     self.stats.misdirected += 1;
                 }
             }
+        }
+        for correction in std::mem::take(&mut self.corrections) {
+            self.reply(&sender, &[], Some(&correction));
         }
         Ok(())
     }
@@ -504,6 +590,7 @@ impl<R: Rng> Node<R> {
                 }
             }
         }
+        reply.extend(self.corrections.drain(..).map(Message::Update));
         Ok((!reply.is_empty()).then(|| codec::encode_packet(&self.name, &reply)))
     }
 
@@ -1091,8 +1178,27 @@ impl<R: Rng> Node<R> {
         from_sync: bool,
     ) {
         if claim.name() == &*self.name {
-            self.apply_to_self(claim, sender);
+            self.apply_to_self(now, claim, sender);
             return;
+        }
+        if self.list.get(claim.name()).is_none() {
+            if let Some(grave) = self.graves.holds(&claim) {
+                // Old news about a member this list reaped. A peer that still holds as failed a member that
+                // left is told so, or it would keep showing it failed until its own reap.
+                if claim.state == State::Failed
+                    && grave.state == State::Left
+                    && grave.joined_at_ms == claim.identity.joined_at_ms()
+                {
+                    let left =
+                        Member::new(Arc::clone(&claim.identity), grave.incarnation, State::Left);
+                    self.corrections.push(Update {
+                        member: left,
+                        accuser: None,
+                    });
+                }
+                return;
+            }
+            self.graves.remove(claim.name());
         }
         let mut accuser = accuser;
         if from_sync && claim.state == State::Failed {
@@ -1178,7 +1284,13 @@ impl<R: Rng> Node<R> {
         };
         match current.state {
             State::Failed => {
-                self.failed_pool.push(Arc::clone(&current.identity));
+                if !self
+                    .failed_pool
+                    .iter()
+                    .any(|id| id.same_instance(&current.identity))
+                {
+                    self.failed_pool.push(Arc::clone(&current.identity));
+                }
                 self.reap_failed
                     .push_back(reap(self.config.failed_reap_timeout));
             }
@@ -1187,6 +1299,7 @@ impl<R: Rng> Node<R> {
                 .push_back(reap(self.config.left_reap_timeout)),
             State::Alive | State::Suspect => {}
         }
+        self.compact_reaps();
     }
 
     fn start_suspicion(
@@ -1257,29 +1370,32 @@ impl<R: Rng> Node<R> {
     /// `suspicion_min` to refute before any of those suspicions can end in a failure.
     fn rejoin_conversation(&mut self, now: Time) {
         let later = now + self.config.timers(self.list.active_count()).suspicion_min;
-        let suspects: Vec<Member> = self
+        let me = Arc::clone(&self.name);
+        // Each suspicion goes out as it was raised: this node's own as its own, a second-hand one (taken from a
+        // full sync) still second-hand, so that its receivers keep waiting the longest for it.
+        let suspects: Vec<Update> = self
             .suspicions
             .iter_mut()
             .filter_map(|s| {
                 s.postpone(later);
+                let accuser = if s.accusers().any(|a| *a == me) {
+                    Some(Arc::clone(&me))
+                } else {
+                    s.accusers().next().cloned()
+                };
                 self.list
                     .get(s.member.name())
                     .filter(|m| m.state == State::Suspect)
-                    .cloned()
+                    .map(|m| Update {
+                        member: m.clone(),
+                        accuser,
+                    })
             })
             .collect();
-        for suspect in suspects {
-            let update = Update {
-                member: suspect.clone(),
-                accuser: Some(Arc::clone(&self.name)),
-            };
+        for update in suspects {
             self.enqueue(update.clone(), Priority::Urgent);
-            self.send(
-                suspect.identity.addr(),
-                Some(Arc::clone(&suspect.identity)),
-                &[],
-                Some(&update),
-            );
+            let subject = Arc::clone(&update.member.identity);
+            self.send(subject.addr(), Some(subject), &[], Some(&update));
         }
     }
 
@@ -1315,13 +1431,42 @@ impl<R: Rng> Node<R> {
     }
 
     /// A claim about this node's own name.
-    fn apply_to_self(&mut self, claim: Member, sender: &Sender) {
+    fn apply_to_self(&mut self, now: Time, claim: Member, sender: &Sender) {
         let local = self.list.local().clone();
         if self.shadowed {
             return;
         }
-        let (ours, theirs) = (local.identity.joined_at_ms(), claim.identity.joined_at_ms());
-        if theirs > ours && claim.state.is_active() {
+        let (ours, theirs) = (&local.identity, &claim.identity);
+        if ours.same_instance(theirs) && ours.addr() == theirs.addr() {
+            if self.leaving {
+                return;
+            }
+            // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
+            // incarnation above ours (news of this instance that this node no longer remembers), or it would
+            // stick.
+            let refute = if claim.state == State::Alive {
+                claim.incarnation > local.incarnation
+            } else {
+                claim.incarnation >= local.incarnation
+            };
+            if refute {
+                self.refute(now, claim.incarnation, sender);
+            }
+            return;
+        }
+        // Another instance of this name. One whose entry is failed or left is gone, and so is one at this very
+        // address (no other live process can hold it): a former instance of this member. If the lists rank it
+        // above this one, the clock that gave this instance its `joined_at` is behind the old one's (a reboot
+        // before the time was synchronised); this instance takes a `joined_at` above it, or it would stay hidden
+        // behind its own past.
+        let former = !claim.state.is_active() || theirs.addr() == ours.addr();
+        if former {
+            if theirs.joined_at_ms() >= ours.joined_at_ms() && !self.leaving {
+                self.reidentify(now, theirs.joined_at_ms(), sender);
+            }
+            return;
+        }
+        if theirs.joined_at_ms() > ours.joined_at_ms() {
             // A newer live instance holds the name. Every list keeps the newer one (precedence), so this node
             // steps aside rather than fight over it.
             self.shadowed = true;
@@ -1332,37 +1477,55 @@ impl<R: Rng> Node<R> {
                 other: claim.clone(),
                 winner: claim,
             });
-            return;
-        }
-        if theirs != ours || self.leaving {
-            return;
-        }
-        // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
-        // incarnation above ours (news of this instance that this node no longer remembers), or it would stick.
-        let refute = if claim.state == State::Alive {
-            claim.incarnation > local.incarnation
-        } else {
-            claim.incarnation >= local.incarnation
-        };
-        if refute {
-            self.refute(claim.incarnation.saturating_add(1), sender);
         }
     }
 
-    /// Raises this node's incarnation above a claim that it is not alive, and tells everyone, the sender of the
-    /// claim first.
-    fn refute(&mut self, incarnation: u32, sender: &Sender) {
-        let local = Member {
-            incarnation,
-            state: State::Alive,
-            ..self.list.local().clone()
-        };
+    /// Raises this node's incarnation above `above` to answer a claim that it is not alive, and tells everyone,
+    /// the sender of the claim first.
+    fn refute(&mut self, now: Time, above: u32, sender: &Sender) {
         self.stats.refutations += 1;
         self.awareness.apply(1);
+        let local = match above.checked_add(1) {
+            Some(incarnation) => Member {
+                incarnation,
+                state: State::Alive,
+                ..self.list.local().clone()
+            },
+            // No incarnation is left above the claim: only a newer `joined_at` outranks it.
+            None => self.successor_instance(now, self.list.local().identity.joined_at_ms()),
+        };
         let update = self.publish_local(local, ChangeKind::Alive, sender.identity.clone());
         if sender.name != self.name {
             self.reply(sender, &[], Some(&update));
         }
+    }
+
+    /// Becomes a new instance of this member, ranked above the instance that joined at `above_ms`, and tells
+    /// everyone, the sender of the claim that made it necessary first.
+    fn reidentify(&mut self, now: Time, above_ms: u64, sender: &Sender) {
+        let local = self.successor_instance(now, above_ms);
+        let update = self.publish_local(local, ChangeKind::Join, sender.identity.clone());
+        if sender.name != self.name {
+            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+        }
+    }
+
+    /// This member as a new instance: same name, address and metadata, incarnation 0, and a `joined_at` that is
+    /// this node's wall clock or one millisecond past `above_ms`, whichever is later.
+    fn successor_instance(&self, now: Time, above_ms: u64) -> Member {
+        let current = self.list.local();
+        let joined_at_ms = self
+            .wall_clock(now)
+            .unix_ms()
+            .max(above_ms.saturating_add(1));
+        let identity = Identity::new(
+            current.name(),
+            current.identity.addr(),
+            joined_at_ms,
+            current.identity.meta().clone(),
+        )
+        .expect("the name and metadata were checked when this node started");
+        Member::new(Arc::new(identity), 0, current.state)
     }
 
     /// Makes `local` this node's own entry, queues it for everyone (a refutation or a leave urgently) and
@@ -1379,8 +1542,8 @@ impl<R: Rng> Node<R> {
             accuser: None,
         };
         let priority = match kind {
-            // This node answers a suspicion (or a failure) of itself.
-            ChangeKind::Alive => Priority::Refutation,
+            // This node answers a suspicion (or a failure) of itself, or outranks a former instance.
+            ChangeKind::Alive | ChangeKind::Join => Priority::Refutation,
             ChangeKind::Leave => Priority::Urgent,
             _ => Priority::Routine,
         };
@@ -1464,6 +1627,14 @@ impl<R: Rng> Node<R> {
         if self.failed_pool.is_empty() {
             return;
         }
+        // Every list that holds a member failed tries it now and then; with one attempt per list per interval, a
+        // member the whole cluster failed would get N / interval full syncs when it came back. Each list tries
+        // with a chance that keeps the attempts each failed member gets from the whole cluster near a constant.
+        let failed = self.failed_pool.len() as f64;
+        let chance = RECONNECTS_PER_FAILED_MEMBER * failed / self.list.active_count().max(1) as f64;
+        if chance < 1.0 && self.rng.random::<f64>() >= chance {
+            return;
+        }
         let target = self.failed_pool[self.rng.random_range(0..self.failed_pool.len())].addr();
         self.request_sync(target);
     }
@@ -1486,16 +1657,37 @@ impl<R: Rng> Node<R> {
                         && m.incarnation == reap.incarnation
                         && m.identity.same_instance(&reap.identity)
                 });
-                if unchanged {
-                    self.list.remove(reap.identity.name());
+                if unchanged && let Some(reaped) = self.list.remove(reap.identity.name()) {
+                    self.graves.bury(now, &reaped);
                 }
+            }
+        }
+        self.graves.expire(now);
+    }
+
+    /// Drops the reaps that can no longer happen (their member changed state since) once they outnumber the
+    /// members, so that a member that flaps between alive and failed does not grow the queues for a whole
+    /// reap timeout.
+    fn compact_reaps(&mut self) {
+        let limit = 2 * self.list.len() + 16;
+        let list = &self.list;
+        for (queue, state) in [
+            (&mut self.reap_failed, State::Failed),
+            (&mut self.reap_left, State::Left),
+        ] {
+            if queue.len() > limit {
+                queue.retain(|r| {
+                    list.get(r.identity.name()).is_some_and(|m| {
+                        m.state == state
+                            && m.incarnation == r.incarnation
+                            && m.identity.same_instance(&r.identity)
+                    })
+                });
             }
         }
     }
 }
 
-/// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
-/// nothing else changed is not worth an event.
 /// How urgently news about a member goes out. Anything but plain "alive" is urgent, and so is an "alive" that
 /// clears a failure: those are the updates whose loss leaves a list wrong. A refutation (the member raised its
 /// incarnation to answer a suspicion) goes first, wherever it passes: it races the suspicion timers running
@@ -1522,6 +1714,8 @@ fn news_priority(
     }
 }
 
+/// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
+/// nothing else changed is not worth an event.
 fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind> {
     let same = previous.filter(|p| p.identity.same_instance(&current.identity));
     let Some(previous) = same else {
@@ -1544,5 +1738,117 @@ fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind
         (_, State::Failed) => Some(ChangeKind::Failed),
         (State::Left, State::Left) => None,
         (_, State::Left) => Some(ChangeKind::Leave),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
+
+    fn identity(i: usize) -> Arc<Identity> {
+        let addr = SocketAddr::from(([10, 0, 0, i as u8 + 1], 7946));
+        Arc::new(Identity::new(format!("m{i}"), addr, 1, Meta::default()).unwrap())
+    }
+
+    /// Node m0 in a converged cluster of `n`.
+    fn converged(n: usize) -> Node {
+        let mut node = Node::new(
+            Config::default(),
+            (*identity(0)).clone(),
+            SmallRng::seed_from_u64(1),
+        )
+        .unwrap();
+        node.adopt_members(
+            EPOCH,
+            (1..n).map(|i| Member::new(identity(i), 0, State::Alive)),
+        );
+        node
+    }
+
+    /// The updates in everything the node has queued to send.
+    fn sent_updates(node: &mut Node) -> Vec<Update> {
+        let mut updates = Vec::new();
+        while let Some(t) = node.poll_transmit() {
+            let packet = codec::decode_packet(&t.bytes).unwrap();
+            updates.extend(packet.messages.into_iter().filter_map(|m| match m {
+                Message::Update(u) => Some(u),
+                _ => None,
+            }));
+        }
+        updates
+    }
+
+    #[test]
+    fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
+        let mut node = converged(8);
+        let now = EPOCH + Duration::from_secs(5);
+        // A full sync from m1 says m5 failed: here that is a second-hand suspicion, nobody's own probe.
+        let push = Message::SyncPush {
+            members: vec![Member::new(identity(5), 0, State::Failed)],
+        };
+        let bytes = codec::encode_packet("m1", &[push]);
+        node.handle_stream(now, identity(1).addr(), &bytes).unwrap();
+        assert_eq!(node.member("m5").unwrap().state, State::Suspect);
+        // m0's own probe of m6 failed, and so did its probes of four members: it was isolated.
+        let probe = Probe {
+            seq: 1,
+            target: identity(6),
+            started: now,
+            direct_deadline: now,
+            deadline: now,
+            helpers: Some(0),
+            nacks: 0,
+        };
+        node.probe_failed(now, probe);
+        node.recent_failures = (1..5).map(identity).collect();
+        sent_updates(&mut node);
+        node.rejoin_conversation(now + Duration::from_secs(1));
+        let updates = sent_updates(&mut node);
+        let accusers_of = |name: &str| -> Vec<Option<&str>> {
+            updates
+                .iter()
+                .filter(|u| u.member.name() == name && u.member.state == State::Suspect)
+                .map(|u| u.accuser.as_deref())
+                .collect()
+        };
+        assert!(
+            !accusers_of("m6").is_empty() && accusers_of("m6").iter().all(|a| *a == Some("m0")),
+            "{:?}",
+            accusers_of("m6")
+        );
+        assert!(
+            accusers_of("m5").iter().all(|a| a.is_none()),
+            "m0 never probed m5, yet says it accuses it: {:?}",
+            accusers_of("m5")
+        );
+    }
+
+    #[test]
+    fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() {
+        let mut node = converged(6);
+        let from = Sender {
+            name: "m1".into(),
+            addr: identity(1).addr(),
+            identity: Some(identity(1)),
+            reply_budget: usize::MAX,
+        };
+        let now = EPOCH + Duration::from_secs(1);
+        for round in 0..1000u32 {
+            for (inc, state) in [(2 * round, State::Failed), (2 * round + 1, State::Alive)] {
+                let claim = Member::new(identity(2), inc, state);
+                node.apply(now, claim, None, Via::Gossip, &from, false);
+            }
+        }
+        assert_eq!(node.member("m2").unwrap().state, State::Alive);
+        assert!(node.failed_pool.len() <= 1, "{}", node.failed_pool.len());
+        assert!(
+            node.reap_failed.len() <= 2 * 6 + 16,
+            "{}",
+            node.reap_failed.len()
+        );
     }
 }

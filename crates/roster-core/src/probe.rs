@@ -1,10 +1,13 @@
 //! The probe schedule and the bookkeeping of ping / ping-req exchanges.
 //!
 //! **Schedule.** With [`ProbeSchedule::Ring`] every member orders the active members by a hash of each name and
-//! probes, in round `r = floor(now / probe_interval)`, the member `1 + r mod (M - 1)` places after itself. When
-//! views agree this is a permutation: every member is probed exactly once per round, by a prober that moves one
-//! step back along the ring each round, so a crashed member is probed by someone live within
-//! `max_simultaneous_failures` rounds. Each probe of a target happens at the same phase of the round, derived
+//! probes, in round `r = floor(wall clock / probe_interval)`, the member `1 + r mod S` places after itself,
+//! where `S` is the ring span (or the number of other members, if fewer). When views agree this is a
+//! permutation: every member is probed exactly once per round, by a prober that moves one step back along the
+//! ring each round, so a crashed member is probed by someone live within `max_simultaneous_failures` rounds.
+//! Because the offset does not depend on the cluster size, lists that disagree on a member (a join still
+//! spreading) disturb only the probes of the few members just past it. Rounds follow each member's own wall
+//! clock; clocks that disagree shift each prober's probes by its clock's error, never more. Each probe of a target happens at the same phase of the round, derived
 //! from the target's name: consecutive probes of one member are exactly one period apart, while probes of
 //! different members (and so detections) are spread over the period instead of landing in lockstep.
 //!
@@ -110,6 +113,10 @@ pub struct Relay {
 pub struct Schedule {
     kind: ProbeSchedule,
     period: Duration,
+    /// Ring: how many members after itself a member probes in turn.
+    span: usize,
+    /// How far the wall clock, which numbers the rounds, is ahead of the node's `now`, in microseconds.
+    wall_offset_us: i64,
     /// Ring: the round whose probe is due next.
     next_round: u64,
     /// Shuffled: when the next probe is due, and the list and cursor.
@@ -135,6 +142,8 @@ impl Schedule {
         Schedule {
             kind: config.probe_schedule,
             period,
+            span: config.ring_span.max(1),
+            wall_offset_us: 0,
             next_round: 0,
             // Until `start`, this holds the node's random phase within the period (shuffled schedule).
             next_at: Time::ZERO + period.mul_f64(rng.random::<f64>()),
@@ -146,7 +155,7 @@ impl Schedule {
 
     /// Anchors the schedule at the node's first `now`.
     pub fn start(&mut self, now: Time) {
-        self.next_round = round_of(now, self.period);
+        self.next_round = self.round_at(now);
         self.next_at = now + self.next_at.since_epoch();
     }
 
@@ -209,9 +218,11 @@ impl Schedule {
         if len < 3 {
             return Vec::new();
         }
-        let round = round_of(since, self.period);
+        let round = self.round_at(since);
         (1..=rounds as u64)
-            .filter_map(|ahead| list.ring_member(at + len - ring_offset(round + ahead, len - 1)))
+            .filter_map(|ahead| {
+                list.ring_member(at + len - ring_offset(round + ahead, len - 1, self.span))
+            })
             .filter(|m| !m.identity.same_instance(target) && m.name() != list.local().name())
             .collect()
     }
@@ -221,7 +232,7 @@ impl Schedule {
     pub fn advance(&mut self, now: Time, list: &Membership, rng: &mut impl Rng) {
         match self.kind {
             ProbeSchedule::Ring => {
-                self.next_round = (self.next_round + 1).max(round_of(now, self.period));
+                self.next_round = (self.next_round + 1).max(self.round_at(now));
             }
             ProbeSchedule::Shuffled => {
                 let position = self.order[self.cursor.min(self.order.len())..]
@@ -237,6 +248,24 @@ impl Schedule {
                 self.next_at = (self.next_at + self.period).max(now);
             }
         }
+    }
+
+    /// The wall clock now reads `offset_us` ahead of `now`: the rounds follow it. A small change (a slew) keeps
+    /// the round in progress; a step jumps to the round the wall clock is in, so a member probes at most once
+    /// more or once less around it.
+    pub fn set_wall_offset(&mut self, now: Time, offset_us: i64) {
+        self.wall_offset_us = offset_us;
+        self.ring_due.set(None);
+        let round = self.round_at(now);
+        if round > self.next_round || round + 1 < self.next_round {
+            self.next_round = round;
+        }
+    }
+
+    /// The ring round that the wall clock is in at `now`.
+    fn round_at(&self, now: Time) -> u64 {
+        let wall = now.as_micros().saturating_add_signed(self.wall_offset_us);
+        wall / (self.period.as_micros() as u64).max(1)
     }
 
     /// A member became active: SWIM inserts it at a random position of the shuffled list.
@@ -261,24 +290,25 @@ impl Schedule {
 
     fn ring_target<'a>(&self, list: &'a Membership, round: u64) -> Option<&'a Member> {
         let others = list.active_count().checked_sub(1).filter(|&n| n > 0)?;
-        list.ring_successor(ring_offset(round, others))
+        list.ring_successor(ring_offset(round, others, self.span))
     }
 
+    /// When, on the node's own clock, `round` reaches `target`'s phase of it.
     fn ring_time(&self, round: u64, target: &Member) -> Time {
         let period = self.period.as_micros() as u64;
         let phase = ((target.identity.name_hash() & 0xffff_ffff) * period) >> 32;
-        Time::from_unix_micros(round.saturating_mul(period).saturating_add(phase))
+        let wall = round.saturating_mul(period).saturating_add(phase);
+        Time::from_unix_micros(wall.saturating_add_signed(self.wall_offset_us.saturating_neg()))
     }
 }
 
 /// The ring schedule's rule: in `round`, every member probes the member this many places after itself, among
-/// `others` (> 0) members besides itself.
-fn ring_offset(round: u64, others: usize) -> usize {
-    1 + (round % others as u64) as usize
-}
-
-fn round_of(now: Time, period: Duration) -> u64 {
-    now.as_micros() / (period.as_micros() as u64).max(1)
+/// `others` (> 0) members besides itself, cycling through the nearest `span` of them. The offset depends on the
+/// cluster size only in a cluster smaller than the span, so two lists that disagree on who is in the cluster
+/// (a join or a failure still spreading) still agree on the offset, and differ only in the few targets just
+/// past the member they disagree on.
+fn ring_offset(round: u64, others: usize, span: usize) -> usize {
+    1 + (round % others.min(span).max(1) as u64) as usize
 }
 
 fn live_entry<'a>(list: &'a Membership, id: &Identity) -> Option<&'a Member> {
@@ -340,6 +370,113 @@ mod tests {
                 for (schedule, list) in schedules.iter_mut().zip(&lists) {
                     schedule.advance(start, list, &mut rng);
                 }
+            }
+        }
+    }
+
+    /// How members went unprobed over `rounds` rounds when the lists of `unaware` have not heard of the last
+    /// member yet (a join still spreading): the longest run of rounds in which a member every list knows went
+    /// unprobed, and how many of them went unprobed for two rounds in a row or more.
+    fn unprobed_runs(span: usize, n: usize, unaware: &[usize], rounds: u64) -> (u64, usize) {
+        let config = Config {
+            ring_span: span,
+            ..Config::default()
+        };
+        let mut lists = lists(n);
+        let joiner = lists[n - 1].local().name().to_string();
+        for &i in unaware {
+            lists[i].remove(&joiner);
+        }
+        let mut rng = SmallRng::seed_from_u64(5);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedules: Vec<Schedule> =
+            (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
+        schedules.iter_mut().for_each(|s| s.start(start));
+        let mut unprobed_for = vec![0u64; n];
+        let mut longest = vec![0u64; n];
+        for round in 0..rounds {
+            let now = start + config.probe_interval * round as u32;
+            let mut probed = vec![false; n];
+            for (schedule, list) in schedules.iter_mut().zip(&lists) {
+                let (_, target) = schedule.next(list).unwrap();
+                let index: usize = target.name()["node-".len()..].parse().unwrap();
+                probed[index] = true;
+                schedule.advance(now + config.probe_interval, list, &mut rng);
+            }
+            for ((count, was), longest) in unprobed_for.iter_mut().zip(probed).zip(&mut longest) {
+                *count = if was { 0 } else { *count + 1 };
+                *longest = (*longest).max(*count);
+            }
+        }
+        // The joiner itself is probed only by the lists that know it; what matters is everyone else.
+        let known = &longest[..n - 1];
+        let worst = known.iter().copied().max().unwrap_or(0);
+        (worst, known.iter().filter(|&&l| l >= 2).count())
+    }
+
+    #[test]
+    fn a_join_still_spreading_leaves_no_member_unprobed_for_long() {
+        let n = 60;
+        let unaware: Vec<usize> = (0..n - 1).filter(|i| i % 2 == 0).collect();
+        let short = unprobed_runs(Config::default().ring_span, n, &unaware, 240);
+        // A span as long as the ring is the schedule whose offset depends on the cluster size.
+        let whole_ring = unprobed_runs(n, n, &unaware, 240);
+        eprintln!(
+            "span {} -> {short:?}, whole ring -> {whole_ring:?}",
+            Config::default().ring_span
+        );
+        assert!(
+            short.0 <= 2,
+            "with the default span a member went {} rounds unprobed",
+            short.0
+        );
+        assert!(short.1 <= 2, "{} members went two rounds unprobed", short.1);
+        assert!(
+            whole_ring.1 > 10 * short.1.max(1),
+            "{whole_ring:?} against {short:?}"
+        );
+    }
+
+    #[test]
+    fn a_member_whose_wall_clock_was_stepped_probes_in_step_with_the_others_again() {
+        let config = Config::default();
+        let n = 12;
+        let lists = lists(n);
+        let mut rng = SmallRng::seed_from_u64(6);
+        let start = Time::from_unix_ms(1_764_000_000_000);
+        let mut schedules: Vec<Schedule> =
+            (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
+        // Node 0 booted with its clock 61.5 s behind; its `now` stays anchored there until told otherwise.
+        let behind = Duration::from_millis(61_500);
+        let node_now = |i: usize, t: Time| if i == 0 { t - behind } else { t };
+        for (i, s) in schedules.iter_mut().enumerate() {
+            s.start(node_now(i, start));
+        }
+        let targets = |schedules: &[Schedule]| {
+            let mut probed: Vec<&str> = schedules
+                .iter()
+                .zip(&lists)
+                .map(|(s, l)| s.next(l).unwrap().1.name())
+                .collect();
+            probed.sort_unstable();
+            probed.dedup();
+            probed.len()
+        };
+        assert!(
+            targets(&schedules) < n,
+            "out of step, two members probe one target"
+        );
+        // NTP steps the wall clock 61.5 s forward; the node's `now` does not move.
+        schedules[0].set_wall_offset(node_now(0, start), behind.as_micros() as i64);
+        for round in 0..(2 * n as u32) {
+            assert_eq!(
+                targets(&schedules),
+                n,
+                "round {round}: someone was probed twice"
+            );
+            let now = start + config.probe_interval * (round + 1);
+            for (i, (s, l)) in schedules.iter_mut().zip(&lists).enumerate() {
+                s.advance(node_now(i, now), l, &mut rng);
             }
         }
     }

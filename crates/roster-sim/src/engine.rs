@@ -17,6 +17,8 @@ use rand::{Rng, SeedableRng};
 use roster_core::membership::name_hash;
 use roster_core::{Config, Event, Identity, Member, Meta, Node, State, Time};
 
+use crate::budget::Budget;
+use crate::clock::NodeClock;
 use crate::fault::Scheduled;
 use crate::metrics::Metrics;
 use crate::network::{Fate, Network, addr_of, index_of};
@@ -47,6 +49,17 @@ pub struct World {
     pub converge_check: Duration,
     /// Seeds given to a joining node.
     pub join_seeds: usize,
+    /// How the machines' clocks disagree.
+    pub clocks: Clocks,
+}
+
+/// How far each machine's wall clock is from true time, and how fast it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Clocks {
+    /// Each machine's clock is off by an amount drawn uniformly within plus or minus this.
+    pub skew: Duration,
+    /// Each machine's clock runs fast or slow by up to this many parts per million.
+    pub drift_ppm: u32,
 }
 
 impl World {
@@ -61,6 +74,7 @@ impl World {
             duration: Duration::from_secs(60),
             converge_check: Duration::from_millis(250),
             join_seeds: 2,
+            clocks: Clocks::default(),
         }
     }
 }
@@ -83,6 +97,12 @@ pub(crate) enum Status {
 pub(crate) struct Slot {
     pub(crate) node: Option<Node<SmallRng>>,
     pub(crate) identity: Arc<Identity>,
+    /// The clocks of the process running in the slot (or the last one).
+    pub(crate) clock: NodeClock,
+    /// For a cloned machine: the slot whose name it took.
+    pub(crate) clone_of: Option<usize>,
+    /// The machine's packet budget, when the network sets one.
+    pub(crate) budget: Budget,
     pub(crate) status: Status,
     pub(crate) generation: u64,
     pub(crate) frozen_until: Time,
@@ -169,6 +189,8 @@ pub struct Sim {
     seq: u64,
     pub(crate) now: Time,
     pub(crate) rng: SmallRng,
+    /// Draws the clocks of processes started during the run.
+    pub(crate) clock_rng: SmallRng,
     pub(crate) running: usize,
     /// A freeze at least this long may rightly end in a failure: nobody can refute for the frozen member.
     pub(crate) suspicion_min: Duration,
@@ -183,6 +205,28 @@ pub struct Sim {
     pub steps: u64,
     spare_transmits: Vec<roster_core::Transmit>,
     spare_events: Vec<Event>,
+}
+
+/// Seeds the generator of the machines' clocks apart from the rest of the run's.
+const CLOCK_STREAM: u64 = 0xc10c_c10c;
+
+impl Clocks {
+    /// The clocks of a process started at `started` on a machine drawn from this model.
+    pub(crate) fn draw(&self, started: Time, rng: &mut SmallRng) -> NodeClock {
+        let skew = self.skew.as_micros() as i64;
+        let offset = if skew > 0 {
+            rng.random_range(-skew..=skew)
+        } else {
+            0
+        };
+        let drift = self.drift_ppm as i32;
+        let drift = if drift > 0 {
+            rng.random_range(-drift..=drift)
+        } else {
+            0
+        };
+        NodeClock::new(started, offset, drift)
+    }
 }
 
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -218,7 +262,11 @@ impl Sim {
         ring_order
             .sort_by_cached_key(|id| ((name_hash(id.name()) >> 32) as u32, id.name().to_string()));
         let mut slots = Vec::with_capacity(world.nodes);
+        // Clocks draw from their own generator, so that a world whose clocks agree has the history it had
+        // before clocks were modelled.
+        let mut clock_rng = SmallRng::seed_from_u64(mix(world.seed ^ CLOCK_STREAM));
         for (i, identity) in identities.iter().enumerate() {
+            let clock = world.clocks.draw(EPOCH, &mut clock_rng);
             let node = if i < world.initial {
                 let rng = SmallRng::seed_from_u64(mix(world.seed ^ mix(i as u64)));
                 let mut node = Node::new(world.config.clone(), (**identity).clone(), rng)
@@ -227,12 +275,15 @@ impl Sim {
                 let everyone = ring_order
                     .iter()
                     .map(|id| Member::new(Arc::clone(id), 0, State::Alive));
-                node.adopt_members(EPOCH, everyone);
+                node.adopt_members(clock.now_at(EPOCH), everyone);
                 Some(node)
             } else {
                 None
             };
             slots.push(Slot {
+                clock,
+                clone_of: None,
+                budget: Budget::full(EPOCH, world.network.packet_budget.unwrap_or(0.0)),
                 status: if node.is_some() {
                     Status::Running
                 } else {
@@ -251,6 +302,7 @@ impl Sim {
         }
         let mut sim = Sim {
             rng: SmallRng::seed_from_u64(mix(world.seed)),
+            clock_rng,
             metrics: Metrics::new(world.nodes, EPOCH),
             running: 0,
             suspicion_min: world.config.timers(world.nodes).suspicion_min,
@@ -363,6 +415,16 @@ impl Sim {
         self.now - EPOCH
     }
 
+    /// What the protocol's `now` reads at node `i` (see `clock`).
+    pub(crate) fn node_now(&self, i: usize) -> Time {
+        self.slots[i].clock.now_at(self.now)
+    }
+
+    /// What the wall clock of node `i`'s machine reads now: the time its event log would carry.
+    pub fn wall_clock(&self, i: usize) -> Time {
+        self.slots[i].clock.wall_at(self.now)
+    }
+
     fn lag(&mut self, i: usize) -> Option<Duration> {
         let slot = &self.slots[i];
         if self.now < slot.slow_until && !slot.max_lag.is_zero() {
@@ -405,7 +467,7 @@ impl Sim {
                     return;
                 }
                 self.slots[i].armed_for = None;
-                let now = self.now;
+                let now = self.node_now(i);
                 if let Some(n) = self.slots[i].node.as_mut() {
                     n.handle_timeout(now);
                 }
@@ -416,7 +478,7 @@ impl Sim {
                 to, from, bytes, ..
             } => {
                 let i = to as usize;
-                let now = self.now;
+                let now = self.node_now(i);
                 if let Some(n) = self.slots[i].node.as_mut()
                     && n.handle_packet(now, addr_of(from as usize), &bytes)
                         .is_err()
@@ -434,7 +496,7 @@ impl Sim {
                 ..
             } => {
                 let i = to as usize;
-                let now = self.now;
+                let now = self.node_now(i);
                 let reply = match self.slots[i]
                     .node
                     .as_mut()
@@ -555,8 +617,9 @@ impl Sim {
             slot.armed_for = Some(wake);
             slot.token += 1;
             let token = slot.token;
+            let at = slot.clock.true_time_of(wake);
             self.push(
-                wake.max(self.now),
+                at.max(self.now),
                 What::Wake {
                     node: i as u32,
                     token,
@@ -568,6 +631,12 @@ impl Sim {
 
     fn send_datagram(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
         self.metrics.sent(bytes.len(), true);
+        if let Some(rate) = self.world.network.packet_budget
+            && !self.slots[from].budget.send_datagram(self.now, rate)
+        {
+            self.metrics.over_budget += 1;
+            return;
+        }
         let at = self.since_start();
         match self
             .world
@@ -590,14 +659,24 @@ impl Sim {
 
     fn send_stream(&mut self, from: usize, to: usize, leg: u8, bytes: Vec<u8>) {
         self.metrics.sent(bytes.len(), false);
+        let queued = match self.world.network.packet_budget {
+            Some(rate) => self.slots[from]
+                .budget
+                .send_stream(self.now, rate, bytes.len()),
+            None => Duration::ZERO,
+        };
         let at = self.since_start();
-        match self
-            .world
-            .network
-            .stream(from, to, at, leg == 0, self.world.seed, &mut self.rng)
-        {
+        match self.world.network.stream(
+            from,
+            to,
+            at,
+            leg == 0,
+            bytes.len(),
+            self.world.seed,
+            &mut self.rng,
+        ) {
             Fate::Arrives(delay) => self.push(
-                self.now + delay,
+                self.now + queued + delay,
                 What::Stream {
                     to: to as u32,
                     from: from as u32,
@@ -606,7 +685,8 @@ impl Sim {
                     bytes,
                 },
             ),
-            Fate::Lost | Fate::Cut => self.metrics.cut += 1,
+            Fate::Lost => self.metrics.streams_failed += 1,
+            Fate::Cut => self.metrics.cut += 1,
         }
     }
 

@@ -11,13 +11,17 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use roster_core::{Identity, Meta, Node, Time};
+use serde::{Deserialize, Serialize};
 
+use crate::clock::NodeClock;
 use crate::engine::{LEAVE_POLL, Sim, Status, What, mix, name_of};
 use crate::metrics::Want;
 use crate::network::addr_of;
+use crate::serde_secs;
 
 /// Something that happens to some nodes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Fault {
     /// The nodes stop at once, with no goodbye: their packets in flight still arrive, nothing more is sent.
     Crash(Vec<usize>),
@@ -25,34 +29,66 @@ pub enum Fault {
     /// meanwhile are handled late, in arrival order (a GC pause, a VM migration, SIGSTOP).
     Freeze {
         nodes: Vec<usize>,
+        #[serde(with = "serde_secs")]
         duration: Duration,
     },
     /// For `duration`, every timer of the nodes fires and every packet to them is handled up to `max_lag`
     /// late (uniformly drawn): an overloaded machine, the case Lifeguard was made for.
     Slow {
         nodes: Vec<usize>,
+        #[serde(with = "serde_secs")]
         duration: Duration,
+        #[serde(with = "serde_secs")]
         max_lag: Duration,
     },
     /// The nodes leave on purpose, and stop once their goodbye has gone out.
     Leave(Vec<usize>),
-    /// The nodes (crashed first if still running) start a new instance, with a newer `joined_at`, that joins
-    /// through a few running members.
-    Restart(Vec<usize>),
+    /// The nodes (crashed first if still running) start a new instance that joins through a few running
+    /// members. `clock_offset_ms` is how far the new process's wall clock is off (negative: behind, as after a
+    /// reboot before NTP synchronised; `None`: drawn like every machine's). With `keep_data` it restarts from
+    /// its data directory, whose snapshot raises its `joined_at` above the old instance's, as the agent does;
+    /// without, it is a fresh install that knows nothing of its past.
+    Restart {
+        nodes: Vec<usize>,
+        clock_offset_ms: Option<i64>,
+        keep_data: bool,
+    },
     /// Nodes that were never started start and join through a few running members.
     Join(Vec<usize>),
+    /// The machines' wall clocks are stepped by `by_ms` (NTP correcting them); the protocol's `now` does not
+    /// move, and the agent tells the core, as it does.
+    StepClock { nodes: Vec<usize>, by_ms: i64 },
+    /// Slot `clone`, never started, starts a process with the name of `of` (a cloned machine keeps its host
+    /// name, the default member name) at its own address and joins. With `same_joined_at` it is a copy of the
+    /// running process (a restored snapshot of a live VM); otherwise a new process.
+    Clone {
+        of: usize,
+        clone: usize,
+        same_joined_at: bool,
+    },
 }
 
 impl Fault {
+    /// A restart from the data directory, on a clock drawn like every machine's.
+    pub fn restart(nodes: Vec<usize>) -> Fault {
+        Fault::Restart {
+            nodes,
+            clock_offset_ms: None,
+            keep_data: true,
+        }
+    }
+
     /// The nodes the fault names.
-    pub fn nodes(&self) -> &[usize] {
+    pub fn nodes(&self) -> Vec<usize> {
         match self {
             Fault::Crash(nodes)
             | Fault::Freeze { nodes, .. }
             | Fault::Slow { nodes, .. }
             | Fault::Leave(nodes)
-            | Fault::Restart(nodes)
-            | Fault::Join(nodes) => nodes,
+            | Fault::Restart { nodes, .. }
+            | Fault::Join(nodes)
+            | Fault::StepClock { nodes, .. } => nodes.clone(),
+            Fault::Clone { of, clone, .. } => vec![*of, *clone],
         }
     }
 
@@ -63,15 +99,18 @@ impl Fault {
             Fault::Freeze { .. } => "freeze",
             Fault::Slow { .. } => "slow",
             Fault::Leave(_) => "leave",
-            Fault::Restart(_) => "restart",
+            Fault::Restart { .. } => "restart",
             Fault::Join(_) => "join",
+            Fault::StepClock { .. } => "step-clock",
+            Fault::Clone { .. } => "clone",
         }
     }
 }
 
 /// A fault and when it happens, counted from the start of the run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scheduled {
+    #[serde(with = "serde_secs")]
     pub at: Duration,
     pub fault: Fault,
 }
@@ -141,8 +180,9 @@ impl Sim {
                     if self.slots[i].status != Status::Running {
                         continue;
                     }
+                    let node_now = self.node_now(i);
                     if let Some(n) = self.slots[i].node.as_mut() {
-                        n.leave(now);
+                        n.leave(node_now);
                     }
                     self.slots[i].status = Status::Leaving;
                     self.running -= 1;
@@ -161,32 +201,83 @@ impl Sim {
                     );
                 }
             }
-            Fault::Restart(nodes) => {
+            Fault::Restart {
+                nodes,
+                clock_offset_ms,
+                keep_data,
+            } => {
                 for i in nodes {
                     if matches!(self.slots[i].status, Status::Running | Status::Leaving) {
                         self.stop(i, Status::Crashed);
                     }
-                    self.start(i);
+                    let previous = keep_data.then(|| self.slots[i].identity.joined_at_ms());
+                    self.start(
+                        i,
+                        Start::Restart {
+                            clock_offset_ms,
+                            previous,
+                        },
+                    );
                 }
             }
             Fault::Join(nodes) => {
                 for i in nodes {
                     if self.slots[i].status == Status::Absent {
-                        self.start(i);
+                        self.start(i, Start::Fresh);
                     }
                 }
                 self.metrics.open_watch("joins", now);
                 self.arm_check();
             }
+            Fault::StepClock { nodes, by_ms } => {
+                for i in nodes {
+                    self.slots[i].clock.step(by_ms.saturating_mul(1000));
+                    let (now, wall) = (self.node_now(i), self.wall_clock(i));
+                    if let Some(n) = self.slots[i].node.as_mut() {
+                        n.handle_wall_clock(now, wall);
+                        self.settle(i);
+                    }
+                }
+            }
+            Fault::Clone {
+                of,
+                clone,
+                same_joined_at,
+            } => {
+                if self.slots[clone].status == Status::Absent {
+                    let joined_at_ms =
+                        same_joined_at.then(|| self.slots[of].identity.joined_at_ms());
+                    self.start(clone, Start::Clone { of, joined_at_ms });
+                }
+            }
         }
     }
 
-    /// Starts a new instance at slot `i`, joining through a few running nodes.
-    fn start(&mut self, i: usize) {
+    /// Starts a new process at slot `i`, joining through a few running nodes.
+    fn start(&mut self, i: usize, how: Start) {
         let now = self.now;
-        let old = Arc::clone(&self.slots[i].identity);
-        let joined = now.unix_ms().max(old.joined_at_ms() + 1);
-        let identity = Identity::new(name_of(i), addr_of(i), joined, Meta::default())
+        let clock = match how {
+            Start::Restart {
+                clock_offset_ms: Some(offset),
+                ..
+            } => NodeClock::new(now, offset.saturating_mul(1000), 0),
+            _ => self.world.clocks.draw(now, &mut self.clock_rng),
+        };
+        let wall_ms = clock.wall_at(now).unix_ms();
+        let (name, joined, clone_of) = match how {
+            Start::Fresh => (name_of(i), wall_ms, None),
+            Start::Restart { previous, .. } => (
+                name_of(i),
+                Identity::joined_at_after(wall_ms, previous),
+                None,
+            ),
+            Start::Clone { of, joined_at_ms } => (
+                self.slots[of].identity.name().to_string(),
+                joined_at_ms.unwrap_or(wall_ms),
+                Some(of),
+            ),
+        };
+        let identity = Identity::new(name, addr_of(i), joined, Meta::default())
             .expect("simulated names are valid");
         let generation = self.slots[i].generation + 1;
         let rng =
@@ -205,11 +296,15 @@ impl Sim {
                 break;
             }
         }
-        node.join(now, &seeds);
+        node.join(clock.now_at(now), &seeds);
         self.metrics.replaced(i);
         let slot = &mut self.slots[i];
         slot.identity = Arc::new(identity);
         slot.node = Some(node);
+        slot.clock = clock;
+        slot.clone_of = clone_of;
+        slot.budget =
+            crate::budget::Budget::full(now, self.world.network.packet_budget.unwrap_or(0.0));
         slot.status = Status::Running;
         slot.generation = generation;
         slot.frozen_until = Time::ZERO;
@@ -217,8 +312,28 @@ impl Sim {
         slot.armed_for = None;
         self.running += 1;
         self.metrics.set_running(now, self.running);
-        self.metrics
-            .start_rumour(now, i, joined, Want::Alive, running.into_iter());
+        if clone_of.is_none() {
+            self.metrics
+                .start_rumour(now, i, joined, Want::Alive, running.into_iter());
+        }
         self.settle(i);
     }
+}
+
+/// How a process starts in a slot.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    /// Its first start.
+    Fresh,
+    /// A new instance after the last one stopped: on a clock off by `clock_offset_ms` (or drawn), and after
+    /// the instance that joined at `previous` if its data directory survived.
+    Restart {
+        clock_offset_ms: Option<i64>,
+        previous: Option<u64>,
+    },
+    /// A copy of the machine of slot `of`, with its `joined_at` if it copies the running process.
+    Clone {
+        of: usize,
+        joined_at_ms: Option<u64>,
+    },
 }

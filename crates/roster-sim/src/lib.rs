@@ -18,7 +18,9 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod budget;
 pub mod cli;
+mod clock;
 pub mod engine;
 pub mod fault;
 pub mod metrics;
@@ -28,6 +30,23 @@ pub mod report;
 pub mod scenario;
 mod truth;
 
-pub use engine::{EPOCH, Sim, World, name_of};
+pub use clock::NodeClock;
+pub use engine::{Clocks, EPOCH, Sim, World, name_of};
 pub use fault::{Fault, Scheduled};
 pub use network::{DirectedLoss, Latency, Network, Partition};
+
+/// Durations as seconds in JSON (`1.5`), the way the simulator's reports write them.
+pub(crate) mod serde_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}

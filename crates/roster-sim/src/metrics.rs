@@ -101,6 +101,10 @@ pub struct Metrics {
     pub max_stream_bytes: usize,
     pub lost: u64,
     pub cut: u64,
+    /// Datagrams a machine dropped because it was out of its packet budget.
+    pub over_budget: u64,
+    /// Stream exchanges that failed through loss (a connection that could not open in time).
+    pub streams_failed: u64,
     pub decode_errors: u64,
     /// Integral of the number of running nodes over time.
     pub member_seconds: f64,
@@ -245,6 +249,25 @@ impl Metrics {
                 if r.pending == 0 {
                     let last = r.marks.iter().filter(|&&m| m < PENDING).max().copied();
                     r.complete = Some(last.map_or(now, |m| Time::ZERO + Duration::from_micros(m)));
+                }
+            }
+        }
+    }
+
+    /// `subject` became a new instance of itself (it took a newer `joined_at` to outrank a former instance):
+    /// news of its arrival now waits for every list to hold the new instance.
+    pub fn reidentified(&mut self, subject: usize, old_joined_at_ms: u64, new_joined_at_ms: u64) {
+        for &id in &self.by_subject[subject] {
+            let r = &mut self.rumours[id as usize];
+            if r.want == Want::Alive && r.joined_at_ms == old_joined_at_ms && r.is_open() {
+                r.joined_at_ms = new_joined_at_ms;
+                r.first = None;
+                r.pending = 0;
+                for mark in &mut r.marks {
+                    if *mark != NOT_OBSERVER {
+                        *mark = PENDING;
+                        r.pending += 1;
+                    }
                 }
             }
         }

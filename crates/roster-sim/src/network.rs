@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
+use serde::{Deserialize, Serialize};
 
 /// The port every simulated node listens on; the address tells the nodes apart.
 pub const PORT: u16 = 7946;
@@ -33,17 +34,28 @@ pub fn index_of(addr: SocketAddr) -> Option<usize> {
 }
 
 /// How long a message takes one way.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Latency {
     /// Every round trip takes exactly this.
-    Constant(Duration),
+    Constant(#[serde(with = "crate::serde_secs")] Duration),
     /// Each message's round-trip equivalent is drawn uniformly from the range, so no round trip exceeds `max`.
-    Uniform { min: Duration, max: Duration },
+    Uniform {
+        #[serde(with = "crate::serde_secs")]
+        min: Duration,
+        #[serde(with = "crate::serde_secs")]
+        max: Duration,
+    },
     /// Each link has a base round trip drawn once from the range (from a hash of the pair, so 10^8 links cost
     /// no memory), and each message's one-way delay is half of it times a Pareto factor (shape 3, at least 1, capped at
     /// 10): one message in eight takes over twice its link's base, one in 125 over five times. The tail that
     /// breaks fixed timeouts.
-    LongTail { min: Duration, max: Duration },
+    LongTail {
+        #[serde(with = "crate::serde_secs")]
+        min: Duration,
+        #[serde(with = "crate::serde_secs")]
+        max: Duration,
+    },
 }
 
 impl Latency {
@@ -87,21 +99,25 @@ fn mix(mut z: u64) -> u64 {
 
 /// Extra loss on datagrams from one set of nodes to another, for a while: the one-way loss of a broken NIC or
 /// an asymmetric firewall.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DirectedLoss {
     pub from: Vec<usize>,
     pub to: Vec<usize>,
     pub loss: f64,
+    #[serde(with = "crate::serde_secs")]
     pub start: Duration,
+    #[serde(with = "crate::serde_secs")]
     pub end: Duration,
 }
 
 /// A split of the cluster (times are since the start of the run): nodes on different sides cannot reach each other, by datagram or stream, from `start`
 /// until `heal`. Nodes not named are on side 0.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Partition {
     pub sides: Vec<Vec<usize>>,
+    #[serde(with = "crate::serde_secs")]
     pub start: Duration,
+    #[serde(with = "crate::serde_secs")]
     pub heal: Duration,
 }
 
@@ -119,13 +135,16 @@ impl Partition {
 }
 
 /// The network every message crosses.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Network {
     pub latency: Latency,
-    /// Probability that a datagram is lost, on every link, each way.
+    /// Probability that a datagram is lost, on every link, each way. TCP segments are lost at the same rate,
+    /// and retransmitted as TCP does.
     pub loss: f64,
     pub directed_loss: Vec<DirectedLoss>,
     pub partitions: Vec<Partition>,
+    /// Packets each machine can send per second (see `budget`); `None` for no limit.
+    pub packet_budget: Option<f64>,
 }
 
 impl Default for Network {
@@ -138,6 +157,7 @@ impl Default for Network {
             loss: 0.0,
             directed_loss: Vec::new(),
             partitions: Vec::new(),
+            packet_budget: None,
         }
     }
 }
@@ -210,14 +230,20 @@ impl Network {
         Fate::Arrives(self.latency.one_way(from, to, seed, rng))
     }
 
-    /// The fate of a stream message. A stream is reliable (TCP retransmits through loss) unless a partition cuts
-    /// it; opening one costs a handshake, so a request takes a round trip more than a reply.
+    /// The fate of a stream message of `bytes`. A stream crosses the same lossy links as datagrams, and TCP
+    /// makes it reliable at a cost in time: opening one costs a handshake (a round trip more than a reply),
+    /// and a lost SYN or SYN-ACK is sent again after 1 s, then 2 s; a lost data segment costs a round trip when
+    /// later segments let the receiver ask for it again (fast retransmit), and a retransmission timeout (1 s)
+    /// when it was among the last three. A connection that cannot be opened within `CONNECT_TIMEOUT`, or an
+    /// exchange that takes longer than `STREAM_TIMEOUT`, fails, as the agent's do. A partition cuts it.
+    #[allow(clippy::too_many_arguments)]
     pub fn stream(
         &self,
         from: usize,
         to: usize,
         at: Duration,
         opens: bool,
+        bytes: usize,
         seed: u64,
         rng: &mut SmallRng,
     ) -> Fate {
@@ -225,9 +251,48 @@ impl Network {
             return Fate::Cut;
         }
         let one_way = self.latency.one_way(from, to, seed, rng);
-        Fate::Arrives(if opens { one_way * 3 } else { one_way })
+        let mut took = if opens { one_way * 3 } else { one_way };
+        if self.loss <= 0.0 {
+            return Fate::Arrives(took);
+        }
+        let lost = |rng: &mut SmallRng| rng.random_bool(self.loss.min(1.0));
+        if opens {
+            for _handshake_leg in 0..2 {
+                let mut timeout = TCP_INITIAL_RTO;
+                while lost(rng) {
+                    took += timeout;
+                    timeout *= 2;
+                    if took > CONNECT_TIMEOUT {
+                        return Fate::Lost;
+                    }
+                }
+            }
+        }
+        let segments = bytes.div_ceil(TCP_SEGMENT_BYTES).max(1);
+        for segment in 0..segments {
+            if lost(rng) {
+                took += if segment + 3 >= segments {
+                    TCP_INITIAL_RTO
+                } else {
+                    one_way * 2
+                };
+            }
+        }
+        if took > STREAM_TIMEOUT {
+            Fate::Lost
+        } else {
+            Fate::Arrives(took)
+        }
     }
 }
+
+/// TCP's first retransmission timeout, before it has measured a round trip (RFC 6298).
+const TCP_INITIAL_RTO: Duration = Duration::from_secs(1);
+/// Payload of one full TCP segment on a 1500-byte link.
+const TCP_SEGMENT_BYTES: usize = 1448;
+/// How long the agent waits for a stream connection to open, and for a whole exchange.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const STREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
@@ -260,7 +325,10 @@ mod tests {
         net.normalize();
         let mut rng = SmallRng::seed_from_u64(1);
         assert_eq!(net.datagram(1, 2, secs(6.0), 0, &mut rng), Fate::Cut);
-        assert_eq!(net.stream(2, 3, secs(6.0), true, 0, &mut rng), Fate::Cut);
+        assert_eq!(
+            net.stream(2, 3, secs(6.0), true, 100, 0, &mut rng),
+            Fate::Cut
+        );
         assert!(matches!(
             net.datagram(1, 3, secs(6.0), 0, &mut rng),
             Fate::Arrives(_)
@@ -304,6 +372,28 @@ mod tests {
             .filter(|_| net.datagram(0, 1, secs(0.0), 0, &mut rng) == Fate::Lost)
             .count();
         assert!((4_500..5_500).contains(&lost), "{lost} of 100000 lost");
+    }
+
+    #[test]
+    fn a_stream_through_loss_arrives_late_or_not_at_all() {
+        let net = Network {
+            loss: 0.05,
+            latency: Latency::Constant(Duration::from_millis(100)),
+            ..Network::default()
+        };
+        let mut rng = SmallRng::seed_from_u64(4);
+        let (mut late, mut failed) = (0, 0);
+        for _ in 0..10_000 {
+            match net.stream(0, 1, secs(1.0), true, 64 * 1448, 0, &mut rng) {
+                Fate::Arrives(d) if d > Duration::from_millis(150) => late += 1,
+                Fate::Arrives(d) => assert_eq!(d, Duration::from_millis(150)),
+                Fate::Lost => failed += 1,
+                Fate::Cut => unreachable!("no partition"),
+            }
+        }
+        // A 64-segment message through 5 % loss nearly always loses a segment; a failed open needs two losses.
+        assert!(late > 9_000, "{late} of 10000 late");
+        assert!((1..100).contains(&failed), "{failed} of 10000 failed");
     }
 
     #[test]

@@ -267,7 +267,7 @@ impl Cell {
                 ));
                 world.faults.push(Scheduled::new(
                     secs(30.0),
-                    Fault::Restart(chosen[2..].to_vec()),
+                    Fault::restart(chosen[2..].to_vec()),
                 ));
                 world.duration = p.duration.max(Duration::from_secs(60));
             }

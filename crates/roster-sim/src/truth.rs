@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use roster_core::{ChangeKind, Event};
+use roster_core::{ChangeKind, Event, Via};
 
 use crate::engine::{EPOCH, Sim, Status, name_of};
 use crate::metrics::{Mistake, Want};
@@ -29,6 +29,16 @@ impl Sim {
             return;
         };
         let joined_at_ms = change.member.identity.joined_at_ms();
+        if observer == subject
+            && change.via == Via::Local
+            && joined_at_ms != self.slots[subject].identity.joined_at_ms()
+        {
+            // The node took a newer `joined_at` to outrank a former instance of itself.
+            let old = self.slots[subject].identity.joined_at_ms();
+            self.slots[subject].identity = std::sync::Arc::clone(&change.member.identity);
+            self.metrics.reidentified(subject, old, joined_at_ms);
+            return;
+        }
         let slot = &self.slots[subject];
         let current = slot.identity.joined_at_ms() == joined_at_ms;
         match change.kind {

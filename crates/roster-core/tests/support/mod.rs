@@ -44,6 +44,8 @@ pub struct Net {
     pub nodes: Vec<Option<Node>>,
     names: Vec<String>,
     addrs: Vec<SocketAddr>,
+    /// Per node: how far its clock is ahead of the network's (negative: behind), in microseconds.
+    clock_offsets: Vec<i64>,
     by_addr: HashMap<SocketAddr, usize>,
     queue: BinaryHeap<Reverse<(Time, u64)>>,
     pending: HashMap<u64, Delivery>,
@@ -59,6 +61,8 @@ pub struct Net {
     pub sent_packets: u64,
     pub wire: Vec<(Time, SocketAddr, Vec<u8>)>,
     pub record_wire: bool,
+    /// Per node: stream exchanges other nodes opened to it, whether or not they got through.
+    pub streams_opened_to: Vec<u64>,
 }
 
 impl Net {
@@ -68,6 +72,7 @@ impl Net {
             nodes: Vec::new(),
             names: Vec::new(),
             addrs: Vec::new(),
+            clock_offsets: Vec::new(),
             by_addr: HashMap::new(),
             queue: BinaryHeap::new(),
             pending: HashMap::new(),
@@ -82,6 +87,7 @@ impl Net {
             sent_packets: 0,
             wire: Vec::new(),
             record_wire: false,
+            streams_opened_to: Vec::new(),
         }
     }
 
@@ -89,33 +95,71 @@ impl Net {
         SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250 + 1) as u8], 7946))
     }
 
-    /// Adds node `i` (or restarts it, with a newer `joined_at`) and joins it through `seeds`.
+    /// Adds node `i` (or restarts it) and joins it through `seeds`, its clock agreeing with the network's.
     pub fn start(&mut self, i: usize, seeds: &[usize]) {
+        self.start_with_clock(i, seeds, 0.0);
+    }
+
+    /// Adds node `i` (or restarts it) with its clock `offset_s` seconds ahead of the network's (behind when
+    /// negative), and joins it through `seeds`. Its `joined_at` is what its own clock reads.
+    pub fn start_with_clock(&mut self, i: usize, seeds: &[usize], offset_s: f64) {
+        self.start_custom(i, seeds, offset_s, |node| node);
+    }
+
+    /// [`Net::start_with_clock`], with `build` applied to the new node before it joins.
+    pub fn start_custom(
+        &mut self,
+        i: usize,
+        seeds: &[usize],
+        offset_s: f64,
+        build: impl FnOnce(Node) -> Node,
+    ) {
         while self.nodes.len() <= i {
             self.nodes.push(None);
             self.names.push(format!("m{}", self.names.len()));
             let addr = Net::addr(self.addrs.len());
             self.by_addr.insert(addr, self.addrs.len());
             self.addrs.push(addr);
+            self.clock_offsets.push(0);
+            self.streams_opened_to.push(0);
         }
+        self.clock_offsets[i] = (offset_s * 1e6) as i64;
+        let now = self.clock_of(i);
         let identity = Identity::new(
             self.names[i].clone(),
             self.addrs[i],
-            self.now.unix_ms(),
+            now.unix_ms(),
             Meta::default(),
         )
         .unwrap();
         let seed = self.rng.random();
         let mut node =
-            Node::new(self.config.clone(), identity, SmallRng::seed_from_u64(seed)).unwrap();
+            build(Node::new(self.config.clone(), identity, SmallRng::seed_from_u64(seed)).unwrap());
         let seeds: Vec<SocketAddr> = seeds.iter().map(|&s| self.addrs[s]).collect();
-        node.join(self.now, &seeds);
+        node.join(now, &seeds);
         self.nodes[i] = Some(node);
         self.drain(i);
     }
 
+    /// What node `i`'s clock reads now.
+    pub fn clock_of(&self, i: usize) -> Time {
+        shift(self.now, self.clock_offsets[i])
+    }
+
+    /// The network time at which node `i`'s clock reads `t`.
+    fn network_time(&self, i: usize, t: Time) -> Time {
+        shift(t, -self.clock_offsets[i])
+    }
+
     pub fn crash(&mut self, i: usize) {
         self.nodes[i] = None;
+    }
+
+    /// Node `i` leaves: it announces it, and its driver stops it once the news is out.
+    pub fn leave(&mut self, i: usize) {
+        let now = self.clock_of(i);
+        self.node_mut(i).leave(now);
+        self.drain(i);
     }
 
     pub fn name(&self, i: usize) -> &str {
@@ -210,7 +254,11 @@ impl Net {
             let next_delivery = self.queue.peek().map(|Reverse((t, _))| *t);
             let next_timer = self
                 .live()
-                .filter_map(|i| self.node(i).poll_timeout().map(|t| (t, i)))
+                .filter_map(|i| {
+                    self.node(i)
+                        .poll_timeout()
+                        .map(|t| (self.network_time(i, t).max(self.now), i))
+                })
                 .min();
             let next = match (next_delivery, next_timer) {
                 (Some(d), Some((t, _))) => d.min(t),
@@ -227,7 +275,7 @@ impl Net {
                 let delivery = self.pending.remove(&seq).expect("scheduled");
                 self.deliver(delivery);
             } else if let Some((_, i)) = next_timer {
-                let now = self.now;
+                let now = self.clock_of(i);
                 self.node_mut(i).handle_timeout(now);
                 self.drain(i);
             }
@@ -247,10 +295,13 @@ impl Net {
         let Some(&from) = self.by_addr.get(&delivery.from) else {
             return;
         };
+        if matches!(delivery.payload, Payload::Stream) {
+            self.streams_opened_to[to] += 1;
+        }
         if self.nodes[to].is_none() || !self.passes(from, to, &delivery.payload) {
             return;
         }
-        let now = self.now;
+        let now = self.clock_of(to);
         match delivery.payload {
             Payload::Datagram => {
                 let _ = self
@@ -269,7 +320,7 @@ impl Net {
                 {
                     self.sent_packets += 1;
                     self.sent_bytes += reply.len() as u64;
-                    let at = now + self.latency;
+                    let at = self.now + self.latency;
                     let back = Delivery {
                         to: delivery.from,
                         from: delivery.to,
@@ -332,4 +383,8 @@ impl Net {
         live.iter()
             .all(|&a| live.iter().all(|&b| self.state(a, b) == Some(State::Alive)))
     }
+}
+
+fn shift(t: Time, micros: i64) -> Time {
+    Time::from_unix_micros(t.as_micros().saturating_add_signed(micros))
 }
