@@ -325,19 +325,31 @@ fn the_daemonset_is_ready_on_health_retries_its_join_and_declares_its_pod_securi
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(&probe[1..2], ["health"], "readiness is not `roster health`: {probe:?}");
+    assert_eq!(
+        &probe[1..2],
+        ["health"],
+        "readiness is not `roster health`: {probe:?}"
+    );
     let retry = container["env"]
         .as_sequence()
         .expect("env")
         .iter()
         .find(|e| e["name"] == "ROSTER_RETRY_JOIN")
         .map(|e| e["value"].clone());
-    assert_eq!(retry, Some(Value::from("true")), "the first pod must not give up joining");
+    assert_eq!(
+        retry,
+        Some(Value::from("true")),
+        "the first pod must not give up joining"
+    );
     // And the probe's command answers as the probe expects, against a real agent.
     let scratch = Scratch::new("deploy-health");
     let agent = Agent::start(&scratch, "k1", &[]);
     let out = roster(&["health", "--http", &format!("127.0.0.1:{}", agent.http)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -351,7 +363,11 @@ fn the_unit_notifies_readiness_reloads_and_keeps_the_keyring_where_it_can_write(
     };
     assert_eq!(setting("Type"), ["notify"]);
     assert!(setting("ExecReload").iter().any(|c| c.contains("-HUP")));
-    assert_eq!(setting("ProtectSystem"), ["strict"], "the test below assumes it");
+    assert_eq!(
+        setting("ProtectSystem"),
+        ["strict"],
+        "the test below assumes it"
+    );
     // Under ProtectSystem=strict the state directory is the one writable place: a keyring anywhere else is
     // changed in memory by a rotation and then cannot be saved.
     let state = format!("/var/lib/{}/", setting("StateDirectory")[0]);
@@ -365,5 +381,8 @@ fn the_unit_notifies_readiness_reloads_and_keeps_the_keyring_where_it_can_write(
         keyring.starts_with(&state),
         "the example keyring {keyring} is outside the unit's state directory {state}"
     );
-    assert!(unit.contains(&format!("{state}keyring")), "the unit does not say where the keyring goes");
+    assert!(
+        unit.contains(&format!("{state}keyring")),
+        "the unit does not say where the keyring goes"
+    );
 }

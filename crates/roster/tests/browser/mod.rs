@@ -13,7 +13,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::harness::{free_port, holds, wait_until};
+use crate::harness::{debian_tool, free_port, holds, wait_until};
 
 /// Flags that keep Chromium on this machine: without the background-networking ones it calls out to hosts
 /// it cannot reach, and keeps trying.
@@ -84,84 +84,10 @@ pub fn artefact_dir() -> PathBuf {
 
 /// Chromium and chromedriver: found on the PATH, or installed from Debian's packages when running as root.
 pub fn browser() -> Result<(PathBuf, PathBuf), String> {
-    if let (Some(chromium), Some(driver)) = (which("chromium"), which("chromedriver")) {
-        return Ok((chromium, driver));
-    }
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| format!("cannot run id: {e}"))?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err(
-            "chromium and chromedriver are not installed, and only root may apt-get them \
-                    (apt-get install chromium chromium-driver)"
-                .into(),
-        );
-    }
-    // The package lists may be stale on a fresh machine: refresh them only if the install fails without.
-    if apt(&[
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "chromium",
-        "chromium-driver",
-    ])
-    .is_err()
-    {
-        apt(&["update"])?;
-        apt(&[
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "chromium",
-            "chromium-driver",
-        ])?;
-    }
-    match (which("chromium"), which("chromedriver")) {
-        (Some(chromium), Some(driver)) => Ok((chromium, driver)),
-        _ => Err(
-            "apt-get installed chromium and chromium-driver, yet they are not on the PATH".into(),
-        ),
-    }
-}
-
-fn apt(args: &[&str]) -> Result<(), String> {
-    let mut child = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run apt-get: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            if status.success() {
-                return Ok(());
-            }
-            let out = child.wait_with_output().map_err(|e| e.to_string())?;
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!(
-                "apt-get {} failed: {}",
-                args.join(" "),
-                err.lines().last().unwrap_or("")
-            ));
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("apt-get {} took over 10 minutes", args.join(" ")));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+    Ok((
+        debian_tool("chromium", "chromium")?,
+        debian_tool("chromedriver", "chromium-driver")?,
+    ))
 }
 
 /// A chromedriver process on a free loopback port, killed on drop.

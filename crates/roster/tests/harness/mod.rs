@@ -329,7 +329,8 @@ pub fn debian_tool(program: &str, package: &str) -> Result<PathBuf, String> {
         false
     };
     let install = ["install", "-y", "--no-install-recommends", package];
-    if !apt(&install) && !(apt(&["update"]) && apt(&install)) {
+    let installed = apt(&install) || (apt(&["update"]) && apt(&install));
+    if !installed {
         return Err(format!("apt-get install {package} failed"));
     }
     find().ok_or_else(|| format!("apt-get installed {package}, yet {program} is not on the PATH"))
