@@ -256,11 +256,19 @@ fn kubernetes_validate() -> Result<PathBuf, String> {
             ))
         }
     };
-    run(
-        Path::new("python3"),
-        &["-m", "venv", venv.to_str().ok_or("venv path is not UTF-8")?],
-    )
-    .map_err(|e| format!("no Python virtual environment (Debian package python3-venv): {e}"))?;
+    let venv_args = ["-m", "venv", venv.to_str().ok_or("venv path is not UTF-8")?];
+    if run(Path::new("python3"), &venv_args).is_err() {
+        // Debian splits the venv module out; as root, install it and try again.
+        let _ = std::fs::remove_dir_all(&venv);
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output();
+        run(Path::new("python3"), &venv_args).map_err(|e| {
+            format!("no Python virtual environment (Debian package python3-venv): {e}")
+        })?;
+    }
     run(
         &venv.join("bin/pip"),
         &["install", "--quiet", "kubernetes-validate"],
