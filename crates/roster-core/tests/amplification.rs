@@ -221,3 +221,60 @@ fn a_node_whose_probes_all_fail_reports_itself_isolated() {
         now.saturating_since(NOW)
     );
 }
+
+#[test]
+fn a_forged_failure_of_a_member_that_left_long_ago_is_corrected_without_amplification() {
+    let identity = Identity::new("m1", addr(1), NOW.unix_ms(), Meta::default()).expect("identity");
+    let mut config = Config::default();
+    config.left_reap_timeout = std::time::Duration::from_secs(60);
+    let mut node = Node::new(config, identity, SmallRng::seed_from_u64(3)).expect("node");
+    let gone = Member {
+        state: State::Left,
+        ..member("gone", 50)
+    };
+    node.adopt_members(NOW, [member("m2", 2), gone.clone()]);
+    // Past the reap: the member that left is forgotten, and its grave remembers it left.
+    let mut now = NOW;
+    while now < NOW + std::time::Duration::from_secs(120) {
+        now = node
+            .poll_timeout()
+            .unwrap_or(now + std::time::Duration::from_secs(1));
+        node.handle_timeout(now);
+        drain(&mut node);
+    }
+    assert!(
+        node.member("gone").is_none(),
+        "the left member was not reaped"
+    );
+    // News to fill any packet.
+    let news: Vec<Message> = (0..10)
+        .map(|i| {
+            Message::Update(Update {
+                member: member(&format!("news-{i:02}"), 100 + i),
+                accuser: None,
+            })
+        })
+        .collect();
+    node.handle_packet(now, addr(2), &encode_packet("m2", &news))
+        .expect("news decodes");
+    drain(&mut node);
+    let claim = encode_packet(
+        "x",
+        &[Message::Update(Update {
+            member: Member {
+                state: State::Failed,
+                ..gone
+            },
+            accuser: None,
+        })],
+    );
+    node.handle_packet(now, addr(9999), &claim)
+        .expect("decodes");
+    let sent = drain(&mut node);
+    assert!(
+        udp_bytes(&sent) <= claim.len(),
+        "a {}-byte forged failure made the node send {} bytes",
+        claim.len(),
+        udp_bytes(&sent)
+    );
+}
