@@ -10,20 +10,24 @@
 //!
 //! Graves last as long as a failed member is kept before it is reaped, so that any list that still holds the
 //! buried claim reaps it first. They are never gossiped or synced: a grave changes only what its own node
-//! accepts, and the answer it gives a peer that still holds a buried member as failed (see `Node`).
+//! accepts, and the answer it gives a peer that still holds a buried member as failed (see `Node`). A failed
+//! member's grave keeps its address too: the node still tries it now and then, so that the two sides of a
+//! partition that outlasted the failed reap timeout (but not the grave) still find each other.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use hashbrown::HashMap;
 
-use crate::member::{Member, State};
+use std::sync::Arc;
+
+use crate::member::{Identity, Member, State};
 use crate::time::Time;
 
-/// The rank of a reaped claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A reaped claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Grave {
-    pub joined_at_ms: u64,
+    pub identity: Arc<Identity>,
     pub incarnation: u32,
     pub state: State,
     until: Time,
@@ -31,7 +35,16 @@ pub(crate) struct Grave {
 
 impl Grave {
     fn rank(&self) -> (u64, u32, u8) {
-        (self.joined_at_ms, self.incarnation, self.state.rank())
+        (
+            self.identity.joined_at_ms(),
+            self.incarnation,
+            self.state.rank(),
+        )
+    }
+
+    /// The claim that was buried.
+    pub fn claim(&self) -> Member {
+        Member::new(Arc::clone(&self.identity), self.incarnation, self.state)
     }
 }
 
@@ -61,13 +74,18 @@ impl Graves {
         self.by_name.insert(
             name.clone(),
             Grave {
-                joined_at_ms: member.identity.joined_at_ms(),
+                identity: Arc::clone(&member.identity),
                 incarnation: member.incarnation,
                 state: member.state,
                 until,
             },
         );
         self.expiry.push_back((until, name));
+    }
+
+    /// The grave of `name`, if it is buried here.
+    pub fn get(&self, name: &str) -> Option<&Grave> {
+        self.by_name.get(name)
     }
 
     /// The grave that `claim` does not outrank, if there is one: the claim is old news about a reaped member.
@@ -103,14 +121,22 @@ impl Graves {
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
+
+    /// The failed members buried here whose graves still stand: `expiry` holds each name once per burial, and
+    /// only the latest counts.
+    pub fn failed(&self) -> impl Iterator<Item = &Arc<Identity>> {
+        self.expiry.iter().filter_map(|(until, name)| {
+            self.by_name
+                .get(name)
+                .filter(|g| g.until == *until && g.state == State::Failed)
+                .map(|g| &g.identity)
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::member::Identity;
 
     fn claim(joined: u64, inc: u32, state: State) -> Member {
         let id = Identity::new(

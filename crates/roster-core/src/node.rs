@@ -458,26 +458,33 @@ impl<R: Rng> Node<R> {
                         // name (or a member behind NAT), and one it holds as failed is back (a long pause, a
                         // partition healed): tell it what the list holds, which settles a conflict at once and
                         // lets a member that is alive after all refute now rather than at the next sync. A
-                        // datagram's source can be forged, so for a prober at an unexpected address the record
-                        // goes over a stream (whose handshake reaches nothing that does not answer), at most once
-                        // per probe interval; a member at its own address gets it with the ack.
+                        // datagram's source can be forged, so for a prober this list does not hold at that address
+                        // the record goes over a stream (whose handshake reaches nothing that does not answer), at
+                        // most once per probe interval; a member at its own address gets it with the ack.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
-                        let held = self.list.get(&sender.name).map(|m| Update {
-                            member: m.clone(),
+                        let record = match self.list.get(&sender.name) {
+                            Some(m) => (moved || m.state == State::Failed).then(|| m.clone()),
+                            // Failed and reaped here: the grave is what this list holds of it.
+                            None => self
+                                .graves
+                                .get(&sender.name)
+                                .filter(|g| g.state == State::Failed)
+                                .map(|g| g.claim()),
+                        }
+                        .map(|member| Update {
+                            member,
                             accuser: None,
                         });
-                        let mut record = None;
-                        if moved {
-                            if let Some(held) = held
-                                && now >= self.next_conflict_notice
-                            {
-                                self.send_stream(from, Message::Update(held));
-                                self.next_conflict_notice = now + self.config.probe_interval;
+                        match record {
+                            Some(record) if sender.reply_budget != usize::MAX => {
+                                if now >= self.next_conflict_notice {
+                                    self.send_stream(from, Message::Update(record));
+                                    self.next_conflict_notice = now + self.config.probe_interval;
+                                }
+                                self.reply(&sender, &[Message::Ack { seq }], None);
                             }
-                        } else {
-                            record = held.filter(|u| u.member.state == State::Failed);
+                            record => self.reply(&sender, &[Message::Ack { seq }], record.as_ref()),
                         }
-                        self.reply(&sender, &[Message::Ack { seq }], record.as_ref());
                     } else {
                         self.stats.misdirected += 1;
                     }
@@ -632,7 +639,7 @@ impl<R: Rng> Node<R> {
             if !self.list.is_alone() {
                 consider(self.next_sync);
             }
-            if !self.failed_pool.is_empty() {
+            if !self.failed_pool.is_empty() || self.graves.len() > 0 {
                 consider(self.next_reconnect);
             }
         }
@@ -1184,15 +1191,14 @@ impl<R: Rng> Node<R> {
         if self.list.get(claim.name()).is_none() {
             if let Some(grave) = self.graves.holds(&claim) {
                 // Old news about a member this list reaped. A peer that still holds as failed a member that
-                // left is told so, or it would keep showing it failed until its own reap.
-                if claim.state == State::Failed
-                    && grave.state == State::Left
-                    && grave.joined_at_ms == claim.identity.joined_at_ms()
-                {
-                    let left =
-                        Member::new(Arc::clone(&claim.identity), grave.incarnation, State::Left);
+                // left is told so, or it would keep showing it failed until its own reap; and a member that
+                // speaks for itself while buried here as failed is told, so that it can refute.
+                let same_instance = grave.identity.same_instance(&claim.identity);
+                let left_elsewhere = claim.state == State::Failed && grave.state == State::Left;
+                let buried_alive = *sender.name == *claim.name() && grave.state == State::Failed;
+                if same_instance && (left_elsewhere || buried_alive) {
                     self.corrections.push(Update {
-                        member: left,
+                        member: grave.claim(),
                         accuser: None,
                     });
                 }
@@ -1624,18 +1630,25 @@ impl<R: Rng> Node<R> {
             list.get(id.name())
                 .is_some_and(|m| m.state == State::Failed && m.identity.same_instance(id))
         });
-        if self.failed_pool.is_empty() {
-            return;
-        }
         // Every list that holds a member failed tries it now and then; with one attempt per list per interval, a
         // member the whole cluster failed would get N / interval full syncs when it came back. Each list tries
         // with a chance that keeps the attempts each failed member gets from the whole cluster near a constant.
-        let failed = self.failed_pool.len() as f64;
-        let chance = RECONNECTS_PER_FAILED_MEMBER * failed / self.list.active_count().max(1) as f64;
+        // Members whose failed entries were reaped are still tried while their graves stand.
+        let buried: Vec<&Arc<Identity>> = self.graves.failed().collect();
+        let candidates = self.failed_pool.len() + buried.len();
+        if candidates == 0 {
+            return;
+        }
+        let chance = RECONNECTS_PER_FAILED_MEMBER * candidates as f64
+            / self.list.active_count().max(1) as f64;
         if chance < 1.0 && self.rng.random::<f64>() >= chance {
             return;
         }
-        let target = self.failed_pool[self.rng.random_range(0..self.failed_pool.len())].addr();
+        let pick = self.rng.random_range(0..candidates);
+        let target = match self.failed_pool.get(pick) {
+            Some(id) => id.addr(),
+            None => buried[pick - self.failed_pool.len()].addr(),
+        };
         self.request_sync(target);
     }
 

@@ -225,8 +225,10 @@ fn a_node_whose_probes_all_fail_reports_itself_isolated() {
 #[test]
 fn a_forged_failure_of_a_member_that_left_long_ago_is_corrected_without_amplification() {
     let identity = Identity::new("m1", addr(1), NOW.unix_ms(), Meta::default()).expect("identity");
-    let mut config = Config::default();
-    config.left_reap_timeout = std::time::Duration::from_secs(60);
+    let config = Config {
+        left_reap_timeout: std::time::Duration::from_secs(60),
+        ..Config::default()
+    };
     let mut node = Node::new(config, identity, SmallRng::seed_from_u64(3)).expect("node");
     let gone = Member {
         state: State::Left,
@@ -276,5 +278,53 @@ fn a_forged_failure_of_a_member_that_left_long_ago_is_corrected_without_amplific
         "a {}-byte forged failure made the node send {} bytes",
         claim.len(),
         udp_bytes(&sent)
+    );
+}
+
+#[test]
+fn a_ping_in_the_name_of_a_member_failed_and_reaped_gets_its_record_over_a_stream_only() {
+    let identity = Identity::new("m1", addr(1), NOW.unix_ms(), Meta::default()).expect("identity");
+    let config = Config {
+        failed_reap_timeout: std::time::Duration::from_secs(60),
+        ..Config::default()
+    };
+    let mut node = Node::new(config, identity, SmallRng::seed_from_u64(3)).expect("node");
+    let gone = Member {
+        state: State::Failed,
+        ..member("gone", 50)
+    };
+    node.adopt_members(NOW, [member("m2", 2), gone]);
+    let mut now = NOW;
+    // Past the reap (60 s), within the grave's life (60 s more).
+    while now < NOW + std::time::Duration::from_secs(90) {
+        now = node
+            .poll_timeout()
+            .unwrap_or(now + std::time::Duration::from_secs(1));
+        node.handle_timeout(now);
+        drain(&mut node);
+    }
+    assert!(
+        node.member("gone").is_none(),
+        "the failed member was not reaped"
+    );
+    let ping = encode_packet(
+        "gone",
+        &[Message::Ping {
+            seq: 3,
+            target: "m1".into(),
+        }],
+    );
+    node.handle_packet(now, addr(9999), &ping).expect("decodes");
+    let sent = drain(&mut node);
+    assert!(
+        udp_bytes(&sent) <= ping.len(),
+        "a {}-byte ping made the node send {} bytes by UDP",
+        ping.len(),
+        udp_bytes(&sent)
+    );
+    assert!(
+        sent.iter()
+            .any(|t| t.to == addr(9999) && t.transport == Transport::Stream),
+        "the returning member is not told it was failed"
     );
 }

@@ -135,3 +135,27 @@ fn a_member_back_from_a_long_absence_is_not_flooded_with_reconnects() {
         net.run_for(secs(0.5));
     }
 }
+
+#[test]
+fn the_two_sides_of_a_partition_longer_than_the_failed_reap_timeout_still_merge() {
+    for seed in 0..8 {
+        let mut net = cluster(seed, 8, short_reaps());
+        for a in 0..4 {
+            for b in 4..8 {
+                net.block(a, b);
+            }
+        }
+        // Long enough for each side to fail the other and reap it (90 s after the failure).
+        net.run_for(secs(120.0));
+        assert_eq!(net.state(0, 5), None, "seed {seed}: m0 still holds m5");
+        net.heal();
+        let healed = net.now;
+        while !net.converged() {
+            assert!(
+                net.now - healed < secs(45.0),
+                "seed {seed}: still split 45 s after the heal"
+            );
+            net.run_for(secs(0.5));
+        }
+    }
+}

@@ -81,6 +81,10 @@ fn main() -> anyhow::Result<()> {
         rtt_ms: [20.0, 200.0],
         duration_s: world.duration.as_secs_f64(),
         probe_interval_s: probe_interval,
+        clock_skew_s: 0.0,
+        clock_drift_ppm: 0,
+        churn_per_s: 0.0,
+        packet_budget: None,
     };
     let summary = Summary::new(&setup, &[outcome], (build + run).as_secs_f64());
     println!("nodes                     {nodes}");

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::network::Latency;
 use crate::report::{Summary, table};
-use crate::scenario::{Params, SCENARIOS, cells};
+use crate::scenario::{Churn, Params, SCENARIOS, cells};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +79,39 @@ pub struct SimArgs {
     /// Override the probe schedule (for comparing SWIM's shuffled round-robin with the ring).
     #[arg(long, value_enum)]
     pub schedule: Option<Schedule>,
+    /// Each machine's clock is off by an amount drawn within plus or minus this (e.g. 1s); the members'
+    /// configuration allows for clocks up to twice it apart.
+    #[arg(long, value_parser = parse_duration)]
+    pub clock_skew: Option<Duration>,
+    /// Each machine's clock runs fast or slow by up to this many parts per million.
+    #[arg(long, default_value_t = 0)]
+    pub clock_drift: u32,
+    /// Joins, leaves and restarts while the scenario runs: changes per second cluster-wide (0.5), or a share
+    /// of the members per minute (1%/min).
+    #[arg(long, value_parser = parse_churn)]
+    pub churn: Option<Churn>,
+    /// Packets each machine can send per second; past it datagrams are dropped and streams wait.
+    #[arg(long)]
+    pub packet_budget: Option<f64>,
+}
+
+/// Parses `0.5` (changes per second) or `1%/min` (a share of the members per minute).
+pub fn parse_churn(s: &str) -> Result<Churn, String> {
+    let bad = || format!("{s:?} is not a churn rate like 0.5 (per second) or 1%/min");
+    if let Some(share) = s.trim().strip_suffix("%/min") {
+        let share: f64 = share.trim().parse().map_err(|_| bad())?;
+        return if (0.0..=100.0).contains(&share) {
+            Ok(Churn::ShareOfMembersPerMinute(share / 100.0))
+        } else {
+            Err(format!("churn {s:?} is not between 0 and 100%/min"))
+        };
+    }
+    let rate: f64 = s.trim().parse().map_err(|_| bad())?;
+    if rate.is_finite() && rate >= 0.0 {
+        Ok(Churn::PerSecond(rate))
+    } else {
+        Err(bad())
+    }
 }
 
 /// Probe schedule.
@@ -223,8 +256,18 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
         duration: args.duration.unwrap_or(Duration::from_secs(40)),
         runs: args.runs.unwrap_or_else(|| default_runs(&args.scenario)),
         seed: args.seed,
+        clock_skew: args.clock_skew.unwrap_or_default(),
+        clock_drift_ppm: args.clock_drift,
+        churn: args.churn.unwrap_or_default(),
+        packet_budget: args.packet_budget,
         ..Params::default()
     };
+    if let Some(budget) = base.packet_budget {
+        anyhow::ensure!(
+            budget.is_finite() && budget >= 1.0,
+            "--packet-budget must be at least 1 packet per second"
+        );
+    }
     anyhow::ensure!(base.nodes >= 2, "a cluster needs at least 2 members");
     anyhow::ensure!(base.runs >= 1, "--runs must be at least 1");
     anyhow::ensure!(
@@ -327,6 +370,13 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("s").is_err());
+        assert_eq!(parse_churn("0.5"), Ok(Churn::PerSecond(0.5)));
+        assert_eq!(
+            parse_churn("1%/min"),
+            Ok(Churn::ShareOfMembersPerMinute(0.01))
+        );
+        assert!(parse_churn("-1").is_err());
+        assert!(parse_churn("200%/min").is_err());
     }
 
     #[derive(Debug, clap::Parser)]
@@ -358,6 +408,8 @@ mod tests {
             "bytes_per_member_s",
             "max_packet_bytes",
             "wall_s",
+            "clock_skew_s",
+            "churn_per_s",
         ] {
             assert!(json.get(key).is_some(), "no {key} in {json}");
         }

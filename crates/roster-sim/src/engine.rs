@@ -51,6 +51,9 @@ pub struct World {
     pub join_seeds: usize,
     /// How the machines' clocks disagree.
     pub clocks: Clocks,
+    /// Whether a join makes the engine wait for every list to agree (a check that costs N^2 lookups every
+    /// `converge_check`: churn turns it off).
+    pub watch_joins: bool,
 }
 
 /// How far each machine's wall clock is from true time, and how fast it runs.
@@ -75,6 +78,7 @@ impl World {
             converge_check: Duration::from_millis(250),
             join_seeds: 2,
             clocks: Clocks::default(),
+            watch_joins: true,
         }
     }
 }
@@ -88,6 +92,8 @@ pub fn name_of(index: usize) -> String {
 pub(crate) enum Status {
     Absent,
     Running,
+    /// Running, but stepped aside from a name another live process holds: in nobody's list.
+    Standby,
     Leaving,
     Left,
     Crashed,
@@ -109,6 +115,8 @@ pub(crate) struct Slot {
     pub(crate) freeze_length: Duration,
     pub(crate) slow_until: Time,
     pub(crate) max_lag: Duration,
+    /// When the instance started to leave, if it did.
+    pub(crate) left_at: Option<Time>,
     /// The wake-up the node asked for, and the token of the queue entry that carries it.
     pub(crate) armed_for: Option<Time>,
     pub(crate) token: u64,
@@ -199,7 +207,10 @@ pub struct Sim {
     pub deferred: u64,
     check_armed: bool,
     pub(crate) traced: Vec<usize>,
-    /// Every event the traced nodes reported: when, which node, and the event. For replaying a failing seed.
+    /// Members whose every event, wherever reported, goes into the trace.
+    pub(crate) traced_members: Vec<usize>,
+    /// Every event the traced nodes reported, and every event about the traced members: when, which node
+    /// reported it, and the event. For replaying a failing seed.
     pub trace: Vec<(Duration, usize, Event)>,
     /// Calls into nodes (timers and messages): the engine's unit of work.
     pub steps: u64,
@@ -281,6 +292,7 @@ impl Sim {
                 None
             };
             slots.push(Slot {
+                left_at: None,
                 clock,
                 clone_of: None,
                 budget: Budget::full(EPOCH, world.network.packet_budget.unwrap_or(0.0)),
@@ -311,6 +323,7 @@ impl Sim {
             spare_transmits: Vec::new(),
             spare_events: Vec::new(),
             traced: Vec::new(),
+            traced_members: Vec::new(),
             trace: Vec::new(),
             world,
             slots,
@@ -348,6 +361,31 @@ impl Sim {
     /// Records every event `node` reports from now on into [`Sim::trace`].
     pub fn trace_node(&mut self, node: usize) {
         self.traced.push(node);
+    }
+
+    /// Records every event about `member`, and every event it reports, from now on into [`Sim::trace`].
+    pub fn trace_member(&mut self, member: usize) {
+        self.traced_members.push(member);
+    }
+
+    /// Whether `index` is running but stepped aside from a name another live process holds.
+    pub fn is_standby(&self, index: usize) -> bool {
+        self.slots[index].status == Status::Standby
+    }
+
+    /// The index of the slot whose name the process at `index` took, if it is a cloned machine.
+    pub fn clone_of(&self, index: usize) -> Option<usize> {
+        self.slots[index].clone_of
+    }
+
+    /// How much the node at `index` holds, if it runs.
+    pub fn footprint(&self, index: usize) -> Option<roster_core::Footprint> {
+        self.node(index).map(|n| n.footprint())
+    }
+
+    /// Slots in the world.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 
     /// Simulated time since the start.
@@ -592,8 +630,9 @@ impl Sim {
             while let Some(e) = node.poll_event() {
                 events.push(e);
             }
-            node.poll_timeout()
+            (node.poll_timeout(), node.is_shadowed())
         };
+        let (wake, standby) = wake;
         for t in transmits.drain(..) {
             let Some(to) = index_of(t.to).filter(|&j| j < self.slots.len()) else {
                 self.metrics
@@ -610,6 +649,12 @@ impl Sim {
         }
         self.spare_transmits = transmits;
         self.spare_events = events;
+        if standby && self.slots[i].status == Status::Running {
+            self.slots[i].status = Status::Standby;
+            self.running -= 1;
+            self.metrics.set_running(self.now, self.running);
+            self.metrics.stopped(self.now, i, None);
+        }
         if let Some(wake) = wake
             && self.slots[i].armed_for != Some(wake)
         {
@@ -690,7 +735,8 @@ impl Sim {
         }
     }
 
-    pub(crate) fn running_nodes(&self) -> impl Iterator<Item = usize> + '_ {
+    /// Nodes running and taking part (neither leaving nor on standby).
+    pub fn running_nodes(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.slots.len()).filter(|&j| self.slots[j].status == Status::Running)
     }
 }

@@ -124,6 +124,7 @@ impl Scheduled {
 impl Sim {
     pub(crate) fn stop(&mut self, i: usize, status: Status) {
         let was_running = self.slots[i].status == Status::Running;
+        let was_standby = self.slots[i].status == Status::Standby;
         let slot = &mut self.slots[i];
         slot.node = None;
         slot.status = status;
@@ -132,6 +133,9 @@ impl Sim {
             self.running -= 1;
         }
         self.metrics.set_running(self.now, self.running);
+        if was_standby {
+            return;
+        }
         let kept = match status {
             Status::Crashed => Some(Want::Failed),
             Status::Left => Some(Want::Left),
@@ -146,7 +150,7 @@ impl Sim {
             Fault::Crash(nodes) => {
                 let crashed: Vec<usize> = nodes
                     .into_iter()
-                    .filter(|&i| matches!(self.slots[i].status, Status::Running))
+                    .filter(|&i| matches!(self.slots[i].status, Status::Running | Status::Standby))
                     .collect();
                 for &i in &crashed {
                     self.stop(i, Status::Crashed);
@@ -185,6 +189,7 @@ impl Sim {
                         n.leave(node_now);
                     }
                     self.slots[i].status = Status::Leaving;
+                    self.slots[i].left_at = Some(now);
                     self.running -= 1;
                     self.metrics.set_running(now, self.running);
                     let observers: Vec<usize> = self.running_nodes().collect();
@@ -207,7 +212,10 @@ impl Sim {
                 keep_data,
             } => {
                 for i in nodes {
-                    if matches!(self.slots[i].status, Status::Running | Status::Leaving) {
+                    if matches!(
+                        self.slots[i].status,
+                        Status::Running | Status::Leaving | Status::Standby
+                    ) {
                         self.stop(i, Status::Crashed);
                     }
                     let previous = keep_data.then(|| self.slots[i].identity.joined_at_ms());
@@ -226,8 +234,10 @@ impl Sim {
                         self.start(i, Start::Fresh);
                     }
                 }
-                self.metrics.open_watch("joins", now);
-                self.arm_check();
+                if self.world.watch_joins {
+                    self.metrics.open_watch("joins", now);
+                    self.arm_check();
+                }
             }
             Fault::StepClock { nodes, by_ms } => {
                 for i in nodes {
@@ -303,6 +313,7 @@ impl Sim {
         slot.node = Some(node);
         slot.clock = clock;
         slot.clone_of = clone_of;
+        slot.left_at = None;
         slot.budget =
             crate::budget::Budget::full(now, self.world.network.packet_budget.unwrap_or(0.0));
         slot.status = Status::Running;

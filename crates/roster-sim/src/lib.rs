@@ -19,6 +19,7 @@
 //! ```
 
 mod budget;
+pub mod churn;
 pub mod cli;
 mod clock;
 pub mod engine;
@@ -28,6 +29,7 @@ pub mod network;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod trace;
 mod truth;
 
 pub use clock::NodeClock;

@@ -183,6 +183,13 @@ pub struct Summary {
     pub loss: f64,
     pub rtt_ms: [f64; 2],
     pub duration_s: f64,
+    /// Each machine's clock was off by up to this, either way.
+    pub clock_skew_s: f64,
+    pub clock_drift_ppm: u32,
+    /// Joins, leaves and restarts per second, cluster-wide.
+    pub churn_per_s: f64,
+    /// Packets each machine could send per second, if limited.
+    pub packet_budget: Option<f64>,
     pub first_suspect_s: Quantiles,
     pub detection_s: Quantiles,
     pub dissemination_s: Quantiles,
@@ -227,6 +234,10 @@ pub struct Setup {
     pub rtt_ms: [f64; 2],
     pub duration_s: f64,
     pub probe_interval_s: f64,
+    pub clock_skew_s: f64,
+    pub clock_drift_ppm: u32,
+    pub churn_per_s: f64,
+    pub packet_budget: Option<f64>,
 }
 
 impl Summary {
@@ -285,6 +296,10 @@ impl Summary {
             loss: setup.loss,
             rtt_ms: setup.rtt_ms,
             duration_s: setup.duration_s,
+            clock_skew_s: setup.clock_skew_s,
+            clock_drift_ppm: setup.clock_drift_ppm,
+            churn_per_s: round3(setup.churn_per_s),
+            packet_budget: setup.packet_budget,
             first_suspect_s: Quantiles::of(&all(|r| &r.first_suspect)),
             detection_s: Quantiles::of(&detection),
             dissemination_s: Quantiles::of(&dissemination),
@@ -389,6 +404,25 @@ impl Summary {
         self.verdict.deadlines_met = self.verdict.pass;
     }
 
+    /// Judges joins, rejoins and leaves (churn) against the dissemination deadline, when there were any.
+    pub fn judge_news(&mut self, deadline: f64) {
+        self.require(
+            self.news_incomplete == 0,
+            format!(
+                "{} joins or leaves never reached every list",
+                self.news_incomplete
+            ),
+        );
+        for (what, q) in [("join", self.join_s), ("leave", self.leave_s)] {
+            if let Some(max) = q.max {
+                self.require(
+                    max <= deadline,
+                    format!("{what} in every list took {max:.2}s > {deadline}s"),
+                );
+            }
+        }
+    }
+
     /// Adds a deadline failure unless `ok`.
     pub fn require(&mut self, ok: bool, failure: String) {
         if !ok {
@@ -471,6 +505,21 @@ pub fn table(summaries: &[Summary]) -> String {
                 opt(s.first_suspect_s.p99),
                 opt(s.first_suspect_s.max)
             ));
+        }
+        if s.clock_skew_s > 0.0 || s.clock_drift_ppm > 0 {
+            extra.push(format!(
+                "clocks off by up to {:.3} s either way, drifting up to {} ppm",
+                s.clock_skew_s, s.clock_drift_ppm
+            ));
+        }
+        if s.churn_per_s > 0.0 {
+            extra.push(format!(
+                "churn: {:.3} joins, leaves and restarts per second",
+                s.churn_per_s
+            ));
+        }
+        if let Some(budget) = s.packet_budget {
+            extra.push(format!("packet budget: {budget:.0} per machine per second"));
         }
         if s.leave_s.max.is_some() {
             extra.push(format!(

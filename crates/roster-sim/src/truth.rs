@@ -16,16 +16,24 @@ const PARTITION_GRACE: Duration = Duration::from_secs(15);
 impl Sim {
     /// Classifies one event against the truth the engine holds and counts it.
     pub(crate) fn observe(&mut self, observer: usize, event: &Event) {
-        if self.traced.contains(&observer) {
+        let about = match event {
+            Event::Changed(c) => index_of(c.member.identity.addr()),
+            Event::Probed { target, .. } => index_of(target.addr()),
+            Event::FailureSent { member, .. } => index_of(member.identity.addr()),
+            Event::Conflict { other, .. } => index_of(other.identity.addr()),
+            Event::Joined { .. } | Event::JoinFailed { .. } => None,
+        };
+        let traced = self.traced.contains(&observer)
+            || self.traced_members.contains(&observer)
+            || about.is_some_and(|j| self.traced_members.contains(&j));
+        if traced {
             self.trace
                 .push((self.since_start(), observer, event.clone()));
         }
         let Event::Changed(change) = event else {
             return;
         };
-        let Some(subject) =
-            index_of(change.member.identity.addr()).filter(|&j| j < self.slots.len())
-        else {
+        let Some(subject) = about.filter(|&j| j < self.slots.len()) else {
             return;
         };
         let joined_at_ms = change.member.identity.joined_at_ms();
@@ -50,8 +58,21 @@ impl Sim {
                     via: change.via.as_str(),
                 };
                 if current && matches!(slot.status, Status::Leaving | Status::Left) {
-                    let m = mistake();
-                    self.metrics.left_marked_failed.push(m);
+                    // An observer the partition kept from hearing the goodbye fails the member like any other
+                    // it cannot reach; once the partition heals it must learn of the leave.
+                    let since = slot.left_at.map_or(Duration::ZERO, |t| {
+                        (t - EPOCH).saturating_sub(PARTITION_GRACE)
+                    });
+                    if self
+                        .world
+                        .network
+                        .was_cut(observer, subject, since, self.since_start())
+                    {
+                        self.metrics.partition_failed += 1;
+                    } else {
+                        let m = mistake();
+                        self.metrics.left_marked_failed.push(m);
+                    }
                 } else if current && slot.status == Status::Running {
                     let since = self.since_start().saturating_sub(PARTITION_GRACE);
                     let long_freeze = slot.freeze_length >= self.suspicion_min
