@@ -174,6 +174,8 @@ struct Driver {
     local_name: Box<str>,
 }
 
+mod join;
+
 /// Runs the protocol until the node leaves or a fatal error.
 pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
     let DriverSetup {
@@ -244,45 +246,6 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
 }
 
 impl Driver {
-    fn start_join(&mut self, seeds: Seeds) {
-        let own = seeds.own;
-        let mut addrs: Vec<SocketAddr> = seeds.addrs.into_iter().filter(|a| *a != own).collect();
-        addrs.sort_unstable();
-        addrs.dedup();
-        self.seed_addrs = addrs.clone();
-        if !addrs.is_empty() {
-            let now = self.shared.clock.now();
-            tracing::info!(seeds = ?addrs, "joining");
-            self.shared.lock().node.join(now, &addrs);
-        } else if seeds.names.is_empty() {
-            // Nothing to join through: this node is a cluster of one until others find it.
-            self.shared.joined.store(true, Ordering::Release);
-        }
-        if seeds.names.is_empty() {
-            return;
-        }
-        seeds::resolve(
-            seeds.names,
-            seeds.resolver,
-            own,
-            seeds.retry,
-            self.inbound_tx.clone(),
-            self.settled.subscribe(),
-            config_of(&self.shared),
-        );
-    }
-
-    /// Joins again through every seed known, after a failed join.
-    fn rejoin(&mut self) {
-        self.rejoin_at = None;
-        if self.seed_addrs.is_empty() {
-            return;
-        }
-        let now = self.shared.clock.now();
-        tracing::info!(seeds = ?self.seed_addrs, attempt = self.join_failures + 1, "joining again");
-        self.shared.lock().node.join(now, &self.seed_addrs);
-    }
-
     async fn run(&mut self) -> Result<(), AgentError> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let sleep = tokio::time::sleep(Duration::ZERO);
@@ -434,38 +397,8 @@ impl Driver {
                     }
                 }
             }
-            Inbound::Seeds(resolved) => {
-                let mut addrs = self.seed_addrs.clone();
-                addrs.extend(resolved.others);
-                addrs.sort_unstable();
-                addrs.dedup();
-                let grew = addrs.len() > self.seed_addrs.len();
-                self.seed_addrs = addrs;
-                let alone = self.shared.lock().node.active_count() <= 1;
-                if grew && alone {
-                    tracing::info!(seeds = ?self.seed_addrs, "joining");
-                    self.rejoin_at = None;
-                    self.shared.lock().node.join(now, &self.seed_addrs);
-                } else if resolved.only_self
-                    && self.seed_addrs.is_empty()
-                    && !self.shared.joined.swap(true, Ordering::AcqRel)
-                {
-                    // The first member: the name that fronts the cluster names nobody else yet.
-                    tracing::info!(
-                        seeds = %self.shared.seeds_given,
-                        "the seeds resolve only to this agent: starting a new cluster; joining others as they appear"
-                    );
-                }
-            }
-            Inbound::SeedsUnresolved => {
-                if self.join_required && !self.retry_join {
-                    return Err(AgentError::JoinFailed {
-                        attempts: 0,
-                        reason: format!("no address of {} resolved", self.shared.seeds_given),
-                    });
-                }
-                tracing::warn!("no seed address resolved; waiting for others to find this node");
-            }
+            Inbound::Seeds(resolved) => self.on_seeds(now, resolved),
+            Inbound::SeedsUnresolved => self.on_seeds_unresolved()?,
         }
         Ok(())
     }
@@ -560,34 +493,6 @@ impl Driver {
         Ok(())
     }
 
-    /// Stops resolving seed names once this node is in a cluster bigger than itself, and tells systemd (if it
-    /// runs the agent) once the agent is first a working member.
-    fn note_readiness(&mut self) {
-        if *self.settled.borrow() && self.ready_notified {
-            return;
-        }
-        let (ok, active) = {
-            let state = self.shared.lock();
-            (
-                crate::health::Health::read(&self.shared, &state).is_ok(),
-                state.node.active_count(),
-            )
-        };
-        if active > 1 && self.shared.joined.load(Ordering::Acquire) {
-            self.settled.send_replace(true);
-        }
-        if ok && !self.ready_notified {
-            self.ready_notified = true;
-            let status = format!("STATUS=member of a cluster of {active}");
-            if let Err(e) = sd_notify::notify(&[
-                sd_notify::NotifyState::Ready,
-                sd_notify::NotifyState::Custom(&status),
-            ]) {
-                tracing::warn!(error = %e, "could not tell systemd the agent is ready");
-            }
-        }
-    }
-
     fn report(&mut self, event: Event) -> Result<(), AgentError> {
         match &event {
             Event::Joined { through } => {
@@ -600,43 +505,7 @@ impl Driver {
                 self.snapshot_due = Instant::now();
                 return Ok(());
             }
-            Event::JoinFailed { attempts } => {
-                let timeout = self.shared.lock().node.config().join_timeout;
-                if self.retry_join {
-                    let config = config_of(&self.shared);
-                    let wait = seeds::backoff(
-                        config.join_retry,
-                        config.join_retry_max * 8,
-                        self.join_failures,
-                        &mut self.rng,
-                    );
-                    self.join_failures = self.join_failures.saturating_add(1);
-                    tracing::warn!(
-                        seeds = %self.shared.seeds_given,
-                        attempts,
-                        retry_in = ?wait,
-                        "no seed answered within {timeout:?}; retrying (--retry-join)"
-                    );
-                    self.rejoin_at = Some(Instant::now() + wait);
-                    return Ok(());
-                }
-                if self.join_required {
-                    return Err(AgentError::JoinFailed {
-                        attempts: *attempts,
-                        reason: format!(
-                            "none of {} answered within {timeout:?} (--retry-join keeps trying)",
-                            self.shared.seeds_given,
-                        ),
-                    });
-                }
-                // Joined in the sense that matters: this node is a cluster of its own until others find it.
-                self.shared.joined.store(true, Ordering::Release);
-                tracing::warn!(
-                    attempts,
-                    "no member from the snapshot answered; waiting for others to find this node"
-                );
-                return Ok(());
-            }
+            Event::JoinFailed { attempts } => return self.on_join_failed(*attempts),
             Event::Changed(change) => {
                 self.snapshot_dirty = true;
                 let level_warn = matches!(change.kind, ChangeKind::Failed | ChangeKind::Suspect);
