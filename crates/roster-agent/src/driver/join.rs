@@ -112,7 +112,7 @@ impl Driver {
         }
         if self.join_required {
             return Err(AgentError::JoinFailed {
-                attempts: attempts,
+                attempts,
                 reason: format!(
                     "none of {} answered within {timeout:?} (--retry-join keeps trying)",
                     self.shared.seeds_given,
@@ -125,7 +125,7 @@ impl Driver {
             attempts,
             "no member from the snapshot answered; waiting for others to find this node"
         );
-        return Ok(());
+        Ok(())
     }
 
     /// Stops resolving seed names once this node is in a cluster bigger than itself, and tells systemd (if it
