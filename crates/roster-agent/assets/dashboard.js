@@ -192,5 +192,49 @@ function listen() {
   };
 }
 
+// Acting needs the agent's token (the file that /v1/self names as token_file, readable by the agent's user
+// alone). The operator hands it over once, as the page's address fragment (#token=...), which never leaves
+// the browser, or when asked; it is kept for this tab only. A page on another origin can read neither.
+const TOKEN_KEY = "roster-token";
+function takeTokenFromAddress() {
+  const found = location.hash.match(/token=([A-Za-z0-9_-]+)/);
+  if (!found) return;
+  sessionStorage.setItem(TOKEN_KEY, found[1]);
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+async function act(path, body) {
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) {
+    token = (prompt("This agent's token (in the file /v1/self names as token_file):") || "").trim();
+    if (!token) return null;
+    sessionStorage.setItem(TOKEN_KEY, token);
+  }
+  const response = await fetch(path, {
+    method: "POST",
+    cache: "no-store",
+    headers: { "Content-Type": "application/json", "Authorization": `Bearer ${token}` },
+    body: JSON.stringify(body || {}),
+  });
+  if (response.status === 401 || response.status === 403) sessionStorage.removeItem(TOKEN_KEY);
+  return response;
+}
+
+async function leave() {
+  if (!confirm(`Make ${selfName || "this agent"} leave the cluster and stop?`)) return;
+  const note = byId("action-note");
+  note.textContent = "leaving\u2026";
+  try {
+    const response = await act("/v1/leave", {});
+    if (response === null) { note.textContent = ""; return; }
+    const answer = await response.json().catch(() => ({}));
+    note.textContent = response.ok ? "left the cluster" : `refused: ${answer.error || response.status}`;
+  } catch (err) {
+    note.textContent = `leave failed: ${err.message}`;
+  }
+}
+
+takeTokenFromAddress();
+byId("leave").addEventListener("click", leave);
 listen();
 scheduleRefresh(0);

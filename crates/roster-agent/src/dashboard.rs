@@ -2,8 +2,9 @@
 //! binary with `include_str!`, so an installed agent needs no asset files and the page fetches nothing from
 //! anywhere but this agent.
 //!
-//! The page is a reader of the public API (`/v1/self`, `/v1/members`, `/v1/events`) and nothing more: it owns
-//! no state on the server side and never acts on the cluster.
+//! The page reads the public API (`/v1/self`, `/v1/members`, `/v1/events`) and owns no state on the server
+//! side. Its one action, leave, goes through the same door as the CLI's: a same-origin request with the
+//! operator's token, which the operator gives the page (see `control`).
 
 use std::sync::Arc;
 

@@ -7,15 +7,19 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use roster_core::{ChangeKind, Event, Node, ProbeOutcome, Transmit, Transport};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::clock::Clock;
+use crate::control::OperatorToken;
+use crate::diagnose::{Diagnostics, Mismatch};
 use crate::eventlog::{AgentEvent, EventLog};
 use crate::keyring::Purpose;
 use crate::metrics::{self, Drop, Metrics};
@@ -27,6 +31,10 @@ use crate::{AgentError, MemberInfo};
 
 /// Shortest pause between two snapshot writes while the list keeps changing.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// Most datagrams handled in one go once the socket is readable, before timers, commands and sends get a turn:
+/// draining a burst in batches keeps the kernel's buffer from overflowing, and the bound keeps a flood from
+/// starving the probe schedule.
+const DATAGRAM_BATCH: usize = 256;
 
 /// What the core's lock guards.
 #[derive(Debug)]
@@ -54,12 +62,30 @@ pub(crate) struct Shared {
     pub stopped: watch::Receiver<bool>,
     /// Seals and opens every message; holds the keyring when the agent encrypts.
     pub wire: Wire,
+    /// What acting HTTP requests must carry.
+    pub token: OperatorToken,
+    /// Whether this node is part of a cluster: a seed answered, or it started one of its own.
+    pub joined: AtomicBool,
+    /// Whether a leave has begun.
+    pub leaving: AtomicBool,
+    /// The `--join` addresses as given, for messages.
+    pub seeds_given: String,
+    /// The throttle for the log lines about a neighbour set up differently.
+    pub diagnostics: Mutex<Diagnostics>,
 }
 
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the core as it was between two calls; reading on is safe.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Logs (throttled) that a neighbour at `from` is set up differently.
+    pub fn diagnose(&self, mismatch: Mismatch, from: SocketAddr, detail: &dyn std::fmt::Display) {
+        self.diagnostics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .report(mismatch, from, detail);
     }
 }
 
@@ -68,6 +94,11 @@ impl Shared {
 pub(crate) enum Command {
     /// Leave, then answer whether the news went out before the deadline.
     Leave(oneshot::Sender<bool>),
+    /// Change this member's metadata and tell the others.
+    SetMeta(
+        roster_core::Meta,
+        oneshot::Sender<Result<(), roster_core::IdentityError>>,
+    ),
 }
 
 /// Something that arrived for the driver from a stream task or the seed resolver.
@@ -81,8 +112,8 @@ pub(crate) enum Inbound {
     },
     /// The reply to a stream this node opened to `to`.
     Reply { to: SocketAddr, bytes: Vec<u8> },
-    /// Seeds resolved: time to join.
-    Seeds(Vec<SocketAddr>),
+    /// Seed names resolved: time to join, or to start a cluster of one.
+    Seeds(seeds::Resolved),
     /// No seed address resolved within the join timeout.
     SeedsUnresolved,
 }
@@ -120,10 +151,19 @@ struct Driver {
     data_dir: Option<PathBuf>,
     streams: Arc<Semaphore>,
     join_required: bool,
-    /// Turns true once a seed answered; stops re-resolving seed names.
-    joined: watch::Sender<bool>,
-    /// The `--join` addresses as given, for the error when none answers.
-    join_seeds: String,
+    /// Retry a failed join forever, with backoff.
+    retry_join: bool,
+    /// Every seed address known: given, from the snapshot, resolved.
+    seed_addrs: Vec<SocketAddr>,
+    /// Failed joins so far, for the backoff.
+    join_failures: u32,
+    /// When to try joining again after a failed join.
+    rejoin_at: Option<Instant>,
+    /// Turns true once this node is in a cluster bigger than itself; stops re-resolving seed names.
+    settled: watch::Sender<bool>,
+    /// Whether systemd has been told the agent is ready.
+    ready_notified: bool,
+    rng: SmallRng,
     leave_timeout: Duration,
     leaving: Option<Leaving>,
     snapshot_dirty: bool,
@@ -135,6 +175,8 @@ struct Driver {
     /// Whether the node was on standby at the last flush, to log the change once.
     standby: bool,
 }
+
+mod join;
 
 /// Runs the protocol until the node leaves or a fatal error.
 pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
@@ -150,6 +192,7 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         leave_timeout,
         max_connections,
     } = setup;
+    shared.metrics.udp_receive_buffer(setup_buffer(&udp));
     let (inbound_tx, inbound) = mpsc::channel(256);
     let streams = Arc::new(Semaphore::new(max_connections.max(1)));
     let wire = shared.wire.clone();
@@ -165,8 +208,13 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         data_dir,
         streams: streams.clone(),
         join_required: seeds.required,
-        joined: watch::Sender::new(false),
-        join_seeds: seeds.given.join(", "),
+        retry_join: seeds.retry,
+        seed_addrs: Vec::new(),
+        join_failures: 0,
+        rejoin_at: None,
+        settled: watch::Sender::new(false),
+        ready_notified: false,
+        rng: SmallRng::from_os_rng(),
         leave_timeout,
         leaving: None,
         snapshot_dirty: true,
@@ -201,29 +249,6 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
 }
 
 impl Driver {
-    fn start_join(&mut self, seeds: Seeds) {
-        let own = seeds.own;
-        let mut addrs: Vec<SocketAddr> = seeds.addrs.into_iter().filter(|a| *a != own).collect();
-        addrs.sort_unstable();
-        addrs.dedup();
-        if !addrs.is_empty() {
-            let now = self.shared.clock.now();
-            tracing::info!(seeds = ?addrs, "joining");
-            self.shared.lock().node.join(now, &addrs);
-        }
-        if seeds.names.is_empty() {
-            return;
-        }
-        seeds::resolve(
-            seeds.names,
-            own,
-            addrs,
-            self.inbound_tx.clone(),
-            self.joined.subscribe(),
-            config_of(&self.shared),
-        );
-    }
-
     async fn run(&mut self) -> Result<(), AgentError> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let sleep = tokio::time::sleep(Duration::ZERO);
@@ -249,13 +274,27 @@ impl Driver {
             sleep.as_mut().reset(wake.into());
             tokio::select! {
                 received = self.udp.recv_from(&mut buf) => match received {
-                    Ok((len, from)) => self.on_datagram(from, &buf[..len]),
+                    Ok((len, from)) => {
+                        self.on_datagram(from, &buf[..len]);
+                        self.drain_datagrams(&mut buf);
+                    }
                     // Some platforms report ICMP errors for earlier sends here; the socket is still fine.
                     Err(e) => tracing::debug!(error = %e, "udp receive error"),
                 },
                 Some(inbound) = self.inbound.recv() => self.on_inbound(inbound)?,
                 Some(command) = self.commands.recv() => self.on_command(command),
                 () = &mut sleep => self.on_timer(),
+            }
+        }
+    }
+
+    /// Handles the datagrams already waiting, up to a batch, without waiting for more.
+    fn drain_datagrams(&mut self, buf: &mut [u8]) {
+        for _ in 1..DATAGRAM_BATCH {
+            match self.udp.try_recv_from(buf) {
+                Ok((len, from)) => self.on_datagram(from, &buf[..len]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => tracing::debug!(error = %e, "udp receive error"),
             }
         }
     }
@@ -272,6 +311,9 @@ impl Driver {
         if let Some(leaving) = &self.leaving {
             wake = wake.min(leaving.deadline);
         }
+        if let Some(at) = self.rejoin_at {
+            wake = wake.min(at);
+        }
         wake
     }
 
@@ -286,6 +328,9 @@ impl Driver {
         if self.snapshot_dirty && Instant::now() >= self.snapshot_due {
             self.store_snapshot_in_background();
         }
+        if self.rejoin_at.is_some_and(|at| Instant::now() >= at) {
+            self.rejoin();
+        }
     }
 
     fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
@@ -295,16 +340,32 @@ impl Driver {
         let opened = match self.wire.open(Purpose::Datagram, bytes) {
             Ok(opened) => opened,
             Err(e) => {
-                tracing::debug!(%from, error = %e, "datagram refused");
-                self.shared.metrics.dropped(Drop::Wire(e.reason()));
+                match Mismatch::of_wire(&e, bytes) {
+                    Some(mismatch) => {
+                        self.shared.diagnose(mismatch, from, &e);
+                        self.shared.metrics.dropped(Drop::Mismatch(mismatch));
+                    }
+                    None => {
+                        tracing::debug!(%from, error = %e, "datagram refused");
+                        self.shared.metrics.dropped(Drop::Wire(e.reason()));
+                    }
+                }
                 return;
             }
         };
         let now = self.shared.clock.now();
         let result = self.shared.lock().node.handle_packet(now, from, &opened);
         if let Err(e) = result {
-            tracing::debug!(%from, error = %e, "datagram did not decode");
-            self.shared.metrics.dropped(Drop::Decode);
+            match Mismatch::of_decode(&e, &opened) {
+                Some(mismatch) => {
+                    self.shared.diagnose(mismatch, from, &e);
+                    self.shared.metrics.dropped(Drop::Mismatch(mismatch));
+                }
+                None => {
+                    tracing::debug!(%from, error = %e, "datagram did not decode");
+                    self.shared.metrics.dropped(Drop::Decode);
+                }
+            }
         }
     }
 
@@ -339,33 +400,27 @@ impl Driver {
                     }
                 }
             }
-            Inbound::Seeds(addrs) => {
-                if !*self.joined.borrow() {
-                    tracing::info!(seeds = ?addrs, "joining");
-                    self.shared.lock().node.join(now, &addrs);
-                }
-            }
-            Inbound::SeedsUnresolved => {
-                if self.join_required {
-                    return Err(AgentError::JoinFailed {
-                        attempts: 0,
-                        reason: format!("no address of {} resolved", self.join_seeds),
-                    });
-                }
-                tracing::warn!("no seed address resolved; waiting for others to find this node");
-            }
+            Inbound::Seeds(resolved) => self.on_seeds(now, resolved),
+            Inbound::SeedsUnresolved => self.on_seeds_unresolved()?,
         }
         Ok(())
     }
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::SetMeta(meta, reply) => {
+                let now = self.shared.clock.now();
+                let result = self.shared.lock().node.set_meta(now, meta);
+                let _ = reply.send(result);
+            }
             Command::Leave(reply) => {
                 if let Some(leaving) = &mut self.leaving {
                     leaving.waiters.push(reply);
                     return;
                 }
                 tracing::info!("leaving");
+                self.shared.leaving.store(true, Ordering::Release);
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
                 let now = self.shared.clock.now();
                 self.shared.lock().node.leave(now);
                 self.leaving = Some(Leaving {
@@ -391,9 +446,12 @@ impl Driver {
                             state.rtt.insert(target.name().into(), *rtt);
                         }
                         ProbeOutcome::AckedOverStream => {
+                            self.shared.metrics.probe_acked_over_tcp();
                             tracing::warn!(
                                 member = target.name(),
-                                "only TCP reaches this member: is its UDP filtered?"
+                                addr = %target.addr(),
+                                "UDP blocked: only the TCP fallback probe reached this member; open UDP on \
+                                 its port both ways"
                             )
                         }
                         ProbeOutcome::AckedIndirectly | ProbeOutcome::Failed => {}
@@ -441,6 +499,7 @@ impl Driver {
                 tracing::info!(name = %self.local_name, "the name is free again: taking part");
             }
         }
+        self.note_readiness();
         Ok(())
     }
 
@@ -448,30 +507,15 @@ impl Driver {
         match &event {
             Event::Joined { through } => {
                 tracing::info!(through = through.name(), "joined");
-                self.joined.send_replace(true);
+                self.shared.joined.store(true, Ordering::Release);
+                self.join_failures = 0;
                 // The seed's list is the one worth having on disk: an agent killed right after joining should
                 // still find its cluster again when restarted.
                 self.snapshot_dirty = true;
                 self.snapshot_due = Instant::now();
                 return Ok(());
             }
-            Event::JoinFailed { attempts } => {
-                if self.join_required {
-                    return Err(AgentError::JoinFailed {
-                        attempts: *attempts,
-                        reason: format!(
-                            "none of {} answered within {:?}",
-                            self.join_seeds,
-                            self.shared.lock().node.config().join_timeout
-                        ),
-                    });
-                }
-                tracing::warn!(
-                    attempts,
-                    "no member from the snapshot answered; waiting for others to find this node"
-                );
-                return Ok(());
-            }
+            Event::JoinFailed { attempts } => return self.on_join_failed(*attempts),
             Event::Changed(change) => {
                 self.snapshot_dirty = true;
                 let level_warn = matches!(change.kind, ChangeKind::Failed | ChangeKind::Suspect);
@@ -479,13 +523,15 @@ impl Driver {
                     tracing::warn!(
                         member = change.member.name(),
                         kind = change.kind.as_str(),
-                        via = change.via.as_str()
+                        via = change.via.as_str(),
+                        "list changed"
                     );
                 } else {
                     tracing::info!(
                         member = change.member.name(),
                         kind = change.kind.as_str(),
-                        via = change.via.as_str()
+                        via = change.via.as_str(),
+                        "list changed"
                     );
                 }
             }
@@ -554,6 +600,10 @@ impl Driver {
             tracing::error!(error = %e, "could not write the snapshot");
         }
     }
+}
+
+fn setup_buffer(udp: &UdpSocket) -> usize {
+    socket2::SockRef::from(udp).recv_buffer_size().unwrap_or(0)
 }
 
 fn config_of(shared: &Shared) -> roster_core::Config {

@@ -1,4 +1,10 @@
-//! The HTTP API (127.0.0.1 by default): the list, this node, leave, the live event stream, and metrics.
+//! The HTTP API (127.0.0.1 by default): the list, this node, health, leave, the live event stream, and
+//! metrics.
+//!
+//! Routes come in two groups: [`reading`] routes, open to whoever reaches the listener, and [`acting`] routes,
+//! which only the operator may call (see `control`). Every request passes [`control::protect`] as well, which
+//! refuses foreign hosts and any request that is not a GET or HEAD without the operator's credentials, so a
+//! route added to either group cannot be acted on from a web page by mistake.
 //!
 //! Handlers only read the core's list under its lock, or ask the driver to act; they never call into the
 //! protocol themselves.
@@ -9,6 +15,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,23 +24,52 @@ use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::control;
 use crate::driver::{Command, Shared};
 use crate::keys::{self, KeyOp, KeyStepError};
 use crate::{MemberInfo, SelfInfo};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .merge(reading())
+        .merge(crate::dashboard::router())
+        .merge(acting(shared.clone()))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            control::protect,
+        ))
+        .with_state(shared)
+}
+
+/// The listener of its own for `/metrics` alone, for a scraper on the network.
+pub(crate) fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+/// What anyone who reaches the listener may read.
+fn reading() -> Router<Arc<Shared>> {
+    Router::new()
         .route("/v1/members", get(members))
         .route("/v1/self", get(local))
-        .route("/v1/leave", post(leave))
+        .route("/v1/health", get(crate::health::endpoint))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
-        .merge(crate::dashboard::router())
+}
+
+/// What only the operator may do (or see: the keyring's keys).
+fn acting(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v1/leave", post(leave))
         .route("/v1/keys", get(list_keys))
         .route("/v1/keys/install", post(install_key))
         .route("/v1/keys/use", post(use_key))
         .route("/v1/keys/remove", post(remove_key))
-        .with_state(shared)
+        .route_layer(middleware::from_fn_with_state(
+            shared,
+            control::require_operator,
+        ))
 }
 
 async fn members(State(shared): State<Arc<Shared>>) -> Json<Vec<MemberInfo>> {
@@ -42,7 +78,7 @@ async fn members(State(shared): State<Arc<Shared>>) -> Json<Vec<MemberInfo>> {
 }
 
 async fn local(State(shared): State<Arc<Shared>>) -> Json<SelfInfo> {
-    Json(SelfInfo::read(&shared.lock()))
+    Json(SelfInfo::read(&shared, &shared.lock()))
 }
 
 #[derive(Serialize)]

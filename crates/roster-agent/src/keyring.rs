@@ -374,6 +374,12 @@ impl Keyring {
     }
 }
 
+/// Whether `bytes` have the shape of a sealed message (its version byte and room for a header and tag), for
+/// telling an agent without a keyring that its neighbour encrypts.
+pub fn looks_sealed(bytes: &[u8]) -> bool {
+    bytes.len() >= OVERHEAD && bytes[0] == VERSION
+}
+
 fn aad(header: &[u8], purpose: Purpose) -> [u8; 6] {
     let mut aad = [0; 6];
     aad[..5].copy_from_slice(header);

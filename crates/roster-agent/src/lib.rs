@@ -35,13 +35,17 @@
 //! ```
 
 pub mod clock;
+pub mod control;
 mod dashboard;
+pub mod diagnose;
 mod driver;
 pub mod eventlog;
+pub mod health;
 mod http;
 pub mod keyring;
 pub mod keys;
 pub mod metrics;
+mod process;
 mod seeds;
 pub mod snapshot;
 mod streams;
@@ -62,12 +66,15 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
+pub use crate::control::OperatorToken;
 use crate::driver::{Command, DriverSetup, Shared, State};
 use crate::eventlog::EventLog;
 pub use crate::eventlog::{AgentEvent, rfc3339};
+pub use crate::health::Health;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::seeds::Seeds;
+pub use crate::seeds::{DEFAULT_PORT, SeedResolver};
 use crate::snapshot::{Loaded, Snapshot};
 use crate::transport::{Sockets, Wire};
 
@@ -80,12 +87,19 @@ pub struct AgentConfig {
     pub bind: SocketAddr,
     /// The address others reach this member at, if not `bind` (behind NAT, or when binding 0.0.0.0).
     pub advertise: Option<SocketAddr>,
-    /// Members to join through: `IP:port` or `host:port`; any one that answers is enough.
+    /// Members to join through: `IP`, `IP:port`, `host` or `host:port` (the port defaults to
+    /// [`DEFAULT_PORT`]); any one that answers is enough.
     pub join: Vec<String>,
+    /// Keep trying to join, with backoff and jitter, rather than give up after the join timeout.
+    pub retry_join: bool,
+    /// How the host names in `join` are resolved: the system's resolver by default.
+    pub resolver: SeedResolver,
     /// Where the event log and the snapshot live. `None` keeps nothing on disk.
     pub data_dir: Option<PathBuf>,
     /// Where the HTTP API listens. `None` serves no API.
     pub http: Option<SocketAddr>,
+    /// A listener of its own for `/metrics` alone (for a scraper on the network), if wanted.
+    pub metrics_http: Option<SocketAddr>,
     /// The event log is rotated when it would grow past this.
     pub event_log_max_bytes: u64,
     /// Rotated event logs kept beside the current one.
@@ -111,8 +125,11 @@ impl AgentConfig {
             bind,
             advertise: None,
             join: Vec::new(),
+            retry_join: false,
+            resolver: SeedResolver::default(),
             data_dir: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_HTTP_PORT))),
+            metrics_http: None,
             event_log_max_bytes: 64 << 20,
             event_log_keep: 3,
             leave_timeout: Duration::from_secs(5),
@@ -133,12 +150,10 @@ pub enum AgentError {
     // The cause is part of each message, not a `source`, so that one line says everything once.
     #[error("invalid member name {name:?}: {error}")]
     InvalidName { name: String, error: IdentityError },
+    #[error("invalid metadata: {0}")]
+    InvalidMeta(IdentityError),
     #[error("invalid protocol configuration: {0}")]
     InvalidConfig(ConfigError),
-    #[error(
-        "bind address {bind} is unspecified: give an advertise address that other members can reach"
-    )]
-    NeedAdvertise { bind: SocketAddr },
     #[error("{0}")]
     Keyring(String),
     #[error("invalid join address {addr:?}: {reason}")]
@@ -161,8 +176,8 @@ impl AgentError {
         matches!(
             self,
             AgentError::InvalidName { .. }
+                | AgentError::InvalidMeta(_)
                 | AgentError::InvalidConfig(_)
-                | AgentError::NeedAdvertise { .. }
                 | AgentError::BadJoinAddress { .. }
                 | AgentError::Keyring(_)
                 | AgentError::DataDir { .. }
@@ -215,14 +230,23 @@ pub struct SelfInfo {
     pub health_score: u32,
     /// Members alive or suspect, this one included.
     pub active_members: usize,
+    /// The agent's version.
+    pub version: String,
+    /// The wire version it speaks.
+    pub protocol_version: u8,
+    /// The file holding the token that acting requests must carry (readable by the agent's user alone).
+    pub token_file: Option<PathBuf>,
 }
 
 impl SelfInfo {
-    fn read(state: &State) -> SelfInfo {
+    fn read(shared: &Shared, state: &State) -> SelfInfo {
         SelfInfo {
             member: state.member_info(state.node.local()),
             health_score: state.node.health_score(),
             active_members: state.node.active_count(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol_version: roster_core::codec::VERSION,
+            token_file: shared.token.path().map(PathBuf::from),
         }
     }
 }
@@ -268,8 +292,10 @@ pub struct Agent {
     shared: Arc<Shared>,
     driver: Option<JoinHandle<Result<(), AgentError>>>,
     http: Option<JoinHandle<()>>,
+    metrics_http: Option<JoinHandle<()>>,
     addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Agent {
@@ -309,10 +335,18 @@ impl Agent {
             addr: config.bind,
             error,
         })?;
+        tracing::info!(
+            requested = transport::UDP_RECEIVE_BUFFER,
+            granted = sockets.udp_receive_buffer,
+            "UDP receive buffer (the kernel caps it at twice net.core.rmem_max)"
+        );
         let advertise = match config.advertise {
             Some(addr) => addr,
             None if bound.ip().is_unspecified() => {
-                return Err(AgentError::NeedAdvertise { bind: config.bind });
+                let (ip, how) = seeds::automatic_advertise(bound, &seed_addrs);
+                let addr = SocketAddr::new(ip, bound.port());
+                tracing::info!(advertise = %addr, chosen_by = how, "advertise address chosen automatically (give --advertise to choose it yourself)");
+                addr
             }
             None => bound,
         };
@@ -334,7 +368,8 @@ impl Agent {
             addrs: seed_addrs,
             names: seed_names,
             required: !config.join.is_empty(),
-            given: config.join.clone(),
+            retry: config.retry_join,
+            resolver: config.resolver.clone(),
             own: advertise,
         };
         let (log, snapshot) = match data {
@@ -347,6 +382,7 @@ impl Agent {
                 tracing::info!(
                     incarnation,
                     members = snapshot.members.len(),
+                    format_version = snapshot.version,
                     "restarting from the snapshot"
                 );
                 node = node.with_incarnation(incarnation);
@@ -368,6 +404,21 @@ impl Agent {
             None => None,
         };
         let http_addr = http_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_listener = match config.metrics_http {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|error| AgentError::HttpBind { addr, error })?,
+            ),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let token = OperatorToken::create(config.data_dir.as_deref()).map_err(|error| {
+            AgentError::DataDir {
+                path: config.data_dir.clone().unwrap_or_default(),
+                error,
+            }
+        })?;
 
         let (commands_tx, commands) = mpsc::channel(16);
         let (stopped_tx, stopped) = watch::channel(false);
@@ -383,25 +434,33 @@ impl Agent {
             clock,
             stopped,
             wire,
+            token,
+            joined: Default::default(),
+            leaving: Default::default(),
+            seeds_given: if config.join.is_empty() {
+                "no --join given".to_owned()
+            } else {
+                config.join.join(", ")
+            },
+            diagnostics: Default::default(),
         });
+        shared
+            .metrics
+            .udp_receive_buffer(sockets.udp_receive_buffer);
 
-        let http = http_listener.map(|listener| {
-            let router = http::router(shared.clone());
-            let mut stopped = shared.stopped.clone();
-            tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "HTTP API stopped");
-                }
-            })
-        });
+        let http =
+            http_listener.map(|listener| serve(&shared, listener, http::router(shared.clone())));
+        let metrics_http = metrics_listener
+            .map(|listener| serve(&shared, listener, http::metrics_router(shared.clone())));
 
-        tracing::info!(name = %config.name, addr = %advertise, bind = %bound, http = ?http_addr, "agent started");
+        tracing::info!(name = %config.name, addr = %advertise, bind = %bound, http = ?http_addr, metrics = ?metrics_addr, version = env!("CARGO_PKG_VERSION"), "agent started");
+        if let (Some(http), Some(path)) = (http_addr, shared.token.path()) {
+            tracing::info!(
+                dashboard = %format!("http://{http}/"),
+                token_file = %path.display(),
+                "acting through the API or the dashboard needs the token in token_file (open the dashboard as URL#token=TOKEN)"
+            );
+        }
         tracing::info!(
             probe_interval = ?config.protocol.probe_interval,
             detect_deadline = ?config.protocol.detect_deadline,
@@ -428,9 +487,26 @@ impl Agent {
             shared,
             driver: Some(driver),
             http,
+            metrics_http,
             addr: advertise,
             http_addr,
+            metrics_addr,
         })
+    }
+
+    /// Where the metrics listener of its own listens, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The token acting HTTP requests must carry, and the file it is in.
+    pub fn http_token(&self) -> &OperatorToken {
+        &self.shared.token
+    }
+
+    /// Whether this agent is a working member, as `GET /v1/health` answers.
+    pub fn health(&self) -> Health {
+        Health::read(&self.shared, &self.shared.lock())
     }
 
     /// The address other members reach this one at.
@@ -451,7 +527,7 @@ impl Agent {
 
     /// This member, with its local health.
     pub fn local(&self) -> SelfInfo {
-        SelfInfo::read(&self.shared.lock())
+        SelfInfo::read(&self.shared, &self.shared.lock())
     }
 
     /// The events from now on, as the event log records them.
@@ -460,6 +536,19 @@ impl Agent {
             rx: self.shared.events.subscribe(),
             stopped: self.shared.stopped.clone(),
         }
+    }
+
+    /// Changes this member's metadata live; the other members hear of it like any other change.
+    pub async fn set_meta(&self, meta: Meta) -> Result<(), AgentError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(Command::SetMeta(meta, tx))
+            .await
+            .map_err(|_| AgentError::Stopped)?;
+        rx.await
+            .map_err(|_| AgentError::Stopped)?
+            .map_err(AgentError::InvalidMeta)
     }
 
     /// Leaves the cluster: announces `left`, waits (bounded) until the news has gone out, and stops.
@@ -483,6 +572,9 @@ impl Agent {
             // Let an in-flight `POST /v1/leave` get its answer out; streams end with the driver.
             let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
         }
+        if let Some(metrics) = self.metrics_http.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), metrics).await;
+        }
         result
     }
 }
@@ -495,7 +587,30 @@ impl Drop for Agent {
         if let Some(http) = &self.http {
             http.abort();
         }
+        if let Some(metrics) = &self.metrics_http {
+            metrics.abort();
+        }
     }
+}
+
+/// Serves `router` on `listener` until the agent stops.
+fn serve(
+    shared: &Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> JoinHandle<()> {
+    let mut stopped = shared.stopped.clone();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP listener stopped");
+        }
+    })
 }
 
 /// Creates the data directory if needed, proves it writable, opens the log and loads the snapshot.
@@ -517,6 +632,19 @@ fn open_data_dir(
     let snapshot = match Snapshot::load(dir).map_err(err)? {
         Loaded::Missing => None,
         Loaded::Found(snapshot) => Some(snapshot),
+        Loaded::Newer {
+            version,
+            reason,
+            moved_to,
+        } => {
+            tracing::warn!(
+                version,
+                moved_to = %moved_to.display(),
+                %reason,
+                "the snapshot was written by a newer format this build cannot read; kept it aside for that build and starting without it"
+            );
+            None
+        }
         Loaded::Corrupt { reason, moved_to } => {
             tracing::warn!(
                 moved_to = %moved_to.display(),

@@ -5,6 +5,13 @@
 //! Writes are atomic (a temporary file, fsync, rename, fsync of the directory): a crash leaves the old snapshot
 //! or the new one, never half of one. A snapshot that does not parse is moved aside, never overwritten, so an
 //! operator can still look at it.
+//!
+//! Snapshots are read forwards and backwards, so that an upgrade or a downgrade one release at a time keeps
+//! the rejoin: a field a release adds has a default (an older snapshot lacks it), fields this build does not
+//! know are ignored (a newer build wrote them), and a newer format version is read for the fields this build
+//! needs. Only a snapshot whose needed fields are missing or malformed is set aside; one from a newer format
+//! that cannot be read is set aside under its version's name (`snapshot.v3`), not as corrupt.
+//! `tests/fixtures/` holds snapshots as each format wrote them, and a test reads every one.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -15,11 +22,13 @@ use roster_core::{Member, State};
 use serde::{Deserialize, Serialize};
 
 const FILE_NAME: &str = "snapshot";
-const FORMAT_VERSION: u32 = 1;
+/// The format this build writes. Additions with a default keep the version; a change an older build would
+/// misread raises it. Builds before this one refused unknown fields, so this build writes exactly their
+/// fields: a downgrade to them keeps its snapshot too (a test checks the fields written).
+pub const FORMAT_VERSION: u32 = 1;
 
 /// What the agent keeps across restarts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Snapshot {
     pub version: u32,
     /// The name of the agent that wrote it.
@@ -34,7 +43,6 @@ pub struct Snapshot {
 
 /// One known member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SnapshotMember {
     pub name: String,
     pub addr: SocketAddr,
@@ -51,6 +59,12 @@ pub enum Loaded {
     Found(Snapshot),
     /// The file did not parse; it was renamed to `moved_to`.
     Corrupt {
+        reason: String,
+        moved_to: PathBuf,
+    },
+    /// A newer format this build cannot read; it was renamed to `moved_to` for that newer build.
+    Newer {
+        version: u32,
         reason: String,
         moved_to: PathBuf,
     },
@@ -98,21 +112,35 @@ impl Snapshot {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
             Err(e) => return Err(e),
         };
-        let parsed = serde_json::from_slice::<Snapshot>(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                if s.version == FORMAT_VERSION {
-                    Ok(s)
-                } else {
-                    Err(format!("unknown snapshot version {}", s.version))
-                }
-            });
-        match parsed {
-            Ok(snapshot) => Ok(Loaded::Found(snapshot)),
-            Err(reason) => {
+        match serde_json::from_slice::<Snapshot>(&bytes) {
+            Ok(snapshot) if snapshot.version >= 1 => Ok(Loaded::Found(snapshot)),
+            Ok(snapshot) => {
+                let reason = format!("unknown snapshot version {}", snapshot.version);
                 let moved_to = free_name(dir, "snapshot.corrupt");
                 fs::rename(&path, &moved_to)?;
                 Ok(Loaded::Corrupt { reason, moved_to })
+            }
+            Err(e) => {
+                // A newer format that moved a field this build needs: keep it for the build that wrote it.
+                let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("version")?.as_u64())
+                    .and_then(|v| u32::try_from(v).ok())
+                    .filter(|v| *v > FORMAT_VERSION);
+                let (stem, reason) = match version {
+                    Some(v) => (format!("snapshot.v{v}"), e.to_string()),
+                    None => ("snapshot.corrupt".to_owned(), e.to_string()),
+                };
+                let moved_to = free_name(dir, &stem);
+                fs::rename(&path, &moved_to)?;
+                Ok(match version {
+                    Some(version) => Loaded::Newer {
+                        version,
+                        reason,
+                        moved_to,
+                    },
+                    None => Loaded::Corrupt { reason, moved_to },
+                })
             }
         }
     }

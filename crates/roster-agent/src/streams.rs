@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::driver::{Inbound, Shared};
 use crate::keyring::Purpose;
 use crate::keys;
-use crate::metrics::{self, Drop};
+use crate::metrics::{self, ConnectionDrop, Drop};
 use crate::transport::{self, StreamError, Wire};
 
 /// Runs one outgoing exchange for `t`: the reply, if any, goes back to the driver as coming from `t.to`.
@@ -27,7 +27,7 @@ pub(crate) fn spawn_request(
     t: Transmit,
 ) {
     let Ok(permit) = streams.clone().try_acquire_owned() else {
-        shared.metrics.dropped(Drop::ConnectionLimit);
+        shared.metrics.dropped_connection(ConnectionDrop::Limit);
         return;
     };
     let (wire, tx, shared) = (wire.clone(), tx.clone(), shared.clone());
@@ -46,17 +46,28 @@ pub(crate) fn spawn_request(
             }
             Err(e) => {
                 tracing::debug!(to = %t.to, error = %e, "stream exchange failed");
-                shared.metrics.dropped(stream_drop(&e));
+                record_stream_failure(&shared, t.to, &e);
             }
         }
     });
 }
 
-fn stream_drop(e: &StreamError) -> Drop {
+/// A failed exchange drops its connection; a frame that did not open is a dropped packet too.
+fn record_stream_failure(shared: &Shared, peer: std::net::SocketAddr, e: &StreamError) {
     match e {
-        StreamError::FrameTooLarge { .. } => Drop::FrameTooLarge,
-        StreamError::Wire(e) => Drop::Wire(e.reason()),
-        StreamError::Timeout | StreamError::Io(_) => Drop::StreamError,
+        StreamError::FrameTooLarge { .. } => shared
+            .metrics
+            .dropped_connection(ConnectionDrop::FrameTooLarge),
+        StreamError::Wire(e) => match crate::diagnose::Mismatch::of_wire(e, &[]) {
+            Some(mismatch) => {
+                shared.diagnose(mismatch, peer, e);
+                shared.metrics.dropped(Drop::Mismatch(mismatch));
+            }
+            None => shared.metrics.dropped(Drop::Wire(e.reason())),
+        },
+        StreamError::Timeout | StreamError::Io(_) => {
+            shared.metrics.dropped_connection(ConnectionDrop::Stream)
+        }
     }
 }
 
@@ -79,7 +90,7 @@ pub(crate) async fn accept_loop(
             }
         };
         let Ok(permit) = streams.clone().try_acquire_owned() else {
-            shared.metrics.dropped(Drop::ConnectionLimit);
+            shared.metrics.dropped_connection(ConnectionDrop::Limit);
             continue;
         };
         let (wire, tx, shared) = (wire.clone(), tx.clone(), shared.clone());
@@ -125,11 +136,11 @@ pub(crate) async fn accept_loop(
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "incoming stream failed");
-                    shared.metrics.dropped(stream_drop(&e));
+                    record_stream_failure(&shared, peer, &e);
                 }
                 Err(_) => {
                     tracing::debug!(%peer, "incoming stream timed out");
-                    shared.metrics.dropped(Drop::StreamError);
+                    shared.metrics.dropped_connection(ConnectionDrop::Stream);
                 }
             }
         });

@@ -132,6 +132,10 @@ struct Sender {
     /// Whether this list held the sender as alive when its packet arrived: only then are its verdicts on
     /// other members taken at their word (see `apply`).
     alive: bool,
+    /// Most bytes a reply to this sender may take. A datagram's name and source address can be forged, so a
+    /// datagram from anyone but a member this list holds at that very address gets no reply larger than
+    /// itself: the node is never an amplifier aimed at whoever the address belongs to.
+    reply_budget: usize,
 }
 
 /// The local protocol instance.
@@ -180,6 +184,8 @@ pub struct Node<R = SmallRng> {
     /// Members this list held as suspect or failed that proved alive, and until when their verdicts on others
     /// are not taken at their word: verdicts they formed while cut off are still in their queues.
     returned: VecDeque<(Arc<str>, Time)>,
+    /// When this node may next tell a prober at an unexpected address what its list holds for that name.
+    next_conflict_notice: Time,
     /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
     /// said (see [`Node::handle_wall_clock`]).
     wall_offset_us: i64,
@@ -226,6 +232,7 @@ impl<R: Rng> Node<R> {
             conflicts: VecDeque::new(),
             name_taken: false,
             returned: VecDeque::new(),
+            next_conflict_notice: Time::ZERO,
             wall_offset_us: 0,
             config,
             rng,
@@ -286,6 +293,12 @@ impl<R: Rng> Node<R> {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Whether this node's own probes of more distinct members than may crash at once failed in a row, so
+    /// that the trouble is most likely here: its packets are not getting out, or not coming back.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated()
     }
 
     /// How much this node holds, by part.
@@ -483,7 +496,8 @@ impl<R: Rng> Node<R> {
             .messages
             .iter()
             .any(|m| !matches!(m, Message::Ack { .. } | Message::Nack { .. }));
-        let Some(sender) = self.sender(now, packet.sender, from, identify) else {
+        let Some(sender) = self.sender(now, packet.sender, from, identify, Some(bytes.len()))
+        else {
             return Ok(());
         };
         for message in packet.messages {
@@ -493,8 +507,10 @@ impl<R: Rng> Node<R> {
                         // A prober this list knows at another address is a second live process with a taken
                         // name (or a member behind NAT), and one it holds as failed is back (a long pause, a
                         // partition healed): tell it what the list holds, which settles a conflict at once and
-                        // lets a member that is alive after all refute now rather than at the next sync. The
-                        // price is one record per ack to such a prober.
+                        // lets a member that is alive after all refute now rather than at the next sync. A
+                        // datagram's source can be forged, so for a prober this list does not hold at that address
+                        // the record goes over a stream (whose handshake reaches nothing that does not answer), at
+                        // most once per probe interval; a member at its own address gets it with the ack.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
                         let record = match self.list.get(&sender.name) {
                             Some(m) => (moved || m.state == State::Failed).then(|| m.clone()),
@@ -509,12 +525,20 @@ impl<R: Rng> Node<R> {
                             member,
                             accuser: None,
                         });
-                        self.send(
-                            from,
-                            sender.identity.clone(),
-                            &[Message::Ack { seq }],
-                            record.as_ref(),
-                        );
+                        match record {
+                            Some(record) if sender.reply_budget != usize::MAX => {
+                                if now >= self.next_conflict_notice {
+                                    self.send_stream(
+                                        from,
+                                        sender.identity.clone(),
+                                        Message::Update(record),
+                                    );
+                                    self.next_conflict_notice = now + self.config.probe_interval;
+                                }
+                                self.reply(&sender, &[Message::Ack { seq }], None);
+                            }
+                            record => self.reply(&sender, &[Message::Ack { seq }], record.as_ref()),
+                        }
                     } else {
                         self.stats.misdirected += 1;
                     }
@@ -546,7 +570,7 @@ impl<R: Rng> Node<R> {
             }
         }
         for correction in std::mem::take(&mut self.corrections) {
-            self.send(from, sender.identity.clone(), &[], Some(&correction));
+            self.reply(&sender, &[], Some(&correction));
         }
         Ok(())
     }
@@ -571,6 +595,7 @@ impl<R: Rng> Node<R> {
                 addr: from,
                 identity: None,
                 alive: false,
+                reply_budget: usize::MAX,
             };
             for message in &packet.messages {
                 if let Message::SyncResponse { members, .. } = message {
@@ -593,7 +618,7 @@ impl<R: Rng> Node<R> {
                 codec::encode_packet_at(version, &self.name, &[answer])
             }));
         }
-        let Some(mut sender) = self.sender(now, packet.sender, from, true) else {
+        let Some(mut sender) = self.sender(now, packet.sender, from, true, None) else {
             return Ok(None);
         };
         let mut reply = Vec::new();
@@ -806,16 +831,19 @@ impl<R: Rng> Node<R> {
             addr: self.list.local().identity.addr(),
             identity: None,
             alive: true,
+            reply_budget: usize::MAX,
         }
     }
 
     /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
+    /// `received` is the size of a datagram, `None` for a stream (whose peer address a handshake proved).
     fn sender(
         &mut self,
         now: Time,
         name: Arc<str>,
         addr: SocketAddr,
         identify: bool,
+        received: Option<usize>,
     ) -> Option<Sender> {
         if *name == *self.name {
             self.stats.misdirected += 1;
@@ -832,12 +860,30 @@ impl<R: Rng> Node<R> {
         let alive = entry.is_some_and(|m| m.state == State::Alive)
             && !self.returned.iter().any(|(n, _)| *n == name);
         let identity = entry.map(|m| Arc::clone(&m.identity));
+        let known_here = identity.as_ref().is_some_and(|id| id.addr() == addr);
+        let reply_budget = match received {
+            Some(len) if !known_here => len,
+            _ => usize::MAX,
+        };
         Some(Sender {
             name,
             addr,
             identity,
             alive,
+            reply_budget,
         })
+    }
+
+    /// Sends `messages` back to the sender of the packet being handled, within its reply budget: news fills
+    /// only what the budget leaves, `priority` goes only if it fits, and a reply that cannot fit is not sent.
+    fn reply(&mut self, sender: &Sender, messages: &[Message], priority: Option<&Update>) {
+        self.send_within(
+            sender.addr,
+            sender.identity.clone(),
+            messages,
+            priority,
+            sender.reply_budget,
+        );
     }
 
     /// Sends `messages` to `to` in one datagram, with `priority` next and queued updates filling the rest.
@@ -848,6 +894,18 @@ impl<R: Rng> Node<R> {
         messages: &[Message],
         priority: Option<&Update>,
     ) {
+        self.send_within(to, receiver, messages, priority, usize::MAX);
+    }
+
+    /// [`Node::send`] in at most `budget` bytes (and the MTU).
+    fn send_within(
+        &mut self,
+        to: SocketAddr,
+        receiver: Option<Arc<Identity>>,
+        messages: &[Message],
+        priority: Option<&Update>,
+        budget: usize,
+    ) {
         let version = self.version_for(receiver.as_deref());
         let mut buf = Vec::with_capacity(64);
         codec::encode_header(&mut buf, version, &self.name);
@@ -855,8 +913,21 @@ impl<R: Rng> Node<R> {
         for message in messages.iter().filter(|m| m.since_version() <= version) {
             codec::encode_message(&mut buf, message);
         }
+        if buf.len() > budget {
+            return;
+        }
+        let mut priority = priority;
         if let Some(update) = priority {
+            let before = buf.len();
             codec::encode_update(&mut buf, update);
+            if buf.len() > budget {
+                if messages.is_empty() {
+                    // The update was all there was to say.
+                    return;
+                }
+                buf.truncate(before);
+                priority = None;
+            }
         }
         let members = self.list.active_count();
         let limits = (
@@ -867,7 +938,7 @@ impl<R: Rng> Node<R> {
         let skip = priority.map(|u| u.member.name());
         self.broadcasts.fill(
             &mut buf,
-            self.config.mtu,
+            self.config.mtu.min(budget),
             limits,
             receiver.as_ref(),
             version,
@@ -1160,25 +1231,26 @@ impl<R: Rng> Node<R> {
 
     fn relay(&mut self, now: Time, sender: &Sender, seq: u32, target: Arc<str>, addr: SocketAddr) {
         if *target == *self.name {
-            self.send(
-                sender.addr,
-                sender.identity.clone(),
-                &[Message::Ack { seq }],
-                None,
-            );
+            self.reply(sender, &[Message::Ack { seq }], None);
             return;
         }
-        if self.relays.len() >= self.config.max_pending_relays {
-            self.send(
-                sender.addr,
-                sender.identity.clone(),
-                &[Message::Nack { seq }],
-                None,
-            );
+        // Only a member this list holds at the address it sends from may have a ping relayed, and only to a
+        // member this list holds at the address named: otherwise a forged ping-req would aim this node's pings
+        // at any address.
+        if sender.reply_budget != usize::MAX {
+            self.stats.misdirected += 1;
+            return;
+        }
+        let receiver = self
+            .list
+            .get(&target)
+            .map(|m| Arc::clone(&m.identity))
+            .filter(|id| id.addr() == addr);
+        if receiver.is_none() || self.relays.len() >= self.config.max_pending_relays {
+            self.reply(sender, &[Message::Nack { seq }], None);
             return;
         }
         let own_seq = self.next_seq();
-        let receiver = self.list.get(&target).map(|m| Arc::clone(&m.identity));
         self.send(
             addr,
             receiver,
@@ -1694,7 +1766,7 @@ impl<R: Rng> Node<R> {
         };
         let update = self.publish_local(local, ChangeKind::Alive, sender.identity.clone());
         if sender.name != self.name {
-            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+            self.reply(sender, &[], Some(&update));
         }
     }
 
@@ -1704,7 +1776,7 @@ impl<R: Rng> Node<R> {
         let local = self.successor_instance(now, above_ms);
         let update = self.publish_local(local, ChangeKind::Join, sender.identity.clone());
         if sender.name != self.name {
-            self.send(sender.addr, sender.identity.clone(), &[], Some(&update));
+            self.reply(sender, &[], Some(&update));
         }
     }
 
@@ -2040,6 +2112,7 @@ mod tests {
             addr: identity(1).addr(),
             identity: Some(identity(1)),
             alive: true,
+            reply_budget: usize::MAX,
         };
         let now = EPOCH + Duration::from_secs(1);
         for round in 0..1000u32 {

@@ -1,6 +1,8 @@
 //! `roster agent`: runs an agent until it leaves (a signal, `roster leave`, or `POST /v1/leave`) or fails.
 //!
-//! The first SIGINT or SIGTERM starts a graceful leave; a second one exits at once.
+//! The first SIGINT or SIGTERM starts a graceful leave; a second one exits at once. SIGHUP reloads what can
+//! change live: the log level and this member's metadata, from the config file (flags and variables as at
+//! start still win); a change to anything else is logged as needing a restart.
 
 use std::str::FromStr;
 
@@ -8,19 +10,23 @@ use anyhow::Context;
 use roster_agent::Agent;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::{Registry, reload};
 
 use crate::BadInput;
-use crate::config::AgentArgs;
+use crate::config::{AgentArgs, LogFormat, Settings};
+
+type FilterHandle = reload::Handle<Targets, Registry>;
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let settings = args.resolve()?;
-    let filter = settings.log_level.as_deref().unwrap_or("info");
-    let targets = Targets::from_str(filter)
-        .map_err(|e| BadInput(format!("invalid log level {filter:?}: {e}")))?;
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(targets)
-        .init();
+    let settings = args.clone().resolve()?;
+    let filter = filter_of(&settings)?;
+    let (filter, handle) = reload::Layer::new(filter);
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
+    match settings.log_format {
+        LogFormat::Text => registry.with(stderr).init(),
+        LogFormat::Json => registry.with(stderr.json().flatten_event(true)).init(),
+    }
 
     // One thread is plenty for a membership agent, and keeps its footprint small.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -29,28 +35,142 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let mut agent = Agent::start(settings.agent).await?;
+        let started = settings;
+        let mut agent = Agent::start(started.agent.clone()).await?;
         let mut signals = Signals::new()?;
-        tokio::select! {
-            result = agent.stopped() => return result.map_err(Into::into),
-            () = signals.next() => tracing::info!("signal received: leaving (a second signal exits at once)"),
+        let mut live = Live {
+            log_level: started.log_level.clone(),
+            meta: started.agent.meta.clone(),
+        };
+        loop {
+            tokio::select! {
+                result = agent.stopped() => return result.map_err(Into::into),
+                signal = signals.next() => match signal {
+                    Signal::Reload => reload(&args, &started, &mut live, &handle, &agent).await,
+                    Signal::Stop => {
+                        tracing::info!("signal received: leaving (a second signal exits at once)");
+                        break;
+                    }
+                },
+            }
         }
-        tokio::select! {
-            result = agent.leave() => result.map_err(Into::into),
-            () = signals.next() => {
-                tracing::warn!("second signal: exiting without finishing the leave");
-                std::process::exit(130);
+        loop {
+            tokio::select! {
+                result = agent.leave() => return result.map_err(Into::into),
+                signal = signals.next() => if signal == Signal::Stop {
+                    tracing::warn!("second signal: exiting without finishing the leave");
+                    std::process::exit(130);
+                },
             }
         }
     })
 }
 
-/// SIGINT and SIGTERM as one stream.
+fn filter_of(settings: &Settings) -> Result<Targets, BadInput> {
+    let filter = settings.log_level.as_deref().unwrap_or("info");
+    Targets::from_str(filter).map_err(|e| BadInput(format!("invalid log level {filter:?}: {e}")))
+}
+
+/// What a reload may change, as it is now.
+struct Live {
+    log_level: Option<String>,
+    meta: roster_core::Meta,
+}
+
+/// SIGHUP: reads the settings again and applies what can change live.
+async fn reload(
+    args: &AgentArgs,
+    started: &Settings,
+    live: &mut Live,
+    handle: &FilterHandle,
+    agent: &Agent,
+) {
+    let fresh = match args.reload() {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: the settings did not load; nothing changed");
+            return;
+        }
+    };
+    let mut changed = Vec::new();
+    if fresh.log_level != live.log_level {
+        match filter_of(&fresh).map(|f| handle.reload(f)) {
+            Ok(Ok(())) => {
+                changed.push(format!(
+                    "log level {}",
+                    fresh.log_level.as_deref().unwrap_or("info")
+                ));
+                live.log_level = fresh.log_level.clone();
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "SIGHUP: could not change the log level"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: log level not changed"),
+        }
+    }
+    if fresh.agent.meta != live.meta {
+        match agent.set_meta(fresh.agent.meta.clone()).await {
+            Ok(()) => {
+                changed.push("metadata".to_owned());
+                live.meta = fresh.agent.meta.clone();
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: metadata not changed"),
+        }
+    }
+    let restart: Vec<&str> = needs_restart(&started.agent, &fresh.agent);
+    if !restart.is_empty() {
+        tracing::warn!(settings = ?restart, "SIGHUP: these settings changed but take effect only at a restart");
+    }
+    if changed.is_empty() {
+        tracing::info!("SIGHUP: settings reloaded; nothing that can change live has changed");
+    } else {
+        tracing::info!(changed = %changed.join(", "), "SIGHUP: settings reloaded");
+    }
+}
+
+/// The settings that differ between `old` and `new` and that a running agent cannot change.
+fn needs_restart(
+    old: &roster_agent::AgentConfig,
+    new: &roster_agent::AgentConfig,
+) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let mut check = |name, differs: bool| {
+        if differs {
+            names.push(name);
+        }
+    };
+    check("name", old.name != new.name);
+    check("bind", old.bind != new.bind);
+    check("advertise", old.advertise != new.advertise);
+    check("join", old.join != new.join);
+    check("retry_join", old.retry_join != new.retry_join);
+    check("data_dir", old.data_dir != new.data_dir);
+    check("http", old.http != new.http);
+    check("metrics_http", old.metrics_http != new.metrics_http);
+    check("keyring", old.keyring != new.keyring);
+    check(
+        "event_log_max_bytes",
+        old.event_log_max_bytes != new.event_log_max_bytes,
+    );
+    check("event_log_keep", old.event_log_keep != new.event_log_keep);
+    check("protocol timing", old.protocol != new.protocol);
+    names
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    /// SIGINT or SIGTERM.
+    Stop,
+    /// SIGHUP.
+    Reload,
+}
+
+/// SIGINT, SIGTERM and SIGHUP as one stream.
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -60,14 +180,16 @@ impl Signals {
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
             terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
         })
     }
 
     #[cfg(unix)]
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Signal {
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => Signal::Stop,
+            _ = self.terminate.recv() => Signal::Stop,
+            _ = self.hangup.recv() => Signal::Reload,
         }
     }
 
@@ -77,7 +199,8 @@ impl Signals {
     }
 
     #[cfg(not(unix))]
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Signal {
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
     }
 }

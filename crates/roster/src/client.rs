@@ -1,23 +1,57 @@
-//! The subcommands that talk to a running agent over its HTTP API: `members`, `leave`, `monitor`.
+//! The subcommands that talk to a running agent over its HTTP API: `members`, `leave`, `monitor`, `health`.
+//!
+//! Reading needs nothing; acting (`leave`, `keys`) sends the agent's token, read from the file the agent names
+//! in `/v1/self` (or `--token-file`): only the agent's user, or root, can read it.
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
-use roster_agent::MemberInfo;
+use roster_agent::{Health, MemberInfo, SelfInfo};
+
+use crate::BadInput;
 
 /// Where the agent's HTTP API is.
 #[derive(Debug, Args)]
 pub struct HttpArgs {
-    /// Address of the agent's HTTP API
+    /// Address of the agent's HTTP API: HOST:PORT or http://HOST:PORT
     #[arg(
         long,
         env = "ROSTER_HTTP",
         value_name = "HOST:PORT",
-        default_value = "127.0.0.1:7070"
+        default_value = "127.0.0.1:7070",
+        value_parser = parse_api_address
     )]
     pub http: String,
+    /// The agent's token file, for commands that act [default: the file the agent names]
+    #[arg(long, env = "ROSTER_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `HOST:PORT`, or the same as a URL as a browser shows it (`http://127.0.0.1:7070/`).
+fn parse_api_address(text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    let bare = match trimmed.split_once("://") {
+        Some(("http", rest)) => rest.trim_end_matches('/'),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{text:?}: the agent serves plain http, not {scheme}"
+            ));
+        }
+        None => trimmed,
+    };
+    match bare.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && port.parse::<u16>().is_ok() && !bare.contains('/') =>
+        {
+            Ok(bare.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not HOST:PORT or http://HOST:PORT (for example 127.0.0.1:7070)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -27,6 +61,9 @@ pub struct MembersArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Every field: metadata too, and the agent's own version
+    #[arg(long)]
+    pub detailed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,6 +98,75 @@ pub(crate) fn unreachable(http: &HttpArgs, e: ureq::Error) -> anyhow::Error {
     }
 }
 
+/// The agent's token, for a request that acts: from `--token-file`, or the file the agent names.
+pub(crate) fn token(http: &HttpArgs) -> anyhow::Result<String> {
+    let path = match &http.token_file {
+        Some(path) => path.clone(),
+        None => {
+            let body = get(http, "/v1/self")?;
+            let local: SelfInfo =
+                serde_json::from_str(&body).context("the agent's /v1/self did not parse")?;
+            local.token_file.ok_or_else(|| {
+                anyhow!(
+                    "the agent at {} keeps its token in memory only (no data directory): give --token-file",
+                    http.http
+                )
+            })?
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ": run this as the agent's user or root"
+        } else {
+            ""
+        };
+        BadInput(format!(
+            "cannot read the agent's token file {}: {e}{hint}",
+            path.display()
+        ))
+    })?;
+    Ok(text.trim().to_owned())
+}
+
+/// Sends a request that acts: the token, and a JSON body.
+pub(crate) fn act(
+    http: &HttpArgs,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<(u16, String)> {
+    let token = token(http)?;
+    let mut response = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&url(http, path))
+        .header("content-type", "application/json")
+        .header("authorization", &format!("Bearer {token}"))
+        .send(body)
+        .map_err(|e| unreachable(http, e))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| unreachable(http, e))?;
+    if status == 401 || status == 403 || status == 415 {
+        let reason = error_of(&text);
+        return Err(anyhow!("the agent at {} refused: {reason}", http.http));
+    }
+    Ok((status, text))
+}
+
+/// The `error` of a JSON error body, or the body itself.
+pub(crate) fn error_of(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.to_owned())
+}
+
 fn get(http: &HttpArgs, path: &str) -> anyhow::Result<String> {
     agent(Some(Duration::from_secs(10)))
         .get(&url(http, path))
@@ -76,6 +182,11 @@ pub fn members(args: &MembersArgs) -> anyhow::Result<()> {
     let members: Vec<MemberInfo> =
         serde_json::from_str(&body).context("the agent's member list did not parse")?;
     let mut out = std::io::stdout().lock();
+    if args.detailed {
+        let local: SelfInfo = serde_json::from_str(&get(&args.http, "/v1/self")?)
+            .context("the agent's /v1/self did not parse")?;
+        return detailed(&mut out, args.format, &local, &members);
+    }
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&members)?)?,
         Format::Table => {
@@ -111,15 +222,92 @@ pub fn members(args: &MembersArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn leave(args: &HttpArgs) -> anyhow::Result<()> {
-    // The agent answers once the news has gone out or its own leave deadline passed.
-    let body = agent(Some(Duration::from_secs(60)))
-        .post(&url(args, "/v1/leave"))
-        .send_empty()
-        .map_err(|e| unreachable(args, e))?
+/// `members --detailed`: the agent's own version first, then every field of every member.
+fn detailed(
+    out: &mut impl Write,
+    format: Format,
+    local: &SelfInfo,
+    members: &[MemberInfo],
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        let doc = serde_json::json!({ "agent": local, "members": members });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "agent {} running roster {} (wire version {}), health score {}",
+        local.member.name, local.version, local.protocol_version, local.health_score
+    )?;
+    let width = members
+        .iter()
+        .map(|m| m.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "{:width$}  {:<22}  {:<7}  {:>4}  {:<24}  {:>14}  {:>8}  META",
+        "NAME", "ADDR", "STATE", "INC", "JOINED_AT", "JOINED_AT_MS", "RTT_MS"
+    )?;
+    for m in members {
+        let rtt = m.rtt_ms.map_or_else(|| "-".into(), |r| format!("{r:.2}"));
+        let meta: Vec<String> = m.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let meta = if meta.is_empty() {
+            "-".to_owned()
+        } else {
+            meta.join(",")
+        };
+        writeln!(
+            out,
+            "{:width$}  {:<22}  {:<7}  {:>4}  {:<24}  {:>14}  {:>8}  {meta}",
+            m.name,
+            m.addr.to_string(),
+            m.state,
+            m.incarnation,
+            m.joined_at,
+            m.joined_at_ms,
+            rtt
+        )?;
+    }
+    Ok(())
+}
+
+/// `roster health`: exit 0 when the agent is a working member, 1 with the reason when it is not.
+pub fn health(args: &HttpArgs) -> anyhow::Result<()> {
+    let response = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&url(args, "/v1/health"))
+        .call();
+    let mut response = response.map_err(|e| unreachable(args, e))?;
+    let text = response
         .body_mut()
         .read_to_string()
         .map_err(|e| unreachable(args, e))?;
+    let health: Health = serde_json::from_str(&text)
+        .with_context(|| format!("the agent's /v1/health did not parse: {text}"))?;
+    if health.is_ok() {
+        println!("ok: {} active members", health.active_members);
+        Ok(())
+    } else {
+        Err(anyhow!("{}: {}", health.status, health.reason))
+    }
+}
+
+pub fn leave(args: &HttpArgs) -> anyhow::Result<()> {
+    // The agent answers once the news has gone out or its own leave deadline passed.
+    let (status, body) = act(args, "/v1/leave", "{}", Duration::from_secs(60))?;
+    if status != 200 {
+        return Err(anyhow!(
+            "the agent at {} answered HTTP {status}: {}",
+            args.http,
+            error_of(&body)
+        ));
+    }
     let reply: serde_json::Value =
         serde_json::from_str(&body).context("the agent's answer did not parse")?;
     if reply.get("announced").and_then(|v| v.as_bool()) == Some(false) {

@@ -1,21 +1,24 @@
 //! The agent's settings from three places: flags, then `ROSTER_*` environment variables (clap reads both),
 //! then the TOML config file; the first that gives a value wins.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use roster_agent::AgentConfig;
-use roster_core::Config;
+use roster_core::{Config, Meta};
 use serde::{Deserialize, Deserializer};
+use tracing_subscriber::filter::Targets;
 
 use crate::BadInput;
 use roster_sim::cli::parse_duration;
 
 /// `roster agent`'s flags. Each also reads `ROSTER_<FLAG>` and the config file's key of the same name
 /// (with `_` for `-`).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct AgentArgs {
     /// Member name, unique in the cluster [default: the hostname]
     #[arg(long, env = "ROSTER_NAME")]
@@ -26,7 +29,7 @@ pub struct AgentArgs {
     /// Address other members reach this one at, if not the bind address (NAT)
     #[arg(long, env = "ROSTER_ADVERTISE", value_name = "IP:PORT")]
     pub advertise: Option<SocketAddr>,
-    /// A member to join through (IP:PORT or HOST:PORT); repeat for more, any one is enough
+    /// A member to join through (IP or HOST, with :PORT unless it is 7946); repeat for more, any one is enough
     #[arg(
         long = "join",
         env = "ROSTER_JOIN",
@@ -34,18 +37,31 @@ pub struct AgentArgs {
         value_delimiter = ','
     )]
     pub join: Vec<String>,
+    /// Keep trying to join, with backoff and jitter, instead of giving up after 30 s
+    #[arg(long, env = "ROSTER_RETRY_JOIN")]
+    pub retry_join: bool,
     /// Directory for the event log and the snapshot [default: roster-data/NAME]
     #[arg(long, env = "ROSTER_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the HTTP API [default: 127.0.0.1:7070]
-    #[arg(long, env = "ROSTER_HTTP", value_name = "IP:PORT")]
+    /// Address of the HTTP API, as IP:PORT or http://IP:PORT [default: 127.0.0.1:7070]
+    #[arg(long, env = "ROSTER_HTTP", value_name = "IP:PORT", value_parser = parse_http_addr)]
     pub http: Option<SocketAddr>,
+    /// A listener of its own for /metrics alone, e.g. for a scraper on the network [default: none]
+    #[arg(long, env = "ROSTER_METRICS_HTTP", value_name = "IP:PORT", value_parser = parse_http_addr)]
+    pub metrics_http: Option<SocketAddr>,
     /// TOML file with any of these settings
     #[arg(long, env = "ROSTER_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Log level or filter for stderr, e.g. `info` or `roster_agent=debug` [default: RUST_LOG, then info]
-    #[arg(long, env = "ROSTER_LOG_LEVEL", value_name = "FILTER")]
+    /// Log level or filter for stderr: trace, debug, info, warn, error or off, or TARGET=LEVEL pairs such as
+    /// `info,roster_agent=debug` [default: RUST_LOG, then info]
+    #[arg(long, env = "ROSTER_LOG_LEVEL", value_name = "FILTER", value_parser = parse_log_filter)]
     pub log_level: Option<String>,
+    /// Log line format on stderr [default: text]
+    #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Metadata for this member, KEY=VALUE; repeat for more (reloaded from the config file on SIGHUP)
+    #[arg(long = "meta", env = "ROSTER_META", value_name = "KEY=VALUE", value_delimiter = ',', value_parser = parse_meta_pair)]
+    pub meta: Vec<(String, String)>,
     /// Rotate the event log when it would pass this size [default: 67108864]
     #[arg(long, env = "ROSTER_EVENT_LOG_MAX_BYTES", value_name = "BYTES")]
     pub event_log_max_bytes: Option<u64>,
@@ -101,6 +117,65 @@ pub struct AgentArgs {
     pub max_rtt: Option<Duration>,
 }
 
+/// How log lines look on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    // One line of text per event, for a person or the journal.
+    #[default]
+    Text,
+    // One JSON object per line, for a log pipeline.
+    Json,
+}
+
+/// `IP:PORT`, or the same as a URL (`http://127.0.0.1:7070`, `http://[::1]:7070/`), as a browser shows it.
+pub fn parse_http_addr(text: &str) -> Result<SocketAddr, String> {
+    let trimmed = text.trim();
+    let bare = match trimmed.split_once("://") {
+        Some(("http", rest)) => rest.trim_end_matches('/'),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{text:?}: the agent serves plain http on loopback, not {scheme}"
+            ));
+        }
+        None => trimmed,
+    };
+    bare.parse::<SocketAddr>().map_err(|_| {
+        format!("{text:?} is not IP:PORT or http://IP:PORT (for example 127.0.0.1:7070)")
+    })
+}
+
+/// The levels a log filter may name.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// A log filter: levels and `target=level` pairs, each level one of [`LEVELS`]. Checked here because the
+/// filter parser takes an unknown word for a target name, so `verbose` would silence every line.
+pub fn parse_log_filter(text: &str) -> Result<String, String> {
+    for directive in text.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            return Err(format!(
+                "{level:?} in {text:?} is not a log level: use one of {} (or TARGET=LEVEL)",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    Targets::from_str(text).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(text.to_owned())
+}
+
+fn parse_meta_pair(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if key.trim().is_empty() {
+        return Err(format!("{text:?} has an empty key"));
+    }
+    Ok((key.trim().to_owned(), value.to_owned()))
+}
+
 /// The help of a protocol timing flag, its default read from the core so the two cannot disagree.
 fn with_core_default(help: &str, default: Duration) -> String {
     format!("{help} [default: {default:?}]")
@@ -125,6 +200,24 @@ fn deserialize_positive_duration<'de, D: Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
+fn deserialize_http_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_http_addr(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn deserialize_log_filter<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_log_filter(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// The config file: the same settings as the flags.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,9 +227,17 @@ pub struct FileConfig {
     pub advertise: Option<SocketAddr>,
     #[serde(default)]
     pub join: Vec<String>,
+    pub retry_join: Option<bool>,
     pub data_dir: Option<PathBuf>,
+    #[serde(default, deserialize_with = "deserialize_http_addr")]
     pub http: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "deserialize_http_addr")]
+    pub metrics_http: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "deserialize_log_filter")]
     pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
+    /// `[meta]`: this member's metadata.
+    pub meta: Option<BTreeMap<String, String>>,
     pub event_log_max_bytes: Option<u64>,
     pub event_log_keep: Option<usize>,
     pub keyring: Option<PathBuf>,
@@ -179,10 +280,20 @@ impl FileConfig {
 pub struct Settings {
     pub agent: AgentConfig,
     pub log_level: Option<String>,
+    pub log_format: LogFormat,
 }
 
 impl AgentArgs {
     pub fn resolve(self) -> Result<Settings, BadInput> {
+        self.resolve_with(&std::env::var("RUST_LOG").ok())
+    }
+
+    /// The settings again, for a reload: the flags and variables as at start, the config file as it is now.
+    pub fn reload(&self) -> Result<Settings, BadInput> {
+        self.clone().resolve()
+    }
+
+    fn resolve_with(self, rust_log: &Option<String>) -> Result<Settings, BadInput> {
         let file = match &self.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -204,6 +315,14 @@ impl AgentArgs {
             self.join
         };
         agent.join.retain(|s| !s.trim().is_empty());
+        agent.retry_join = self.retry_join || file.retry_join.unwrap_or(false);
+        agent.metrics_http = self.metrics_http.or(file.metrics_http);
+        let meta: BTreeMap<String, String> = if self.meta.is_empty() {
+            file.meta.unwrap_or_default()
+        } else {
+            self.meta.into_iter().collect()
+        };
+        agent.meta = Meta::new(meta).map_err(|e| BadInput(format!("invalid metadata: {e}")))?;
         agent.data_dir = Some(
             self.data_dir
                 .or(file.data_dir)
@@ -233,12 +352,19 @@ impl AgentArgs {
         if let Some(rtt) = self.max_rtt.or(file.max_rtt) {
             protocol.max_rtt = rtt;
         }
+        let log_level = match self.log_level {
+            Some(level) => Some(level),
+            None => match rust_log {
+                Some(level) => {
+                    Some(parse_log_filter(level).map_err(|e| BadInput(format!("RUST_LOG: {e}")))?)
+                }
+                None => file.log_level,
+            },
+        };
         Ok(Settings {
             agent,
-            log_level: self
-                .log_level
-                .or_else(|| std::env::var("RUST_LOG").ok())
-                .or(file.log_level),
+            log_level,
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
         })
     }
 }
@@ -276,10 +402,14 @@ mod tests {
             bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             advertise: None,
             join: Vec::new(),
+            retry_join: false,
             data_dir: None,
             http: None,
+            metrics_http: None,
             config: Some(path),
             log_level: None,
+            log_format: None,
+            meta: Vec::new(),
             event_log_max_bytes: None,
             keyring: None,
             event_log_keep: None,

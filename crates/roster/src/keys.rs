@@ -13,7 +13,7 @@ use roster_agent::keyring::SecretKey;
 use roster_agent::keys::KeyReport;
 
 use crate::BadInput;
-use crate::client::{HttpArgs, unreachable, url};
+use crate::client::{HttpArgs, act, error_of, token, unreachable, url};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -95,35 +95,42 @@ fn finish(report: &KeyReport) -> anyhow::Result<()> {
     )
 }
 
-/// Calls the agent; a 400 carries the reason the step was refused, which becomes the error line.
+/// Calls the agent; a 400 carries the reason the step was refused, which becomes the error line. Listing acts
+/// too: the answer holds the keys themselves.
 fn call(http: &HttpArgs, path: &str, body: Option<String>) -> anyhow::Result<KeyReport> {
-    let agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(2)))
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut response = match body {
-        Some(body) => agent
-            .post(&url(http, path))
-            .header("content-type", "application/json")
-            .send(body),
-        None => agent.get(&url(http, path)).call(),
+    let (status, text) = match body {
+        Some(body) => act(http, path, &body, Duration::from_secs(30))?,
+        None => {
+            let token = token(http)?;
+            let mut response = ureq::Agent::config_builder()
+                .timeout_connect(Some(Duration::from_secs(2)))
+                .timeout_global(Some(Duration::from_secs(30)))
+                .http_status_as_error(false)
+                .build()
+                .new_agent()
+                .get(&url(http, path))
+                .header("authorization", &format!("Bearer {token}"))
+                .call()
+                .map_err(|e| unreachable(http, e))?;
+            let status = response.status().as_u16();
+            let text = response
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| unreachable(http, e))?;
+            if status == 401 || status == 403 {
+                return Err(anyhow!(
+                    "the agent at {} refused: {}",
+                    http.http,
+                    error_of(&text)
+                ));
+            }
+            (status, text)
+        }
+    };
+    if status == 400 {
+        return Err(BadInput(error_of(&text)).into());
     }
-    .map_err(|e| unreachable(http, e))?;
-    let status = response.status();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| unreachable(http, e))?;
-    if status.as_u16() == 400 {
-        let reason = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or(text);
-        return Err(BadInput(reason).into());
-    }
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         return Err(anyhow!("the agent at {} answered HTTP {status}", http.http));
     }
     serde_json::from_str(&text).context("the agent's answer did not parse")

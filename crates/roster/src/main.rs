@@ -3,7 +3,8 @@
 //!
 //! Exit codes scripts can trust: 0 success, 2 bad input (unknown flag, bad address, invalid config file,
 //! unusable data directory), 1 a failure at run time (port in use, join failed, agent not reachable). Every
-//! error is one line on stderr that names the problem.
+//! error's first line on stderr names the problem; only a flag error has more lines, clap's hints (a similar
+//! flag, the usage).
 
 mod agent;
 mod bench;
@@ -37,6 +38,8 @@ enum Command {
     Leave(client::HttpArgs),
     /// Follow a running agent's events as JSON lines.
     Monitor(client::HttpArgs),
+    /// Check that a running agent is a working member: exit 0 when it is, 1 with the reason when not.
+    Health(client::HttpArgs),
     /// Simulate thousands of members on a modelled network and check the deadlines.
     Sim(Box<roster_sim::cli::SimArgs>),
     /// Run a cluster of agents on this machine through a scripted story of crashes, a leave and a restart.
@@ -70,9 +73,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // The first line names the problem; clap's hints follow it (a similar flag, the usage line).
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("roster: {}", first.strip_prefix("error: ").unwrap_or(first));
+            let message = rendered.trim_end();
+            eprintln!(
+                "roster: {}",
+                message.strip_prefix("error: ").unwrap_or(message)
+            );
             return ExitCode::from(2);
         }
     };
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
         Command::Members(args) => client::members(&args),
         Command::Leave(args) => client::leave(&args),
         Command::Monitor(args) => client::monitor(&args),
+        Command::Health(args) => client::health(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Keys(command) => keys::run(command),
         Command::Bench(command) => bench::run(command),

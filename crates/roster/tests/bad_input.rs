@@ -22,25 +22,81 @@ fn one_line_error(args: &[&str], code: i32, needle: &str) {
     );
 }
 
+/// A flag error: exit code 2, the problem on the first line, and clap's hint (`hint`) kept below it.
+fn flag_error(args: &[&str], needle: &str, hint: &str) {
+    let out = roster(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "roster {args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("roster: ") && first.contains(needle),
+        "roster {args:?}: the first line does not name {needle:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains(hint),
+        "roster {args:?}: clap's hint {hint:?} is lost: {stderr}"
+    );
+}
+
 #[test]
-fn unknown_flags_and_bad_addresses_exit_2() {
-    one_line_error(
+fn unknown_flags_and_bad_addresses_exit_2_with_clap_hints_kept() {
+    flag_error(
         &["agent", "--bind", "127.0.0.1:1", "--frobnicate"],
-        2,
         "--frobnicate",
+        "Usage:",
     );
-    one_line_error(&["agent", "--bind", "300.1.2.3:7946"], 2, "300.1.2.3:7946");
-    one_line_error(
-        &["agent", "--bind", "127.0.0.1:0", "--join", "nohost"],
-        2,
-        "nohost",
+    flag_error(
+        &["agent", "--bind", "127.0.0.1:1", "--joni", "127.0.0.1:2"],
+        "--joni",
+        "similar argument",
     );
-    one_line_error(
+    flag_error(&["agent", "--bind"], "--bind", "a value is required");
+    flag_error(
+        &["agent", "--bind", "300.1.2.3:7946"],
+        "300.1.2.3:7946",
+        "--help",
+    );
+    flag_error(
         &["agent", "--bind", "127.0.0.1:0", "--http", "localhost"],
-        2,
         "--http",
+        "http://IP:PORT",
     );
-    one_line_error(&["members", "--format", "yaml"], 2, "yaml");
+    flag_error(
+        &["agent", "--bind", "127.0.0.1:0", "--log-level", "verbose"],
+        "verbose",
+        "trace, debug, info, warn, error, off",
+    );
+    flag_error(
+        &[
+            "agent",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-level",
+            "roster_agent=loud",
+        ],
+        "loud",
+        "TARGET=LEVEL",
+    );
+    flag_error(&["members", "--format", "yaml"], "yaml", "possible values");
+    flag_error(
+        &["members", "--http", "https://127.0.0.1:7070"],
+        "https",
+        "plain http",
+    );
+    one_line_error(
+        &["agent", "--bind", "127.0.0.1:0", "--join", "bad host"],
+        2,
+        "bad host",
+    );
+}
+
+#[test]
+fn a_bad_log_level_in_the_config_file_exits_2_with_its_line() {
+    let scratch = Scratch::new("badlevel");
+    let config = scratch.path().join("roster.toml");
+    std::fs::write(&config, "name = \"c1\"\nlog_level = \"verbose\"\n").expect("write config");
+    let config = config.to_string_lossy().into_owned();
+    one_line_error(&["agent", "--config", &config], 2, "line 2");
 }
 
 #[test]
@@ -103,7 +159,8 @@ fn protocol_timing_that_cannot_meet_its_deadlines_exits_2_before_anything_is_wri
             &data,
         ];
         args.extend(timing);
-        one_line_error(&args, 2, needle);
+        // A value clap refuses also gets its pointer to --help on the lines below.
+        flag_error(&args, needle, "");
         assert!(
             !data_dir.exists(),
             "roster {args:?} wrote its data directory"

@@ -229,3 +229,168 @@ fn the_systemd_unit_verifies() {
         "systemd rates the unit's exposure {score}, above 2.0:\n{text}"
     );
 }
+
+/// `kubernetes-validate` from PyPI in a virtual environment of the test's own (kept in the target directory so
+/// that later runs reuse it); `Err` says why the test must skip.
+fn kubernetes_validate() -> Result<PathBuf, String> {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubernetes-validate-venv");
+    let tool = venv.join("bin/kubernetes-validate");
+    if tool.is_file() {
+        return Ok(tool);
+    }
+    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(format!(
+                "{} {}: {}",
+                program.display(),
+                args.join(" "),
+                err.lines().last().unwrap_or("failed")
+            ))
+        }
+    };
+    let venv_args = ["-m", "venv", venv.to_str().ok_or("venv path is not UTF-8")?];
+    if run(Path::new("python3"), &venv_args).is_err() {
+        // Debian splits the venv module out; as root, install it and try again.
+        let _ = std::fs::remove_dir_all(&venv);
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .output();
+        run(Path::new("python3"), &venv_args).map_err(|e| {
+            format!("no Python virtual environment (Debian package python3-venv): {e}")
+        })?;
+    }
+    run(
+        &venv.join("bin/pip"),
+        &["install", "--quiet", "kubernetes-validate"],
+    )?;
+    tool.is_file()
+        .then_some(tool)
+        .ok_or_else(|| "pip installed kubernetes-validate, yet its command is missing".into())
+}
+
+#[test]
+fn the_kubernetes_manifests_pass_the_real_schemas() {
+    let tool = match kubernetes_validate() {
+        Ok(tool) => tool,
+        Err(reason) => {
+            eprintln!("skipping the schema check: {reason}");
+            return;
+        }
+    };
+    let out = Command::new(&tool)
+        .arg(repo("deploy/kubernetes/daemonset.yaml"))
+        .arg(repo("deploy/kubernetes/service.yaml"))
+        .output()
+        .expect("run kubernetes-validate");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "kubernetes-validate: {said}");
+    for resource in ["namespace/roster", "daemonset/roster", "service/roster"] {
+        assert!(
+            said.contains(&format!("passed for resource {resource}")),
+            "{resource} was not validated: {said}"
+        );
+    }
+}
+
+#[test]
+fn the_daemonset_is_ready_on_health_retries_its_join_and_declares_its_pod_security_level() {
+    let text = read("deploy/kubernetes/daemonset.yaml");
+    let objects: Vec<Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).expect("yaml"))
+        .collect();
+    let namespace = objects
+        .iter()
+        .find(|o| o["kind"] == "Namespace")
+        .expect("a Namespace");
+    // hostNetwork and hostPath are allowed by the privileged level only.
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    let daemonset = objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .expect("a DaemonSet");
+    assert_eq!(daemonset["spec"]["template"]["spec"]["hostNetwork"], true);
+    let container = &daemonset["spec"]["template"]["spec"]["containers"][0];
+    let probe: Vec<&str> = container["readinessProbe"]["exec"]["command"]
+        .as_sequence()
+        .expect("an exec readiness probe")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        &probe[1..2],
+        ["health"],
+        "readiness is not `roster health`: {probe:?}"
+    );
+    let retry = container["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "ROSTER_RETRY_JOIN")
+        .map(|e| e["value"].clone());
+    assert_eq!(
+        retry,
+        Some(Value::from("true")),
+        "the first pod must not give up joining"
+    );
+    // And the probe's command answers as the probe expects, against a real agent.
+    let scratch = Scratch::new("deploy-health");
+    let agent = Agent::start(&scratch, "k1", &[]);
+    let out = roster(&["health", "--http", &format!("127.0.0.1:{}", agent.http)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_unit_notifies_readiness_reloads_and_keeps_the_keyring_where_it_can_write() {
+    let unit = read("deploy/roster.service");
+    let setting = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(setting("Type"), ["notify"]);
+    assert!(setting("ExecReload").iter().any(|c| c.contains("-HUP")));
+    assert_eq!(
+        setting("ProtectSystem"),
+        ["strict"],
+        "the test below assumes it"
+    );
+    // Under ProtectSystem=strict the state directory is the one writable place: a keyring anywhere else is
+    // changed in memory by a rotation and then cannot be saved.
+    let state = format!("/var/lib/{}/", setting("StateDirectory")[0]);
+    let config = read("deploy/roster.toml");
+    let keyring = config
+        .lines()
+        .find_map(|l| l.trim_start_matches("# ").strip_prefix("keyring = "))
+        .expect("a keyring line in deploy/roster.toml")
+        .trim_matches('"');
+    assert!(
+        keyring.starts_with(&state),
+        "the example keyring {keyring} is outside the unit's state directory {state}"
+    );
+    assert!(
+        unit.contains(&format!("{state}keyring")),
+        "the unit does not say where the keyring goes"
+    );
+}

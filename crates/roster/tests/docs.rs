@@ -79,8 +79,13 @@ fn every_agent_flag_variable_and_file_key_is_in_the_configuration_reference() {
         "docs/configuration.md does not document {missing:?}"
     );
 
-    // And nothing stale: every ROSTER_ variable the page names is real (or a client's ROSTER_HTTP).
-    let known: BTreeSet<&str> = vars.iter().map(String::as_str).collect();
+    // And nothing stale: every ROSTER_ variable the page names is real, the agent's or the client commands'.
+    let (_, client_vars) = flags_of("leave");
+    let known: BTreeSet<&str> = vars
+        .iter()
+        .chain(&client_vars)
+        .map(String::as_str)
+        .collect();
     let named: BTreeSet<String> = doc
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| w.starts_with("ROSTER_"))

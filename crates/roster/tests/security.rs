@@ -98,9 +98,18 @@ fn an_agent_with_another_key_cannot_join_and_learns_nothing() {
     assert_eq!(alive_names(&a1), ["k1", "k2"]);
     assert_eq!(alive_names(&a2), ["k1", "k2"]);
     let text = metrics(&a1);
+    let unknown_key = harness::metric(
+        &text,
+        "roster_dropped_packets_total{reason=\"unknown_key\"}",
+    );
     assert!(
-        text.contains("roster_dropped_packets_total{reason=\"unknown_key\"}"),
+        unknown_key.is_some_and(|n| n > 0.0),
         "no unknown-key drops counted:\n{text}"
+    );
+    assert!(
+        a1.stderr().contains("key mismatch"),
+        "no key mismatch line: {}",
+        a1.stderr()
     );
 }
 
@@ -283,7 +292,11 @@ fn junk_packets_leave_an_agent_running_its_list_unchanged_and_its_memory_flat() 
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
     let text = metrics(&a1);
-    assert!(text.contains("reason=\"unauthentic\""), "{text}");
+    let unauthentic = harness::metric(
+        &text,
+        "roster_dropped_packets_total{reason=\"unauthentic\"}",
+    );
+    assert!(unauthentic.is_some_and(|n| n > 0.0), "{text}");
     assert_eq!(state_of(&after_list, "j2").as_deref(), Some("alive"));
 }
 

@@ -60,10 +60,10 @@ impl Counters {
             };
             let value = value as u64;
             match key {
-                r#"roster_packets_sent_total{transport="udp"}"# => c.udp_packets = value,
-                r#"roster_packets_sent_total{transport="tcp"}"# => c.tcp_packets = value,
-                r#"roster_bytes_sent_total{transport="udp"}"# => c.udp_bytes = value,
-                r#"roster_bytes_sent_total{transport="tcp"}"# => c.tcp_bytes = value,
+                r#"roster_sent_packets_total{transport="udp"}"# => c.udp_packets = value,
+                r#"roster_sent_packets_total{transport="tcp"}"# => c.tcp_packets = value,
+                r#"roster_sent_bytes_total{transport="udp"}"# => c.udp_bytes = value,
+                r#"roster_sent_bytes_total{transport="tcp"}"# => c.tcp_bytes = value,
                 "roster_suspicions_total" => c.suspicions = value,
                 "roster_probe_failures_total" => c.probe_failures = value,
                 _ => {}

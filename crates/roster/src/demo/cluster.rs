@@ -143,12 +143,19 @@ impl Cluster {
     /// while the agent announces its leave; the process exiting is what the demo waits for.
     pub fn leave(&self, agent: &Agent) {
         let url = format!("http://{}/v1/leave", agent.http_addr());
+        // The agent's token, as `roster leave` reads it: acting on an agent needs it.
+        let token = std::fs::read_to_string(agent.data_dir.join(roster_agent::control::TOKEN_FILE))
+            .unwrap_or_default();
         std::thread::spawn(move || {
             let http = ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_secs(15)))
                 .build()
                 .new_agent();
-            let _ = http.post(&url).send_empty();
+            let _ = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("authorization", &format!("Bearer {}", token.trim()))
+                .send("{}");
         });
     }
 

@@ -1,0 +1,97 @@
+//! The process metrics Prometheus users expect of every exporter (`process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, ...), read from /proc at each scrape. On systems without /proc the
+//! series exist and stay at zero.
+
+use std::sync::Mutex;
+
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::metrics::SecondsCounter;
+
+#[derive(Debug, Default)]
+pub(crate) struct ProcessMetrics {
+    cpu: SecondsCounter,
+    /// CPU seconds at the last scrape, to turn the running total into counter increments.
+    cpu_last: Mutex<f64>,
+    resident: Gauge,
+    virtual_memory: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time: Gauge,
+}
+
+impl ProcessMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register_with_unit(
+            "process_cpu",
+            "User and system CPU time spent",
+            Unit::Seconds,
+            self.cpu.clone(),
+        );
+        registry.register_with_unit(
+            "process_resident_memory",
+            "Resident memory size",
+            Unit::Bytes,
+            self.resident.clone(),
+        );
+        registry.register_with_unit(
+            "process_virtual_memory",
+            "Virtual memory size",
+            Unit::Bytes,
+            self.virtual_memory.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors",
+            self.open_fds.clone(),
+        );
+        registry.register(
+            "process_max_fds",
+            "The limit on open file descriptors",
+            self.max_fds.clone(),
+        );
+        registry.register_with_unit(
+            "process_start_time",
+            "Start time of the process since the Unix epoch",
+            Unit::Seconds,
+            self.start_time.clone(),
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn update(&self) {
+        use procfs::process::{LimitValue, Process};
+        let Ok(me) = Process::myself() else { return };
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if let Ok(stat) = me.stat() {
+            let ticks = procfs::ticks_per_second().max(1) as f64;
+            let cpu = (stat.utime + stat.stime) as f64 / ticks;
+            let mut last = self.cpu_last.lock().unwrap_or_else(|e| e.into_inner());
+            if cpu > *last {
+                self.cpu.inc_by(cpu - *last);
+                *last = cpu;
+            }
+            self.resident
+                .set(to_i64(stat.rss.saturating_mul(procfs::page_size())));
+            self.virtual_memory.set(to_i64(stat.vsize));
+            if let Ok(boot) = procfs::boot_time_secs() {
+                self.start_time
+                    .set(to_i64(boot + stat.starttime / ticks as u64));
+            }
+        }
+        if let Ok(count) = me.fd_count() {
+            self.open_fds.set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        if let Ok(limits) = me.limits() {
+            let max = match limits.max_open_files.soft_limit {
+                LimitValue::Value(v) => to_i64(v),
+                LimitValue::Unlimited => i64::MAX,
+            };
+            self.max_fds.set(max);
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn update(&self) {}
+}
