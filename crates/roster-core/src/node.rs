@@ -1361,19 +1361,40 @@ impl<R: Rng> Node<R> {
             self.graves.remove(claim.name());
         }
         let mut accuser = accuser;
-        // A verdict is taken at its word only from a member this list holds as alive. One from a full sync, or
-        // from a member this list itself holds as suspect or failed, may be the far side's view of a partition
-        // that has just healed: it becomes a second-hand suspicion, which confirms nothing and waits the
-        // longest, so that its subject has time to refute it.
+        // A verdict is taken at its word only from a member this list holds as alive, and a failure only of a
+        // member this list already suspects. A verdict from a full sync, or from a member this list itself
+        // holds as suspect or failed (or that has just come back from either), may be the far side's view of a
+        // partition that has just healed; and a failure of a member this list has no doubt about may be too
+        // (its sender may not be suspected here yet). Either becomes a second-hand suspicion, which confirms
+        // nothing and waits the longest, so that its subject has time to refute it. A real failure is
+        // suspected everywhere before anyone declares it, so its notices still land on suspects.
+        let held = self
+            .list
+            .get(claim.name())
+            .filter(|m| m.identity.same_instance(&claim.identity))
+            .map(|m| m.state);
         let trusted = !from_sync && sender.alive;
-        if !trusted && matches!(claim.state, State::Failed | State::Suspect) {
-            let held_active = self
-                .list
-                .get(claim.name())
-                .is_some_and(|m| m.state.is_active() && m.identity.same_instance(&claim.identity));
-            if held_active {
-                claim.state = State::Suspect;
-                accuser = None;
+        let doubtful = match claim.state {
+            State::Failed => !trusted || held == Some(State::Alive),
+            State::Suspect => !trusted,
+            State::Alive | State::Left => false,
+        };
+        if doubtful && held.is_some_and(State::is_active) {
+            claim.state = State::Suspect;
+            accuser = None;
+        }
+        if claim.state == State::Failed && held == Some(State::Suspect) {
+            // No list declares a member failed sooner than `suspicion_min` after it first suspected it, so that
+            // a member suspected by mistake has that long everywhere to refute. Another list's verdict still
+            // brings this list's own deadline forward to that moment.
+            let min = self.config.timers(self.list.active_count()).suspicion_min;
+            if let Some(s) = self.suspicions.iter_mut().find(|s| {
+                s.member.same_instance(&claim.identity) && s.incarnation == claim.incarnation
+            }) && now < s.started() + min
+            {
+                let at = s.started() + min;
+                s.hasten(at);
+                return;
             }
         }
         match self.list.apply(claim.clone()) {
@@ -1935,6 +1956,8 @@ impl<R: Rng> Node<R> {
                         && m.identity.same_instance(&reap.identity)
                 });
                 if unchanged && let Some(reaped) = self.list.remove(reap.identity.name()) {
+                    self.failed_pool
+                        .retain(|id| !id.same_instance(&reaped.identity));
                     self.graves.bury(now, &reaped);
                 }
             }

@@ -114,6 +114,17 @@ impl Suspicion {
         true
     }
 
+    /// When this node first suspected the member.
+    pub fn started(&self) -> Time {
+        self.started
+    }
+
+    /// Brings the deadline forward to `until` if it is later (others have declared the member failed), never
+    /// before a postponement.
+    pub fn hasten(&mut self, until: Time) {
+        self.deadline = self.deadline.min(until).max(self.not_before);
+    }
+
     /// Keeps the deadline at `until` or later (the node could not trust its own verdict for a while).
     pub fn postpone(&mut self, until: Time) {
         self.not_before = self.not_before.max(until);

@@ -649,12 +649,21 @@ impl Sim {
         }
         self.spare_transmits = transmits;
         self.spare_events = events;
-        if standby && self.slots[i].status == Status::Running {
-            self.slots[i].status = Status::Standby;
-            self.running -= 1;
-            self.metrics.set_running(self.now, self.running);
-            // News of the conflict that put it there is still owed to every list.
-            self.metrics.stopped(self.now, i, Some(Want::Conflict));
+        match (standby, self.slots[i].status) {
+            (true, Status::Running) => {
+                self.slots[i].status = Status::Standby;
+                self.running -= 1;
+                self.metrics.set_running(self.now, self.running);
+                // News of the conflict that put it there is still owed to every list.
+                self.metrics.stopped(self.now, i, Some(Want::Conflict));
+            }
+            (false, Status::Standby) => {
+                // The name is free again (its holder left or failed), and the node took it.
+                self.slots[i].status = Status::Running;
+                self.running += 1;
+                self.metrics.set_running(self.now, self.running);
+            }
+            _ => {}
         }
         if let Some(wake) = wake
             && self.slots[i].armed_for != Some(wake)

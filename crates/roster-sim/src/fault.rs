@@ -148,9 +148,18 @@ impl Sim {
         let now = self.now;
         match fault {
             Fault::Crash(nodes) => {
+                let standby: Vec<usize> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.slots[i].status == Status::Standby)
+                    .collect();
+                // A process on standby is in no list: its end is news to nobody.
+                for &i in &standby {
+                    self.stop(i, Status::Crashed);
+                }
                 let crashed: Vec<usize> = nodes
                     .into_iter()
-                    .filter(|&i| matches!(self.slots[i].status, Status::Running | Status::Standby))
+                    .filter(|&i| self.slots[i].status == Status::Running)
                     .collect();
                 for &i in &crashed {
                     self.stop(i, Status::Crashed);
