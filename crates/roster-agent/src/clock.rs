@@ -18,14 +18,19 @@ pub struct Clock {
 impl Clock {
     /// Anchors a new clock to the wall clock now.
     pub fn start() -> Clock {
+        Clock {
+            wall_at_start: Clock::wall(),
+            instant_at_start: Instant::now(),
+        }
+    }
+
+    /// What the wall clock reads now, which may have stepped since the clock started.
+    pub fn wall() -> Time {
         // A wall clock before 1970 is a broken host; the epoch itself is as good an anchor as any there.
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
-        Clock {
-            wall_at_start: Time::from_since_epoch(since_epoch),
-            instant_at_start: Instant::now(),
-        }
+        Time::from_since_epoch(since_epoch)
     }
 
     /// The current time.

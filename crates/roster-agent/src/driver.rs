@@ -321,6 +321,9 @@ impl Driver {
         let now = self.shared.clock.now();
         {
             let mut state = self.shared.lock();
+            // The protocol's clock never steps; the wall clock does when NTP sets it right (after a reboot
+            // before it synchronised, say). The probe rounds follow the wall clock.
+            state.node.handle_wall_clock(now, Clock::wall());
             if state.node.poll_timeout().is_some_and(|t| t <= now) {
                 state.node.handle_timeout(now);
             }
@@ -545,8 +548,9 @@ impl Driver {
             }
             Event::FailureSent { .. } | Event::Probed { .. } => {}
         }
-        let now = self.shared.clock.now();
-        if let Some(line) = AgentEvent::from_event(&self.local_name, now, event) {
+        // A log line carries the wall clock as it reads now, stepped or not: lines from many machines are read
+        // side by side.
+        if let Some(line) = AgentEvent::from_event(&self.local_name, Clock::wall(), event) {
             if let Some(log) = &mut self.log
                 && let Err(e) = log.append(line.json())
             {

@@ -351,19 +351,6 @@ impl Agent {
             None => bound,
         };
 
-        let identity = Identity::new(
-            config.name.as_str(),
-            advertise,
-            clock.started_at().unix_ms(),
-            config.meta.clone(),
-        )
-        .map_err(|error| AgentError::InvalidName {
-            name: config.name.clone(),
-            error,
-        })?;
-        let mut node = Node::new(protocol, identity, SmallRng::from_os_rng())
-            .map_err(AgentError::InvalidConfig)?;
-
         let mut seeds = Seeds {
             addrs: seed_addrs,
             names: seed_names,
@@ -376,23 +363,48 @@ impl Agent {
             Some((log, snapshot)) => (Some(log), snapshot),
             None => (None, None),
         };
-        if let Some(snapshot) = snapshot {
-            if snapshot.name == config.name {
-                let incarnation = snapshot.incarnation.saturating_add(1);
-                tracing::info!(
-                    incarnation,
-                    members = snapshot.members.len(),
-                    format_version = snapshot.version,
-                    "restarting from the snapshot"
-                );
-                node = node.with_incarnation(incarnation);
-                seeds.addrs.extend(snapshot.rejoin_addrs());
-            } else {
+        let previous = match snapshot {
+            Some(snapshot) if snapshot.name == config.name => Some(snapshot),
+            Some(snapshot) => {
                 tracing::warn!(
                     snapshot_name = %snapshot.name,
                     "the snapshot in the data directory belongs to another member; not using it"
                 );
+                None
             }
+            None => None,
+        };
+        // A new instance must outrank the one before it everywhere, even when this machine's clock is behind
+        // the old instance's joined_at (a reboot before the clock was synchronised).
+        let wall_ms = clock.started_at().unix_ms();
+        let joined_at_ms =
+            Identity::joined_at_after(wall_ms, previous.as_ref().map(|s| s.joined_at_ms));
+        if joined_at_ms > wall_ms {
+            tracing::warn!(
+                behind_ms = joined_at_ms - wall_ms,
+                "this machine's clock is behind the instance before this one: joined_at raised just past it (is the clock synchronised?)"
+            );
+        }
+        let identity = Identity::new(
+            config.name.as_str(),
+            advertise,
+            joined_at_ms,
+            config.meta.clone(),
+        )
+        .map_err(|error| AgentError::InvalidName {
+            name: config.name.clone(),
+            error,
+        })?;
+        let node = Node::new(protocol, identity, SmallRng::from_os_rng())
+            .map_err(AgentError::InvalidConfig)?;
+        if let Some(snapshot) = &previous {
+            tracing::info!(
+                previous_joined_at_ms = snapshot.joined_at_ms,
+                members = snapshot.members.len(),
+                format_version = snapshot.version,
+                "restarting from the snapshot"
+            );
+            seeds.addrs.extend(snapshot.rejoin_addrs());
         }
 
         let http_listener = match config.http {

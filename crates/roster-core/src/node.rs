@@ -35,6 +35,9 @@ const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
 /// frame (16 MiB in the agent), whatever the size of the cluster and its metadata.
 pub const MAX_SYNC_CHUNK_BYTES: usize = 1 << 20;
 
+/// How far the wall clock must move against `now` before the probe rounds follow it.
+const WALL_CLOCK_MOVE_US: u64 = 1_000;
+
 /// Conflicts remembered, so that each claimant is reported and passed on once.
 const CONFLICTS_REMEMBERED: usize = 64;
 
@@ -330,7 +333,8 @@ impl<R: Rng> Node<R> {
         let offset = i64::try_from(wall.as_micros())
             .unwrap_or(i64::MAX)
             .saturating_sub(i64::try_from(now.as_micros()).unwrap_or(i64::MAX));
-        if offset != self.wall_offset_us {
+        // Reading two clocks one after the other differs by microseconds: only a real move counts.
+        if offset.abs_diff(self.wall_offset_us) >= WALL_CLOCK_MOVE_US {
             self.wall_offset_us = offset;
             self.schedule.set_wall_offset(now, offset);
         }
@@ -672,6 +676,11 @@ impl<R: Rng> Node<R> {
                 Message::SyncResponse { digest, members } => {
                     let full = !members.is_empty();
                     self.name_taken = false;
+                    if self.standby {
+                        // What a node on standby held is stale (nobody told it of changes): it takes the
+                        // answer's view whole, a few members to ask again or the seed's whole list.
+                        self.forget_members();
+                    }
                     self.merge(now, members, &mut sender);
                     // A seed answered, and this node's name is not held by another live process there.
                     if self.join.is_some() && !self.name_taken {
@@ -1436,13 +1445,19 @@ impl<R: Rng> Node<R> {
                 };
                 let kind = change_kind(previous.as_ref(), &current);
                 let priority = news_priority(previous.as_ref(), &current, kind);
-                self.enqueue(
-                    Update {
-                        member: current.clone(),
-                        accuser,
-                    },
-                    priority,
-                );
+                // A member this list first hears of from a full sync as failed or left is the sender's old
+                // news, not this list's: it takes it in without passing it on (a joiner would otherwise spread
+                // a seed's stale verdicts from a partition just healed).
+                let learned = from_sync && previous.is_none() && !current.state.is_active();
+                if !learned {
+                    self.enqueue(
+                        Update {
+                            member: current.clone(),
+                            accuser,
+                        },
+                        priority,
+                    );
+                }
                 if let Some(kind) = kind {
                     self.push_change(kind, current, previous, via, from);
                 }
@@ -1674,6 +1689,15 @@ impl<R: Rng> Node<R> {
         }
         let holder = self.list.local().clone();
         self.note_conflict(holder, claim);
+    }
+
+    /// Forgets every member but this node, and the bookkeeping about them.
+    fn forget_members(&mut self) {
+        self.list = Membership::new(self.list.local().clone());
+        self.suspicions.clear();
+        self.failed_pool.clear();
+        self.reap_failed.clear();
+        self.reap_left.clear();
     }
 
     /// Another live process holds this node's name: stop taking part, say so, and ask to join now and then

@@ -17,7 +17,7 @@ use crate::fault::{self, Fault, Latency};
 use crate::network::{Network, command_in};
 use crate::observe::{self, Event, MemberView};
 use crate::report;
-use crate::system::{pid_alive, run_with_env};
+use crate::system::{libfaketime, pid_alive, run_with_env};
 
 /// The UDP and TCP port of the protocol on every host.
 pub const PROTOCOL_PORT: u16 = 7946;
@@ -139,6 +139,8 @@ pub struct Cluster {
     /// Packets dropped by fault rules since replaced or removed (their counters go with them).
     dropped_before: u64,
     latency: Option<Latency>,
+    /// Per host: how far its clock is from the machine's, in seconds, if the suite set it.
+    clocks: Vec<Option<f64>>,
     // Last, so that it is torn down after the agents are gone.
     pub net: Network,
 }
@@ -157,6 +159,7 @@ impl Cluster {
             faults: Vec::new(),
             dropped_before: 0,
             latency: None,
+            clocks: vec![None; hosts],
             net,
         })
     }
@@ -177,6 +180,22 @@ impl Cluster {
 
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.run_dir.join(self.name(i))
+    }
+
+    fn clock_file(&self, i: usize) -> PathBuf {
+        self.run_dir.join(format!("{}.clock", self.name(i)))
+    }
+
+    /// Puts host `i` on a clock `offset_s` seconds ahead of the machine's (behind when negative), as another
+    /// machine's would be. Before the agent starts it is the clock it starts with; while it runs it is a step
+    /// of its wall clock, as NTP makes one (its monotonic clock does not move: libfaketime with a timestamp
+    /// file, read on every call, and the monotonic clock left alone).
+    pub fn set_clock(&mut self, i: usize, offset_s: f64) -> Result<(), String> {
+        let path = self.clock_file(i);
+        std::fs::write(&path, format!("{offset_s:+.3}s\n"))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        self.clocks[i - 1] = Some(offset_s);
+        Ok(())
     }
 
     /// Starts the agent of host `i`. h1 is the first member and joins no one; every other joins through h1
@@ -217,6 +236,13 @@ impl Cluster {
         }
         let mut command = command_in(&host.netns, &self.bins.roster)?;
         command.args(&args);
+        if self.clocks[i - 1].is_some() {
+            command
+                .env("LD_PRELOAD", libfaketime()?)
+                .env("FAKETIME_TIMESTAMP_FILE", self.clock_file(i))
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
         // Settings of the caller's own agent must not leak into the test agents.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("ROSTER_") || key == "RUST_LOG" {
@@ -355,9 +381,17 @@ impl Cluster {
         observe::members(self.net.subnet, self.net.host(i).ip, HTTP_PORT)
     }
 
-    /// Host `i`'s event log, as written so far.
+    /// Host `i`'s event log, as written so far, its times put back on the machine's clock for a host whose
+    /// clock the suite set (by the offset in force now: a line written before a step is off by the step).
     pub fn events(&self, i: usize) -> Vec<Event> {
-        observe::read_events(&self.data_dir(i))
+        let mut events = observe::read_events(&self.data_dir(i));
+        if let Some(offset) = self.clocks[i - 1] {
+            let offset_ms = (offset * 1000.0).round() as i64;
+            for e in &mut events {
+                e.time_ms = e.time_ms.saturating_add_signed(-offset_ms);
+            }
+        }
+        events
     }
 
     /// Runs a `roster-udp-probe` in host `i`'s namespace and returns what it printed.

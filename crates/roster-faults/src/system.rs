@@ -1,11 +1,11 @@
-//! The machine under the suite: whether it can run at all (root, `ip`, `nft`, `iptables-nft`), installing those
-//! tools when it can, and running them with a time bound.
+//! The machine under the suite: whether it can run at all (root, `ip`, `nft`, `iptables-nft`, `faketime`),
+//! installing those tools when it can, and running them with a time bound.
 //!
 //! Nothing here touches a network; it only decides whether the suite may run and runs the commands the other
 //! modules compose.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -34,11 +34,27 @@ pub fn which(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-const TOOLS: [(&str, &str); 3] = [
+const TOOLS: [(&str, &str); 4] = [
     ("ip", "iproute2"),
     ("nft", "nftables"),
     ("iptables-nft", "iptables"),
+    // Gives an agent another machine's clock: libfaketime, preloaded (see `cluster`).
+    ("faketime", "faketime"),
 ];
+
+/// The libfaketime library the `faketime` package installs, wherever the architecture puts it.
+pub fn libfaketime() -> Result<PathBuf, String> {
+    let lib = Path::new("/usr/lib");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(lib)
+        .map_err(|e| format!("{}: {e}", lib.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    dirs.push(lib.to_owned());
+    dirs.into_iter()
+        .map(|dir| dir.join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| "libfaketime.so.1 not found (Debian package faketime)".to_owned())
+}
 
 fn missing_packages() -> Vec<&'static str> {
     TOOLS

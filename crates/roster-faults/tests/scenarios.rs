@@ -1,4 +1,4 @@
-//! The fault scenarios of issue 7: real agents in network namespaces, each scenario bounded in time, asserting
+//! The fault scenarios: real agents in network namespaces, each scenario bounded in time, asserting
 //! the figure it names and printing one `SUMMARY` line. They run one at a time (see `roster_faults::serial`).
 //! Times are from the agents' own event logs (wall clock, ms) and from polling `GET /v1/members` every 100 ms.
 
@@ -12,7 +12,7 @@ use roster_faults::measure::{
 use roster_faults::report::{secs, secs_opt, summary};
 use roster_faults::{Bins, Cluster, Fault, serial};
 
-/// DESIGN.md R5: a crash is failed in one list within this time...
+/// A crash is failed in one list within this time...
 const DETECT_DEADLINE: Duration = Duration::from_secs(10);
 /// ...and in every live list (and every other change is everywhere) within this one.
 const EVERY_LIST_DEADLINE: Duration = Duration::from_secs(15);
@@ -562,4 +562,129 @@ fn s7_three_crashes_under_latency_and_loss_keep_the_deadlines_without_false_posi
         "{scenario}: false positives under latency and loss: {fps:?}"
     );
     crashed.assert_deadlines(scenario);
+}
+
+/// Clock offsets of up to 3 s either way, spread over the hosts.
+fn skewed_clocks(c: &mut Cluster) -> Vec<f64> {
+    let hosts = c.all();
+    let n = hosts.len();
+    let offsets: Vec<f64> = (0..n)
+        .map(|k| -3.0 + 6.0 * k as f64 / (n - 1).max(1) as f64)
+        .collect();
+    for (&i, &offset) in hosts.iter().zip(&offsets) {
+        c.set_clock(i, offset)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.scenario));
+    }
+    offsets
+}
+
+#[test]
+fn s8_clocks_up_to_three_seconds_apart_change_none_of_the_deadlines() {
+    let scenario = "s8-clocks";
+    let Some((_serial, bins)) = setup(scenario) else {
+        return;
+    };
+    let mut c = Cluster::new(scenario, 9, &bins).unwrap_or_else(|e| panic!("{scenario}: {e}"));
+    let offsets = skewed_clocks(&mut c);
+    c.start_all().unwrap_or_else(|e| panic!("{scenario}: {e}"));
+    let converged = measure::wait_converged(&c, CONVERGE_BOUND)
+        .unwrap_or_else(|e| panic!("{scenario}: did not converge: {e}"));
+    let steady_from = SystemTime::now();
+    sleep(Duration::from_secs(3));
+    let crashed = crash(&mut c, &[2, 5, 8]);
+    let fps = accusations(
+        &c,
+        &crashed.survivors,
+        "failed",
+        &crashed.names,
+        steady_from,
+        SystemTime::now(),
+    );
+    assert_no_agent_died(&mut c);
+    summary(
+        scenario,
+        &format!(
+            "N=9, clocks {:+.2} to {:+.2} s off; converged in {}; {}; false positives {}",
+            offsets.first().copied().unwrap_or_default(),
+            offsets.last().copied().unwrap_or_default(),
+            secs(converged),
+            crashed.figures(),
+            fps.len()
+        ),
+    );
+    crashed.assert_deadlines(scenario);
+    assert!(fps.is_empty(), "{scenario}: false positives: {fps:?}");
+}
+
+#[test]
+fn s9_a_reboot_with_the_clock_two_minutes_behind_is_alive_everywhere_within_15_s() {
+    let scenario = "s9-reboot-behind";
+    let Some((_serial, bins)) = setup(scenario) else {
+        return;
+    };
+    let (mut c, converged) = running_cluster(scenario, 6, &bins);
+    let mut figures = Vec::new();
+    // h3 reboots from its data directory; then h4 reboots as a fresh install (its data directory lost), so
+    // nothing but the cluster tells it of its former instance. Each comes back two minutes behind, and NTP
+    // sets the clock right 20 s later.
+    for (victim, keep_data) in [(3, true), (4, false)] {
+        let name = c.name(victim).to_owned();
+        let rest = others(&c, &[victim]);
+        let old = c
+            .members(1)
+            .expect("h1's list")
+            .into_iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.joined_at_ms())
+            .expect("h1 lists the victim");
+        c.kill(&[victim]);
+        if !keep_data {
+            let dir = c.data_dir(victim);
+            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        }
+        sleep(Duration::from_secs(2));
+        c.set_clock(victim, -120.0).expect("clock file");
+        c.start(victim).expect("restart");
+        let restarted = c.started_at(victim).expect("just started");
+        let mut expect: Vec<Expect> = rest.iter().map(|&i| Expect::alive(c.name(i))).collect();
+        expect.push(Expect {
+            name: name.clone(),
+            state: "alive",
+            joined_at_least_ms: Some(old + 1),
+        });
+        let rejoined = wait_lists(&c, &c.all(), &expect, restarted, EVERY_LIST_DEADLINE);
+        sleep(Duration::from_secs(20));
+        c.set_clock(victim, 0.0).expect("clock file");
+        let stepped = SystemTime::now();
+        sleep(Duration::from_secs(10));
+        let still = wait_lists(&c, &c.all(), &expect, stepped, Duration::from_secs(12));
+        // Only the old instance may be failed (it was killed); nobody else.
+        let fps = accusations(
+            &c,
+            &c.all(),
+            "failed",
+            &[name.clone()],
+            restarted,
+            SystemTime::now(),
+        );
+        figures.push(format!(
+            "{name} (data kept: {keep_data}) back two minutes behind: alive with a newer joined_at in all 6 \
+             lists after {} (<= 15s); after NTP stepped its clock right: {}; false positives {}",
+            show(&rejoined),
+            if still.is_ok() { "unchanged" } else { "CHANGED" },
+            fps.len()
+        ));
+        rejoined.unwrap_or_else(|e| panic!("{scenario}: {name} ({keep_data}): {e}"));
+        still.unwrap_or_else(|e| panic!("{scenario}: {name} after the step: {e}"));
+        assert!(fps.is_empty(), "{scenario}: false positives: {fps:?}");
+    }
+    assert_no_agent_died(&mut c);
+    summary(
+        scenario,
+        &format!(
+            "N=6 converged in {}; {}",
+            secs(converged),
+            figures.join("; ")
+        ),
+    );
 }

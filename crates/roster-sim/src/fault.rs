@@ -168,8 +168,28 @@ impl Sim {
                 for &i in &crashed {
                     let observers: Vec<usize> = self.running_nodes().collect();
                     let joined = self.slots[i].identity.joined_at_ms();
-                    self.metrics
-                        .start_rumour(now, i, joined, Want::Failed, observers.into_iter());
+                    self.metrics.start_rumour(
+                        now,
+                        i,
+                        joined,
+                        Want::Failed,
+                        observers.iter().copied(),
+                    );
+                    // A member frozen for long may be failed already: those lists have nothing left to hear.
+                    let name = self.slots[i].identity.name().to_string();
+                    for &o in &observers {
+                        let failed = self.slots[o]
+                            .node
+                            .as_ref()
+                            .and_then(|n| n.member(&name))
+                            .is_some_and(|m| {
+                                m.state == roster_core::State::Failed
+                                    && m.identity.joined_at_ms() == joined
+                            });
+                        if failed {
+                            self.metrics.heard(now, o, i, joined, Want::Failed);
+                        }
+                    }
                 }
             }
             Fault::Freeze { nodes, duration } => {

@@ -43,6 +43,10 @@ impl Sim {
         let Some(subject) = about.filter(|&j| j < self.slots.len()) else {
             return;
         };
+        if self.slots[observer].status == Status::Standby && observer != subject {
+            // A process on standby is not a member: what its list says of others is nobody's view.
+            return;
+        }
         let joined_at_ms = change.member.identity.joined_at_ms();
         if observer == subject
             && change.via == Via::Local
@@ -56,7 +60,11 @@ impl Sim {
         }
         let slot = &self.slots[subject];
         let current = slot.identity.joined_at_ms() == joined_at_ms;
+        // A list that first hears of a member from a full sync, as failed, takes the sender's view; it declares
+        // nothing. (The settling invariant checks that the view comes right.)
+        let learned = change.previous.is_none() && change.via == Via::Sync;
         match change.kind {
+            ChangeKind::Failed if learned => {}
             ChangeKind::Failed => {
                 let mistake = || Mistake {
                     at_s: (self.now - EPOCH).as_secs_f64(),
