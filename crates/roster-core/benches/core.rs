@@ -45,9 +45,16 @@ fn messages() -> Vec<(&'static str, Message)> {
             Message::Ping {
                 seq: 123_456,
                 target: Arc::from("m13"),
+                round_clock: None,
             },
         ),
-        ("ack", Message::Ack { seq: 123_456 }),
+        (
+            "ack",
+            Message::Ack {
+                seq: 123_456,
+                round_clock: Some(1_234_567),
+            },
+        ),
         ("nack", Message::Nack { seq: 123_456 }),
         (
             "ping_req",
@@ -186,8 +193,14 @@ fn one_period(node: &mut Node, now: &mut Time) -> usize {
             sent += 1;
             let packet = decode_packet(&t.bytes).expect("the node's own packet decodes");
             for message in packet.messages {
-                if let Message::Ping { seq, target } = message {
-                    let ack = encode_packet(&target, &[Message::Ack { seq }]);
+                if let Message::Ping { seq, target, .. } = message {
+                    let ack = encode_packet(
+                        &target,
+                        &[Message::Ack {
+                            seq,
+                            round_clock: None,
+                        }],
+                    );
                     node.handle_packet(*now, t.to, &ack)
                         .expect("an ack decodes");
                 }
@@ -217,6 +230,7 @@ fn node(c: &mut Criterion) {
         &[Message::Ping {
             seq: 77,
             target: Arc::from("m0"),
+            round_clock: None,
         }],
     );
     group.bench_function("answer_ping_10k_members", |b| {

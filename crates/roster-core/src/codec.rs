@@ -49,6 +49,8 @@ const TAG_SYNC_RESPONSE: u8 = 7;
 const TAG_SYNC_PUSH: u8 = 8;
 /// Since version 2.
 const TAG_CONFLICT: u8 = 9;
+const TAG_ACK_AT: u8 = 10;
+const TAG_PING_AT: u8 = 11;
 
 /// Why bytes did not decode. A packet that fails to decode changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -96,14 +98,32 @@ pub fn encode_header(buf: &mut Vec<u8>, version: u8, sender: &str) {
 /// not be given: see [`Message::since_version`].
 pub fn encode_message(buf: &mut Vec<u8>, message: &Message) {
     match message {
-        Message::Ping { seq, target } => {
-            buf.push(TAG_PING);
+        Message::Ping {
+            seq,
+            target,
+            round_clock,
+        } => {
+            buf.push(if round_clock.is_some() {
+                TAG_PING_AT
+            } else {
+                TAG_PING
+            });
             put_varint(buf, u64::from(*seq));
             put_str(buf, target);
+            if let Some(clock) = round_clock {
+                put_varint(buf, u64::from(*clock));
+            }
         }
-        Message::Ack { seq } => {
-            buf.push(TAG_ACK);
+        Message::Ack { seq, round_clock } => {
+            buf.push(if round_clock.is_some() {
+                TAG_ACK_AT
+            } else {
+                TAG_ACK
+            });
             put_varint(buf, u64::from(*seq));
+            if let Some(clock) = round_clock {
+                put_varint(buf, u64::from(*clock));
+            }
         }
         Message::Nack { seq } => {
             buf.push(TAG_NACK);
@@ -441,9 +461,16 @@ impl<'a> Reader<'a> {
             TAG_PING => Message::Ping {
                 seq: self.u32("sequence number")?,
                 target: self.name("ping target")?,
+                round_clock: None,
+            },
+            TAG_PING_AT if self.version >= 2 => Message::Ping {
+                seq: self.u32("sequence number")?,
+                target: self.name("ping target")?,
+                round_clock: Some(self.u32("round clock")?),
             },
             TAG_ACK => Message::Ack {
                 seq: self.u32("sequence number")?,
+                round_clock: None,
             },
             TAG_NACK => Message::Nack {
                 seq: self.u32("sequence number")?,
@@ -477,6 +504,10 @@ impl<'a> Reader<'a> {
             TAG_SYNC_PUSH => Message::SyncPush {
                 members: self.members()?,
             },
+            TAG_ACK_AT if self.version >= 2 => Message::Ack {
+                seq: self.u32("sequence number")?,
+                round_clock: Some(self.u32("round clock")?),
+            },
             TAG_CONFLICT if self.version >= 2 => Message::Conflict {
                 holder: self.member(false)?.0,
                 claimant: self.member(false)?.0,
@@ -507,11 +538,18 @@ mod tests {
             &[Message::Ping {
                 seq: 300,
                 target: "m2".into(),
+                round_clock: Some(1_234_567_890),
             }],
         );
-        let ack = encode_packet("m2", &[Message::Ack { seq: 300 }]);
+        let ack = encode_packet(
+            "m2",
+            &[Message::Ack {
+                seq: 300,
+                round_clock: Some(1_234_567_890),
+            }],
+        );
         assert!(
-            ping.len() + ack.len() <= 24,
+            ping.len() + ack.len() <= 34,
             "ping {} + ack {} bytes",
             ping.len(),
             ack.len()
@@ -599,11 +637,15 @@ mod tests {
 
     fn arb_message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            (any::<u32>(), arb_name()).prop_map(|(seq, t)| Message::Ping {
-                seq,
-                target: t.into()
-            }),
-            any::<u32>().prop_map(|seq| Message::Ack { seq }),
+            (any::<u32>(), arb_name(), proptest::option::of(any::<u32>())).prop_map(
+                |(seq, t, round_clock)| Message::Ping {
+                    seq,
+                    target: t.into(),
+                    round_clock
+                }
+            ),
+            (any::<u32>(), proptest::option::of(any::<u32>()))
+                .prop_map(|(seq, round_clock)| Message::Ack { seq, round_clock }),
             any::<u32>().prop_map(|seq| Message::Nack { seq }),
             (any::<u32>(), arb_name(), arb_addr()).prop_map(|(seq, t, addr)| Message::PingReq {
                 seq,

@@ -38,6 +38,7 @@ pub mod membership;
 pub mod message;
 pub mod node;
 pub mod probe;
+mod round_clock;
 pub mod suspicion;
 pub mod time;
 

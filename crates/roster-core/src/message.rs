@@ -22,10 +22,16 @@ pub struct Update {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// "Are you alive?" `target` is the name the sender expects to answer, so that a new process on an old
-    /// address does not ack for the old one.
-    Ping { seq: u32, target: Arc<str> },
-    /// "I am": the answer to a ping, or forwarded by a ping-req helper.
-    Ack { seq: u32 },
+    /// address does not ack for the old one. `round_clock`: the low 32 bits of the sender's round clock in
+    /// microseconds (see `round_clock`), since wire version 2.
+    Ping {
+        seq: u32,
+        target: Arc<str>,
+        round_clock: Option<u32>,
+    },
+    /// "I am": the answer to a ping, or forwarded by a ping-req helper; with the responder's round clock
+    /// since wire version 2.
+    Ack { seq: u32, round_clock: Option<u32> },
     /// From a ping-req helper: "I asked, and got no answer in time". Proves the helper and the path to it work,
     /// which Lifeguard uses to tell a struggling prober from a dead target.
     Nack { seq: u32 },
@@ -65,7 +71,15 @@ impl Message {
     /// The first wire version that has this message.
     pub fn since_version(&self) -> u8 {
         match self {
-            Message::Conflict { .. } => 2,
+            Message::Conflict { .. }
+            | Message::Ping {
+                round_clock: Some(_),
+                ..
+            }
+            | Message::Ack {
+                round_clock: Some(_),
+                ..
+            } => 2,
             _ => 1,
         }
     }

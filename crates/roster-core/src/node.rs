@@ -23,6 +23,7 @@ use crate::member::{Identity, IdentityError, Member, Meta, State};
 use crate::membership::{Applied, Membership};
 use crate::message::{Message, Update};
 use crate::probe::{Probe, Relay, RttEstimator, Schedule};
+use crate::round_clock::RoundClock;
 use crate::suspicion::{Bounds, Suspicion};
 use crate::time::Time;
 
@@ -151,6 +152,8 @@ pub struct Node<R = SmallRng> {
     awareness: Awareness,
     rtt: RttEstimator,
     schedule: Schedule,
+    /// The clock the schedule numbers rounds by, agreed with the members this node probes.
+    round_clock: RoundClock,
     probes: Vec<Probe>,
     relays: Vec<Relay>,
     suspicions: Vec<Suspicion>,
@@ -207,6 +210,7 @@ impl<R: Rng> Node<R> {
             awareness: Awareness::new(config.awareness_max),
             rtt: RttEstimator::default(),
             schedule,
+            round_clock: RoundClock::default(),
             list: Membership::new(local.clone()),
             name,
             probes: Vec::new(),
@@ -304,6 +308,18 @@ impl<R: Rng> Node<R> {
         self.isolated()
     }
 
+    /// How far the clock this node numbers its probe rounds by (agreed with its peers) is ahead of `now`.
+    pub fn round_clock_offset(&self) -> Duration {
+        let now = Time::from_unix_ms(0) + Duration::from_secs(1 << 40);
+        self.round_clock.read(now) - now
+    }
+
+    /// How far behind `now` the round clock is, when it is (the other half of [`Node::round_clock_offset`]).
+    pub fn round_clock_lag(&self) -> Duration {
+        let now = Time::from_unix_ms(0) + Duration::from_secs(1 << 40);
+        now - self.round_clock.read(now)
+    }
+
     /// How much this node holds, by part.
     pub fn footprint(&self) -> Footprint {
         Footprint {
@@ -325,9 +341,9 @@ impl<R: Rng> Node<R> {
     }
 
     /// The wall clock moved against `now` (NTP stepped or slewed it; `now` itself never steps): it reads `wall`
-    /// at `now`. Probe rounds follow the wall clock, so that they stay aligned with every other member's, and
-    /// so does the `joined_at` of any new instance this node has to become. A driver whose `now` is the wall
-    /// clock never needs to call this.
+    /// at `now`. A new instance this node has to become takes its `joined_at` from the wall clock; probe rounds
+    /// follow the round clock members agree on among themselves (see `round_clock`), whatever the wall clock
+    /// says. A driver whose `now` is the wall clock never needs to call this.
     pub fn handle_wall_clock(&mut self, now: Time, wall: Time) {
         self.start(now);
         let offset = i64::try_from(wall.as_micros())
@@ -336,7 +352,6 @@ impl<R: Rng> Node<R> {
         // Reading two clocks one after the other differs by microseconds: only a real move counts.
         if offset.abs_diff(self.wall_offset_us) >= WALL_CLOCK_MOVE_US {
             self.wall_offset_us = offset;
-            self.schedule.set_wall_offset(now, offset);
         }
     }
 
@@ -506,8 +521,17 @@ impl<R: Rng> Node<R> {
         };
         for message in packet.messages {
             match message {
-                Message::Ping { seq, target } => {
+                Message::Ping {
+                    seq,
+                    target,
+                    round_clock,
+                } => {
                     if *target == *self.name {
+                        if let Some(stamp) = round_clock {
+                            // The prober's round clock, one way: half the usual round trip late.
+                            let trip = self.rtt.smoothed().unwrap_or(self.config.max_rtt);
+                            self.sample_round_clock(now, stamp, trip);
+                        }
                         // A prober this list knows at another address is a second live process with a taken
                         // name (or a member behind NAT), and one it holds as failed is back (a long pause, a
                         // partition healed): tell it what the list holds, which settles a conflict at once and
@@ -529,6 +553,7 @@ impl<R: Rng> Node<R> {
                             member,
                             accuser: None,
                         });
+                        let ack = self.ack_for(now, &sender, seq);
                         match record {
                             Some(record) if sender.reply_budget != usize::MAX => {
                                 if now >= self.next_conflict_notice {
@@ -539,15 +564,17 @@ impl<R: Rng> Node<R> {
                                     );
                                     self.next_conflict_notice = now + self.config.probe_interval;
                                 }
-                                self.reply(&sender, &[Message::Ack { seq }], None);
+                                self.reply(&sender, &[ack], None);
                             }
-                            record => self.reply(&sender, &[Message::Ack { seq }], record.as_ref()),
+                            record => self.reply(&sender, &[ack], record.as_ref()),
                         }
                     } else {
                         self.stats.misdirected += 1;
                     }
                 }
-                Message::Ack { seq } => self.on_ack(now, seq, &sender, false),
+                Message::Ack { seq, round_clock } => {
+                    self.on_ack(now, seq, &sender, false, round_clock)
+                }
                 Message::Nack { seq } => {
                     if let Some(probe) = self.probes.iter_mut().find(|p| p.seq == seq) {
                         probe.nacks += 1;
@@ -628,10 +655,13 @@ impl<R: Rng> Node<R> {
         let mut reply = Vec::new();
         for message in packet.messages {
             match message {
-                Message::Ping { seq, target } if *target == *self.name => {
-                    reply.push(Message::Ack { seq })
+                Message::Ping { seq, target, .. } if *target == *self.name => {
+                    reply.push(Message::Ack {
+                        seq,
+                        round_clock: None,
+                    })
                 }
-                Message::Ack { seq } => self.on_ack(now, seq, &sender, true),
+                Message::Ack { seq, .. } => self.on_ack(now, seq, &sender, true, None),
                 Message::Update(update) => self.apply(
                     now,
                     update.member,
@@ -1035,10 +1065,7 @@ impl<R: Rng> Node<R> {
             member: target.clone(),
             accuser: Some(Arc::clone(&self.name)),
         });
-        let ping = Message::Ping {
-            seq,
-            target: Arc::from(target.name()),
-        };
+        let ping = self.ping_for(now, &target.identity, seq);
         self.send(
             target.identity.addr(),
             Some(Arc::clone(&target.identity)),
@@ -1064,7 +1091,44 @@ impl<R: Rng> Node<R> {
         self.stats.probes += 1;
     }
 
-    fn on_ack(&mut self, now: Time, seq: u32, sender: &Sender, over_stream: bool) {
+    /// The ack to a ping from `sender`: with this node's round clock to a member that reads it.
+    fn ack_for(&self, now: Time, sender: &Sender, seq: u32) -> Message {
+        let reads = self.version_for(sender.identity.as_deref()) >= 2;
+        Message::Ack {
+            seq,
+            round_clock: reads.then(|| self.round_clock.stamp(now)),
+        }
+    }
+
+    /// A ping of `target`: with this node's round clock to a member that reads it.
+    fn ping_for(&self, now: Time, target: &Identity, seq: u32) -> Message {
+        let reads = self.version_for(Some(target)) >= 2;
+        Message::Ping {
+            seq,
+            target: Arc::from(target.name()),
+            round_clock: reads.then(|| self.round_clock.stamp(now)),
+        }
+    }
+
+    /// Another member's round clock read `stamp` about `trip / 2` ago: moves this node's round clock
+    /// towards it once enough samples are in.
+    fn sample_round_clock(&mut self, now: Time, stamp: u32, trip: Duration) {
+        if let Some(adjust) = self
+            .round_clock
+            .sample(now, stamp, trip, self.config.probe_interval)
+        {
+            self.schedule.set_round_offset(now, adjust);
+        }
+    }
+
+    fn on_ack(
+        &mut self,
+        now: Time,
+        seq: u32,
+        sender: &Sender,
+        over_stream: bool,
+        round_clock: Option<u32>,
+    ) {
         if let Some(at) = self.relays.iter().position(|r| r.seq == seq) {
             let relay = self.relays.swap_remove(at);
             self.send(
@@ -1072,6 +1136,7 @@ impl<R: Rng> Node<R> {
                 None,
                 &[Message::Ack {
                     seq: relay.requester_seq,
+                    round_clock: None,
                 }],
                 None,
             );
@@ -1086,6 +1151,9 @@ impl<R: Rng> Node<R> {
         } else if *sender.name == *probe.target.name() {
             let rtt = now.saturating_since(probe.started);
             self.rtt.sample(rtt);
+            if let Some(stamp) = round_clock {
+                self.sample_round_clock(now, stamp, rtt);
+            }
             ProbeOutcome::Acked { rtt }
         } else {
             ProbeOutcome::AckedIndirectly
@@ -1142,6 +1210,7 @@ impl<R: Rng> Node<R> {
                 Message::Ping {
                     seq,
                     target: Arc::from(target.name()),
+                    round_clock: None,
                 },
             );
         }
@@ -1240,7 +1309,8 @@ impl<R: Rng> Node<R> {
 
     fn relay(&mut self, now: Time, sender: &Sender, seq: u32, target: Arc<str>, addr: SocketAddr) {
         if *target == *self.name {
-            self.reply(sender, &[Message::Ack { seq }], None);
+            let ack = self.ack_for(now, sender, seq);
+            self.reply(sender, &[ack], None);
             return;
         }
         // Only a member this list holds at the address it sends from may have a ping relayed, and only to a
@@ -1266,6 +1336,7 @@ impl<R: Rng> Node<R> {
             &[Message::Ping {
                 seq: own_seq,
                 target,
+                round_clock: None,
             }],
             None,
         );

@@ -115,8 +115,8 @@ pub struct Schedule {
     period: Duration,
     /// Ring: how many members after itself a member probes in turn.
     span: usize,
-    /// How far the wall clock, which numbers the rounds, is ahead of the node's `now`, in microseconds.
-    wall_offset_us: i64,
+    /// How far the round clock, which numbers the rounds, is ahead of the node's `now`, in microseconds.
+    round_offset_us: i64,
     /// Ring: the round whose probe is due next.
     next_round: u64,
     /// Shuffled: when the next probe is due, and the list and cursor.
@@ -143,7 +143,7 @@ impl Schedule {
             kind: config.probe_schedule,
             period,
             span: config.ring_span.max(1),
-            wall_offset_us: 0,
+            round_offset_us: 0,
             next_round: 0,
             // Until `start`, this holds the node's random phase within the period (shuffled schedule).
             next_at: Time::ZERO + period.mul_f64(rng.random::<f64>()),
@@ -250,11 +250,11 @@ impl Schedule {
         }
     }
 
-    /// The wall clock now reads `offset_us` ahead of `now`: the rounds follow it. A small change (a slew) keeps
-    /// the round in progress; a step jumps to the round the wall clock is in, so a member probes at most once
-    /// more or once less around it.
-    pub fn set_wall_offset(&mut self, now: Time, offset_us: i64) {
-        self.wall_offset_us = offset_us;
+    /// The round clock (see `round_clock`) now reads `offset_us` ahead of `now`: the rounds follow it. A small
+    /// change keeps the round in progress; a larger one jumps to the round the round clock is in, so a member
+    /// probes at most once more or once less around it.
+    pub fn set_round_offset(&mut self, now: Time, offset_us: i64) {
+        self.round_offset_us = offset_us;
         self.ring_due.set(None);
         let round = self.round_at(now);
         if round > self.next_round || round + 1 < self.next_round {
@@ -262,9 +262,9 @@ impl Schedule {
         }
     }
 
-    /// The ring round that the wall clock is in at `now`.
+    /// The ring round that the round clock is in at `now`.
     fn round_at(&self, now: Time) -> u64 {
-        let wall = now.as_micros().saturating_add_signed(self.wall_offset_us);
+        let wall = now.as_micros().saturating_add_signed(self.round_offset_us);
         wall / (self.period.as_micros() as u64).max(1)
     }
 
@@ -298,7 +298,7 @@ impl Schedule {
         let period = self.period.as_micros() as u64;
         let phase = ((target.identity.name_hash() & 0xffff_ffff) * period) >> 32;
         let wall = round.saturating_mul(period).saturating_add(phase);
-        Time::from_unix_micros(wall.saturating_add_signed(self.wall_offset_us.saturating_neg()))
+        Time::from_unix_micros(wall.saturating_add_signed(self.round_offset_us.saturating_neg()))
     }
 }
 
@@ -467,7 +467,7 @@ mod tests {
             "out of step, two members probe one target"
         );
         // NTP steps the wall clock 61.5 s forward; the node's `now` does not move.
-        schedules[0].set_wall_offset(node_now(0, start), behind.as_micros() as i64);
+        schedules[0].set_round_offset(node_now(0, start), behind.as_micros() as i64);
         for round in 0..(2 * n as u32) {
             assert_eq!(
                 targets(&schedules),

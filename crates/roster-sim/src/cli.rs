@@ -104,6 +104,9 @@ pub struct SimArgs {
     /// Packets each machine can send per second; past it datagrams are dropped and streams wait.
     #[arg(long)]
     pub packet_budget: Option<f64>,
+    /// When the crash scenarios crash their members (within the following second).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub crash_at: Duration,
 }
 
 /// Parses `0.5` (changes per second) or `1%/min` (a share of the members per minute).
@@ -275,6 +278,7 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
         clock_drift_ppm: args.clock_drift,
         churn: args.churn.unwrap_or_default(),
         packet_budget: args.packet_budget,
+        crash_at: args.crash_at,
         ..Params::default()
     };
     if let Some(budget) = base.packet_budget {

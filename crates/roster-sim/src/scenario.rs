@@ -41,6 +41,8 @@ pub struct Params {
     pub churn: Churn,
     /// Packets each machine can send per second, if limited.
     pub packet_budget: Option<f64>,
+    /// When the crash scenarios crash their members (within the following second).
+    pub crash_at: Duration,
 }
 
 /// A rate of membership changes.
@@ -84,6 +86,7 @@ impl Default for Params {
             clock_drift_ppm: 0,
             churn: Churn::None,
             packet_budget: None,
+            crash_at: Duration::from_secs(5),
         }
     }
 }
@@ -223,7 +226,8 @@ impl Cell {
         match self.kind {
             Kind::Crash => {
                 // A random moment within a probe period, so crashes do not line up with probe rounds.
-                let at = secs(5.0 + rng.random_range(0.0..1.0));
+                let at = p.crash_at + secs(rng.random_range(0.0..1.0));
+                world.duration = world.duration.max(p.crash_at + Duration::from_secs(35));
                 world.faults.push(Scheduled::new(
                     at,
                     Fault::Crash(pick(&mut rng, p.crash.min(n - 1))),
@@ -311,9 +315,6 @@ impl Cell {
             skew: p.clock_skew,
             drift_ppm: p.clock_drift_ppm,
         };
-        // Offsets within plus or minus the skew put two clocks up to twice it apart: the configuration the
-        // fleet runs must allow for that, as an operator's would.
-        world.config.max_clock_skew = world.config.max_clock_skew.max(p.clock_skew * 2);
         world.network.packet_budget = p.packet_budget;
         let churn = p.churn.per_second(p.nodes);
         if churn > 0.0 {

@@ -185,9 +185,16 @@ fn a_ping_and_its_ack_take_under_100_bytes_on_the_wire_for_short_names() {
         &[Message::Ping {
             seq,
             target: "m13".into(),
+            round_clock: None,
         }],
     );
-    let ack = encode_packet("m13", &[Message::Ack { seq }]);
+    let ack = encode_packet(
+        "m13",
+        &[Message::Ack {
+            seq,
+            round_clock: None,
+        }],
+    );
     // Each datagram also carries an 8-byte UDP and a 20-byte IPv4 header.
     let wire = ping.len() + ack.len() + 2 * (8 + 20);
     eprintln!(

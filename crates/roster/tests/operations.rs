@@ -326,6 +326,7 @@ fn each_way_a_neighbour_is_set_up_wrong_has_its_own_log_line_and_metric() {
         &[Message::Ping {
             seq: 1,
             target: "plain".into(),
+            round_clock: None,
         }],
     );
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -443,7 +444,13 @@ impl UdpBlockedMember {
                 };
                 for message in packet.messages {
                     if let Message::Ping { seq, .. } = message {
-                        let ack = encode_packet("ghost", &[Message::Ack { seq }]);
+                        let ack = encode_packet(
+                            "ghost",
+                            &[Message::Ack {
+                                seq,
+                                round_clock: None,
+                            }],
+                        );
                         let _ = conn.write_all(&frame(ack));
                     }
                 }

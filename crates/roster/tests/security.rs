@@ -231,6 +231,7 @@ fn junk_packets_leave_an_agent_running_its_list_unchanged_and_its_memory_flat() 
         &[roster_core::message::Message::Ping {
             seq: 1,
             target: "j1".into(),
+            round_clock: None,
         }],
     );
     let authentic = keyring.seal(Purpose::Datagram, &ping);
