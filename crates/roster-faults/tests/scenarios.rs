@@ -664,7 +664,7 @@ fn s9_a_reboot_with_the_clock_two_minutes_behind_is_alive_everywhere_within_15_s
             &c,
             &c.all(),
             "failed",
-            &[name.clone()],
+            std::slice::from_ref(&name),
             restarted,
             SystemTime::now(),
         );
