@@ -1,7 +1,7 @@
 //! `GET /v1/health`: whether this agent is a working member, for readiness probes and `roster health`.
 //!
 //! 200 only when the agent has joined (through a seed, or by starting a cluster of its own when nobody else
-//! exists yet) and is not isolated (its own probes of more members than may crash at once failed in a row, so
+//! exists yet), is not on standby (another live process holds its name) and is not isolated (its own probes of more members than may crash at once failed in a row, so
 //! the fault is most likely its own network). 503 otherwise, with the reason.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::driver::{Shared, State as CoreState};
 /// The answer of `/v1/health`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok`, or what keeps the agent from being a working member: `joining`, `isolated`, `leaving`.
+    /// `ok`, or what keeps the agent from being a working member: `joining`, `standby`, `isolated`, `leaving`.
     pub status: String,
     /// For a person: why, and what to look at.
     pub reason: String,
@@ -36,6 +36,13 @@ impl Health {
         let (status, reason) = if shared.leaving.load(Ordering::Acquire) || *shared.stopped.borrow()
         {
             ("leaving", "the agent is leaving the cluster".to_owned())
+        } else if state.node.is_standby() {
+            (
+                "standby",
+                "another live process holds this member's name (a cloned machine?): this agent takes no part \
+                 and takes the name once it is free; give it a name of its own with --name"
+                    .to_owned(),
+            )
         } else if !shared.joined.load(Ordering::Acquire) && active_members <= 1 {
             (
                 "joining",
