@@ -352,7 +352,12 @@ impl Sim {
         slot.armed_for = None;
         self.running += 1;
         self.metrics.set_running(now, self.running);
-        let want = if clone_of.is_some() {
+        // A clone of a member that is not running (never started, crashed, left) or is paused takes a name that
+        // is free, or soon will be: a join. The conflict comes if the original returns, and is its news then.
+        let original_running = clone_of.is_some_and(|of| {
+            self.slots[of].status == Status::Running && self.slots[of].frozen_until <= now
+        });
+        let want = if original_running {
             Want::Conflict
         } else {
             Want::Alive
