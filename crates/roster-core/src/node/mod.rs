@@ -75,6 +75,8 @@ pub struct Stats {
     pub suspicions: u64,
     /// Times this node refuted a suspicion about itself.
     pub refutations: u64,
+    /// Last looks: pings of a suspect this node had not seen fail itself, before declaring it failed.
+    pub last_looks: u64,
     /// Packets that did not decode.
     pub undecodable: u64,
     /// Messages that decoded but were not for this node: a ping for another name, a packet claiming this
@@ -380,14 +382,17 @@ impl<R: Rng> Node<R> {
 
     /// Whether the news of this node's leave has gone out enough that the driver may stop.
     pub fn leave_announced(&self) -> bool {
-        // The node itself left the ring when it left, so every active member is someone to tell.
+        // The node itself left the ring when it left, so every active member is someone to tell. The goodbye
+        // goes out as often as any news does before the node stops: a few sends can all be lost (to loss, or
+        // to a partition that cuts off the members they went to), and then every list fails the member.
         let others = self.list.active_count();
+        let enough = (self.config.retransmit_limit(others, false) as usize).min(others);
         self.leaving
             && (others == 0
                 || self
                     .broadcasts
                     .transmits(&self.name)
-                    .is_none_or(|sent| sent as usize >= others.min(3)))
+                    .is_none_or(|sent| sent as usize >= enough))
     }
 
     /// Changes this node's metadata and tells the others.

@@ -32,6 +32,13 @@ impl<R: Rng> Node<R> {
             };
             if refute {
                 self.refute(now, claim.incarnation, sender);
+            } else if claim.state != State::Alive && claim.incarnation < local.incarnation {
+                // An accusation this node already refuted: its sender never heard the refutation (it was cut
+                // off, or failed here, while the refutation spread, and the refutation is spent). Tell it.
+                self.corrections.push(Update {
+                    member: local,
+                    accuser: None,
+                });
             }
             return;
         }

@@ -113,6 +113,7 @@ impl<R: Rng> Node<R> {
             return;
         }
         let Some(at) = self.probes.iter().position(|p| p.seq == seq) else {
+            self.answer_last_look(now, seq, &sender.name);
             return;
         };
         let probe = self.probes.swap_remove(at);

@@ -36,10 +36,12 @@ impl<R: Rng> Node<R> {
             .config
             .suspicion_confirmations
             .min(self.list.count(State::Alive).saturating_sub(2));
+        let witnessed = accuser.as_deref() == Some(&*self.name);
         self.suspicions.push(Suspicion::new(
             Arc::clone(&current.identity),
             current.incarnation,
             accuser,
+            witnessed,
             now,
             Bounds {
                 min: timers.suspicion_min,
@@ -59,6 +61,9 @@ impl<R: Rng> Node<R> {
         }) else {
             return;
         };
+        if *accuser == *self.name {
+            suspicion.witness();
+        }
         if suspicion.confirm(&accuser) {
             self.enqueue(
                 Update {
@@ -123,7 +128,12 @@ impl<R: Rng> Node<R> {
             return;
         }
         while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
-            let suspicion = self.suspicions.swap_remove(at);
+            if self.suspicions[at].wants_look() {
+                self.take_last_look(now, at);
+                continue;
+            }
+            let mut suspicion = self.suspicions.swap_remove(at);
+            suspicion.look_failed();
             let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
                 continue;
             };
@@ -139,5 +149,38 @@ impl<R: Rng> Node<R> {
                 self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
             }
         }
+    }
+
+    /// Pings the suspect of the suspicion at `at` once more before declaring it failed (see `suspicion`).
+    fn take_last_look(&mut self, now: Time, at: usize) {
+        let seq = self.next_seq();
+        let timeout = self.awareness.scale(
+            self.rtt.timeout(&self.config),
+            self.config.probe_timeout_ceiling(),
+        );
+        let suspicion = &mut self.suspicions[at];
+        suspicion.start_look(seq, now + timeout);
+        let target = Arc::clone(&suspicion.member);
+        let Some(current) = self.list.get(target.name()).cloned() else {
+            return;
+        };
+        // The suspicion rides along, so that a suspect that had not heard of it refutes in its ack.
+        let suspicion = Update {
+            member: current,
+            accuser: self.suspicions[at].accusers().next().cloned(),
+        };
+        let ping = self.ping_for(now, &target, seq);
+        self.send(target.addr(), Some(target), &[ping], Some(&suspicion));
+        self.stats.last_looks += 1;
+    }
+
+    /// Whether ack `seq` from `from` answers a last look; the suspicion then waits `suspicion_min` more for the
+    /// suspect's refutation.
+    pub(super) fn answer_last_look(&mut self, now: Time, seq: u32, from: &str) -> bool {
+        let wait = self.config.timers(self.list.active_count()).suspicion_min;
+        self.suspicions
+            .iter_mut()
+            .filter(|s| s.member.name() == from)
+            .any(|s| s.look_answered(seq, now + wait))
     }
 }
