@@ -164,7 +164,10 @@ fn line_for(local: &str, time: Time, event: &Event) -> Option<String> {
             holder_joined_at: Some(rfc3339(Time::from_unix_ms(holder.identity.joined_at_ms()))),
             ..Line::about(local, time, "conflict", claimant)
         },
-        Event::Probed { .. } | Event::Joined { .. } | Event::JoinFailed { .. } => return None,
+        Event::Probed { .. }
+        | Event::Joined { .. }
+        | Event::JoinFailed { .. }
+        | Event::Left { .. } => return None,
     };
     // Serializing plain strings and integers cannot fail.
     serde_json::to_string(&line).ok()

@@ -14,7 +14,7 @@ use roster_core::{Identity, Meta, Node, Time};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::NodeClock;
-use crate::engine::{LEAVE_POLL, Sim, Status, What, mix, name_of};
+use crate::engine::{Sim, Status, mix, name_of};
 use crate::metrics::Want;
 use crate::network::addr_of;
 use crate::serde_secs;
@@ -226,13 +226,6 @@ impl Sim {
                     self.metrics
                         .start_rumour(now, i, joined, Want::Left, observers.into_iter());
                     self.settle(i);
-                    self.push(
-                        now + LEAVE_POLL,
-                        What::LeaveCheck {
-                            node: i as u32,
-                            since: now,
-                        },
-                    );
                 }
             }
             Fault::Restart {

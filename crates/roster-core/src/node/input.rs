@@ -21,6 +21,17 @@ impl<R: Rng> Node<R> {
         from: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), DecodeError> {
+        let handled = self.receive_packet(now, from, bytes);
+        self.finish_leave(now);
+        handled
+    }
+
+    fn receive_packet(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), DecodeError> {
         self.start(now);
         let packet = codec::decode_packet_upto(bytes, self.config.wire_version)
             .inspect_err(|_| self.stats.undecodable += 1)?;
@@ -123,6 +134,17 @@ impl<R: Rng> Node<R> {
 
     /// A stream message arrived from `from`; the returned bytes, if any, go back on the same stream.
     pub fn handle_stream(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<Option<Vec<u8>>, DecodeError> {
+        let answer = self.receive_stream(now, from, bytes);
+        self.finish_leave(now);
+        answer
+    }
+
+    fn receive_stream(
         &mut self,
         now: Time,
         from: SocketAddr,

@@ -158,6 +158,8 @@ pub struct Node<R = SmallRng> {
     corrections: Vec<Update>,
     join: Option<JoinAttempt>,
     leaving: bool,
+    /// When a leave started stops waiting for its goodbye to go out; `None` once [`Event::Left`] is reported.
+    leave_deadline: Option<Time>,
     /// Another live process holds this node's name: it takes no part, and keeps asking to join until the name
     /// is free (see `apply_to_self`).
     standby: bool,
@@ -212,6 +214,7 @@ impl<R: Rng> Node<R> {
             corrections: Vec::new(),
             join: None,
             leaving: false,
+            leave_deadline: None,
             standby: false,
             conflicts: VecDeque::new(),
             name_taken: false,
@@ -368,6 +371,7 @@ impl<R: Rng> Node<R> {
             return;
         }
         self.leaving = true;
+        self.leave_deadline = Some(now + self.config.leave_timeout);
         self.join = None;
         self.probes.clear();
         let current = self.list.local();
@@ -378,6 +382,18 @@ impl<R: Rng> Node<R> {
         };
         self.publish_local(local, ChangeKind::Leave, None);
         self.next_gossip = now;
+    }
+
+    /// Reports the end of a leave once its goodbye has gone out, or its deadline passed.
+    fn finish_leave(&mut self, now: Time) {
+        let Some(deadline) = self.leave_deadline else {
+            return;
+        };
+        let announced = self.leave_announced();
+        if announced || now >= deadline {
+            self.leave_deadline = None;
+            self.events.push_back(Event::Left { announced });
+        }
     }
 
     /// Whether the news of this node's leave has gone out enough that the driver may stop.

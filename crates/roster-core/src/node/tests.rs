@@ -107,3 +107,51 @@ fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() 
     assert!(node.failed_pool.len() <= 1, "{}", node.failed_pool.len());
     assert!(node.reaps.len() <= 2 * 6 + 16, "{}", node.reaps.len());
 }
+
+/// Runs `node`'s timers until `until`, answering nothing; returns the events it reported.
+fn run_silently(node: &mut Node, until: Time) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(at) = node.poll_timeout().filter(|&at| at <= until) {
+        node.handle_timeout(at);
+        while node.poll_transmit().is_some() {}
+        events.extend(std::iter::from_fn(|| node.poll_event()));
+    }
+    events
+}
+
+#[test]
+fn a_leave_ends_once_the_goodbye_went_out_as_often_as_news_does() {
+    let mut node = converged(40);
+    node.leave(EPOCH);
+    let goodbyes = node.config().retransmit_limit(39, false) as usize;
+    let timeout = node.config().leave_timeout;
+    let events = run_silently(&mut node, EPOCH + timeout);
+    let left: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Left { .. }))
+        .collect();
+    assert_eq!(left.len(), 1, "reported once: {left:?}");
+    assert!(matches!(left[0], Event::Left { announced: true }));
+    assert!(
+        goodbyes > 3,
+        "more than the 3 sends that a partition could swallow"
+    );
+    assert!(node.leave_announced());
+}
+
+#[test]
+fn a_leave_that_cannot_get_its_goodbye_out_ends_at_its_timeout() {
+    let mut node = converged(40);
+    // Standby nodes send no gossip: the goodbye never goes out.
+    node.standby = true;
+    node.leave(EPOCH);
+    let timeout = node.config().leave_timeout;
+    assert!(run_silently(&mut node, EPOCH + timeout / 2).is_empty());
+    let events = run_silently(&mut node, EPOCH + timeout);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Left { announced: false })),
+        "{events:?}"
+    );
+}

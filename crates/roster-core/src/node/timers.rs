@@ -29,10 +29,12 @@ pub(super) enum Timer {
     JoinRetry,
     /// A failed or left member's entry is due to be reaped.
     Reap,
+    /// A leave stops waiting for its goodbye to go out.
+    LeaveDeadline,
 }
 
 impl Timer {
-    pub(super) const ALL: [Timer; 9] = [
+    pub(super) const ALL: [Timer; 10] = [
         Timer::Suspicion,
         Timer::Probe,
         Timer::Relay,
@@ -42,6 +44,7 @@ impl Timer {
         Timer::Gossip,
         Timer::JoinRetry,
         Timer::Reap,
+        Timer::LeaveDeadline,
     ];
 }
 
@@ -55,6 +58,8 @@ impl<R: Rng> Node<R> {
                 self.fire(timer, now);
             }
         }
+        // Gossip may just have sent the goodbye its last time.
+        self.finish_leave(now);
     }
 
     /// When the node next needs [`Node::handle_timeout`].
@@ -93,6 +98,7 @@ impl<R: Rng> Node<R> {
             }
             Timer::JoinRetry => self.join.as_ref().map(|j| j.next_retry),
             Timer::Reap => self.reaps.next_deadline(),
+            Timer::LeaveDeadline => self.leave_deadline,
         }
     }
 
@@ -119,6 +125,7 @@ impl<R: Rng> Node<R> {
             Timer::Gossip => self.gossip(now),
             Timer::JoinRetry => self.retry_join(now),
             Timer::Reap => self.reap(now),
+            Timer::LeaveDeadline => {}
         }
     }
 }
