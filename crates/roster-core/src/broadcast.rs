@@ -47,7 +47,9 @@ pub enum Priority {
 /// A failure notice that will not be sent again, and everyone it reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetiredFailure {
+    /// The failed member, as announced.
     pub member: Member,
+    /// Every member the notice went to.
     pub to: Vec<Arc<Identity>>,
 }
 
@@ -113,6 +115,7 @@ impl BroadcastQueue {
         self.items.len()
     }
 
+    /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

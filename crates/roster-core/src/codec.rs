@@ -55,32 +55,47 @@ const TAG_PING_AT: u8 = 11;
 /// Why bytes did not decode. A packet that fails to decode changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// No bytes at all.
     #[error("packet is empty")]
     Empty,
+    /// The bytes stop inside the named field.
     #[error("packet ends in the middle of {0}")]
     Truncated(&'static str),
+    /// A wire version this build does not speak.
     #[error("unsupported protocol version {0} (this build speaks {OLDEST_VERSION} to {VERSION})")]
     UnsupportedVersion(u8),
+    /// A message tag this build does not know.
     #[error("unknown message tag {0}")]
     UnknownMessage(u8),
+    /// A header and nothing after it.
     #[error("packet carries no message")]
     NoMessage,
+    /// A variable-length integer that runs on too long, in the named field.
     #[error("malformed varint in {0}")]
     BadVarint(&'static str),
     #[error("{what} is {len}, over the bound of {max}")]
+    /// A length or count over what the protocol allows.
     TooLarge {
+        /// The field.
         what: &'static str,
+        /// Its length or count.
         len: u64,
+        /// The most allowed.
         max: u64,
     },
+    /// A text field (named) that is not UTF-8.
     #[error("{0} is not valid UTF-8")]
     InvalidUtf8(&'static str),
+    /// A member whose name or metadata breaks the rules.
     #[error("invalid member: {0}")]
     InvalidIdentity(#[from] IdentityError),
+    /// A state byte that is no state.
     #[error("invalid member state {0}")]
     InvalidState(u8),
+    /// An address that is neither IPv4 nor IPv6.
     #[error("invalid address family {0}")]
     InvalidAddressFamily(u8),
+    /// Metadata out of order: every encoder sorts it, so this is not Roster's.
     #[error("metadata keys are not sorted and unique")]
     UnsortedMeta,
 }

@@ -164,19 +164,29 @@ impl Default for Config {
 /// Why a configuration was refused.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ConfigError {
+    /// A knob that must be positive is zero.
     #[error("{field} must be greater than zero")]
-    Zero { field: &'static str },
+    Zero {
+        /// The knob.
+        field: &'static str,
+    },
     #[error(
         "the deadlines cannot hold: the first probe ({first_probe:?}) and the probe window ({probe_window:?}) \
          leave {budget:?} of the {detect_deadline:?} detection deadline for a suspicion, but a falsely suspected \
          member needs at least {suspicion_min:?} to refute; shorten probe_interval, lower max_clock_skew or lengthen \
          detect_deadline"
     )]
+    /// The detection deadline leaves a suspicion less time than a falsely suspected member needs to refute.
     NoSuspicionBudget {
+        /// The deadline asked for.
         detect_deadline: Duration,
+        /// Worst time to the first probe.
         first_probe: Duration,
+        /// Worst time a probe takes.
         probe_window: Duration,
+        /// What is left for the suspicion.
         budget: Duration,
+        /// What the suspicion needs at least.
         suspicion_min: Duration,
     },
     #[error(
@@ -184,19 +194,28 @@ pub enum ConfigError {
          {spread:?} more, {total:?} in all, over the {disseminate_deadline:?} dissemination deadline; shorten \
          gossip_interval or probe_interval, or lengthen disseminate_deadline"
     )]
+    /// Detection plus gossip's spread at this size exceed the dissemination deadline.
     SpreadTooSlow {
+        /// The cluster size checked.
         members: usize,
+        /// Worst detection.
         detect: Duration,
+        /// Worst spread at that size.
         spread: Duration,
+        /// The two together.
         total: Duration,
+        /// The deadline asked for.
         disseminate_deadline: Duration,
     },
     #[error(
         "ring_span {ring_span} is under max_simultaneous_failures ({max_simultaneous_failures}): a crashed member \
          whose predecessors on the ring crashed with it might never be probed"
     )]
+    /// A ring span shorter than the crashes promised at once.
     RingSpanTooShort {
+        /// The span asked for.
         ring_span: usize,
+        /// Crashes at once the deadlines are promised for.
         max_simultaneous_failures: u32,
     },
     #[error(
@@ -204,14 +223,27 @@ pub enum ConfigError {
         crate::codec::OLDEST_VERSION,
         crate::codec::VERSION
     )]
-    UnknownWireVersion { version: u8 },
+    /// A wire version this build does not speak.
+    UnknownWireVersion {
+        /// The version asked for.
+        version: u8,
+    },
     #[error("mtu {mtu} is too small: at least {min} bytes are needed for one full update")]
-    MtuTooSmall { mtu: usize, min: usize },
+    /// An MTU too small for one update of the largest size.
+    MtuTooSmall {
+        /// The MTU asked for.
+        mtu: usize,
+        /// The smallest that works.
+        min: usize,
+    },
     #[error(
         "max_rtt ({max_rtt:?}) must be under half the probe interval ({probe_interval:?}) for a ping-req to fit"
     )]
+    /// A worst round trip too long for a ping-req to fit in the probe period.
     RttTooLong {
+        /// The round trip asked for.
         max_rtt: Duration,
+        /// The probe period asked for.
         probe_interval: Duration,
     },
 }

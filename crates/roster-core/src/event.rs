@@ -72,11 +72,13 @@ impl ChangeKind {
 /// One change to the list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
+    /// What kind of change it was.
     pub kind: ChangeKind,
     /// The entry as it now stands.
     pub member: Member,
     /// The entry before the change, if the member was known.
     pub previous: Option<Member>,
+    /// How this list learned it.
     pub via: Via,
     /// The member that told us, for news heard from others.
     pub from: Option<Arc<Identity>>,
@@ -86,7 +88,10 @@ pub struct Change {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeOutcome {
     /// The target acked the direct ping; the round trip it took.
-    Acked { rtt: Duration },
+    Acked {
+        /// The round trip.
+        rtt: Duration,
+    },
     /// The target answered only through a ping-req helper.
     AckedIndirectly,
     /// Only the fallback probe over a stream got through: the target is alive but its UDP is not reaching us.
@@ -102,22 +107,40 @@ pub enum Event {
     Changed(Change),
     /// A failure notice finished its retransmissions; `to` names every member it was passed to.
     FailureSent {
+        /// The failed member, as announced.
         member: Member,
+        /// Every member the notice went to.
         to: Vec<Arc<Identity>>,
     },
     /// Two live processes claim one name: `holder` keeps it; `claimant` was refused it and waits on standby
     /// (see [`crate::Node::is_standby`]). Every list reports each conflict once.
-    Conflict { holder: Member, claimant: Member },
+    Conflict {
+        /// The instance that keeps the name.
+        holder: Member,
+        /// The instance refused it.
+        claimant: Member,
+    },
     /// A probe finished.
     Probed {
+        /// The member probed.
         target: Arc<Identity>,
+        /// How it ended.
         outcome: ProbeOutcome,
     },
     /// The join completed: a seed answered with its list.
-    Joined { through: Arc<Identity> },
+    Joined {
+        /// The seed that answered.
+        through: Arc<Identity>,
+    },
     /// No seed answered within the join timeout; the node keeps waiting for others to find it.
-    JoinFailed { attempts: u32 },
+    JoinFailed {
+        /// Seeds asked, counting retries.
+        attempts: u32,
+    },
     /// The leave is done and the driver may stop: the goodbye went out as often as any news does
     /// (`announced`), or `leave_timeout` passed first.
-    Left { announced: bool },
+    Left {
+        /// Whether the goodbye went out in full before the timeout.
+        announced: bool,
+    },
 }

@@ -27,24 +27,31 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod awareness;
+#![deny(missing_docs)]
+
+mod awareness;
+// The broadcast queue is the driver's business only in a benchmark.
+#[cfg(feature = "internals")]
 pub mod broadcast;
+#[cfg(not(feature = "internals"))]
+mod broadcast;
 pub mod codec;
-pub mod config;
-pub mod event;
+mod config;
+mod event;
 mod graves;
-pub mod member;
-pub mod membership;
+mod member;
+mod membership;
 pub mod message;
-pub mod node;
-pub mod probe;
+mod node;
+mod probe;
 mod round_clock;
-pub mod suspicion;
-pub mod time;
+mod suspicion;
+mod time;
 
 pub use codec::DecodeError;
 pub use config::{Config, ConfigError, ProbeSchedule, Timers};
 pub use event::{Change, ChangeKind, Event, ProbeOutcome, Via};
 pub use member::{Identity, IdentityError, Member, Meta, State};
-pub use node::{Footprint, Node, Stats, Transmit, Transport};
+pub use membership::name_hash;
+pub use node::{Footprint, MAX_SYNC_CHUNK_BYTES, Node, Stats, Transmit, Transport};
 pub use time::Time;

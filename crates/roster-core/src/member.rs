@@ -157,20 +157,39 @@ impl Meta {
 /// Why an identity or its metadata was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityError {
+    /// An empty name.
     #[error("member name is empty")]
     EmptyName,
     #[error("member name is {len} bytes long; the limit is {MAX_NAME_LEN}")]
-    NameTooLong { len: usize },
+    /// A name over the length limit.
+    NameTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A name with a control character in it.
     #[error("member name contains a control character")]
     NameHasControlCharacter,
     #[error("metadata is {bytes} bytes of keys and values; the limit is {MAX_META_BYTES}")]
-    MetaTooLarge { bytes: usize },
+    /// Metadata over the size limit.
+    MetaTooLarge {
+        /// Bytes of keys and values.
+        bytes: usize,
+    },
     #[error("metadata has {entries} entries; the limit is {MAX_META_ENTRIES}")]
-    TooManyMetaEntries { entries: usize },
+    /// Metadata with too many entries.
+    TooManyMetaEntries {
+        /// How many it has.
+        entries: usize,
+    },
+    /// Metadata with a key twice.
     #[error("metadata has the same key twice")]
     DuplicateMetaKey,
     #[error("metadata key {key:?} is reserved: keys starting with \"roster.\" are Roster's own")]
-    ReservedMetaKey { key: String },
+    /// A user's key in Roster's own `roster.` namespace.
+    ReservedMetaKey {
+        /// The key.
+        key: String,
+    },
 }
 
 /// One process instance: what never changes while it lives.
@@ -309,12 +328,16 @@ pub(crate) fn check_name(name: &str) -> Result<(), IdentityError> {
 /// entry of a list is one of these.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Member {
+    /// Which instance of which member.
     pub identity: Arc<Identity>,
+    /// The instance's own counter: it raises it to refute a suspicion or announce a change.
     pub incarnation: u32,
+    /// What the claim says of it.
     pub state: State,
 }
 
 impl Member {
+    /// The claim that `identity` is in `state` at `incarnation`.
     pub fn new(identity: Arc<Identity>, incarnation: u32, state: State) -> Member {
         Member {
             identity,
@@ -323,6 +346,7 @@ impl Member {
         }
     }
 
+    /// The member's name.
     pub fn name(&self) -> &str {
         self.identity.name()
     }

@@ -131,11 +131,6 @@ impl Membership {
         self.entries.len()
     }
 
-    /// Never true: the local node is always in its own list. (For symmetry with `len`.)
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Whether the list holds only the local node.
     pub fn is_alone(&self) -> bool {
         self.entries.len() == 1

@@ -13,6 +13,7 @@ use crate::member::Member;
 /// counted as confirmations (Lifeguard).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Update {
+    /// The claim.
     pub member: Member,
     /// For a suspicion: the member whose probe failed.
     pub accuser: Option<Arc<str>>,
@@ -25,45 +26,78 @@ pub enum Message {
     /// address does not ack for the old one. `round_clock`: the low 32 bits of the sender's round clock in
     /// microseconds (see `round_clock`), since wire version 2.
     Ping {
+        /// Matches the ack to the ping.
         seq: u32,
+        /// The name expected to answer.
         target: Arc<str>,
+        /// The sender's round clock.
         round_clock: Option<u32>,
     },
     /// "I am": the answer to a ping, or forwarded by a ping-req helper; with the responder's round clock
     /// since wire version 2.
-    Ack { seq: u32, round_clock: Option<u32> },
+    Ack {
+        /// The ping's sequence number.
+        seq: u32,
+        /// The responder's round clock.
+        round_clock: Option<u32>,
+    },
     /// From a ping-req helper: "I asked, and got no answer in time". Proves the helper and the path to it work,
     /// which Lifeguard uses to tell a struggling prober from a dead target.
-    Nack { seq: u32 },
+    Nack {
+        /// The ping-req's sequence number.
+        seq: u32,
+    },
     /// "Please ping `target` at `addr` for me and tell me, under `seq`."
     PingReq {
+        /// What the helper's answer carries back.
         seq: u32,
+        /// The name to ping.
         target: Arc<str>,
+        /// Where to ping it.
         addr: SocketAddr,
     },
     /// News about a member.
     Update(Update),
     /// Anti-entropy, a join, or a reconnect: "here is the digest of my list" and, for a join, the joiner itself.
     SyncRequest {
+        /// The digest of the requester's list.
         digest: u64,
+        /// Whether the requester is joining.
         join: bool,
+        /// For a join, the joiner's own entry.
         members: Vec<Member>,
     },
     /// The answer: the responder's digest and, unless the digests matched, its whole list.
-    SyncResponse { digest: u64, members: Vec<Member> },
+    SyncResponse {
+        /// The digest of the responder's list.
+        digest: u64,
+        /// Its list, or its first part; empty when the digests matched.
+        members: Vec<Member>,
+    },
     /// The last leg of a sync: the requester's list, sent when the responder turned out to lack something.
     /// A list too large for one frame also goes on in further pushes after its first part.
-    SyncPush { members: Vec<Member> },
+    SyncPush {
+        /// The list, or its next part.
+        members: Vec<Member>,
+    },
     /// Two live processes claim one name: `holder` keeps it, `claimant` was refused and waits on standby.
     /// Passed on like news, so that every list records the conflict. Since wire version 2.
-    Conflict { holder: Member, claimant: Member },
+    Conflict {
+        /// The instance that keeps the name.
+        holder: Member,
+        /// The instance refused it.
+        claimant: Member,
+    },
 }
 
 /// A decoded packet: in which wire version, who sent it and what it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
+    /// The wire version it was encoded in.
     pub version: u8,
+    /// The sender's name.
     pub sender: Arc<str>,
+    /// What it says, in order.
     pub messages: Vec<Message>,
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use roster_core::membership::name_hash;
+use roster_core::name_hash;
 use roster_sim::Sim;
 use roster_sim::scenario::{Params, cells};
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use roster_core::membership::name_hash;
+use roster_core::name_hash;
 use roster_core::{Config, Event, Identity, Member, Meta, Node, State, Time};
 
 use crate::budget::Budget;

@@ -244,6 +244,7 @@ impl<R: Rng> Node<R> {
         self
     }
 
+    /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -278,6 +279,7 @@ impl<R: Rng> Node<R> {
         self.rtt.smoothed()
     }
 
+    /// Running totals, for metrics.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

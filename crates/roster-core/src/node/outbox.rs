@@ -26,8 +26,11 @@ pub enum Transport {
 /// Bytes the driver must send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
+    /// Where to.
     pub to: SocketAddr,
+    /// Over what.
     pub transport: Transport,
+    /// The encoded packet (a whole frame, for a stream).
     pub bytes: Vec<u8>,
 }
 
