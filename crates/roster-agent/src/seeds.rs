@@ -8,9 +8,9 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
 
 use crate::AgentError;
@@ -177,15 +177,6 @@ pub(crate) struct Resolved {
     pub only_self: bool,
 }
 
-/// The pause before attempt `n` (from 0): `first` doubling up to `max`, with up to a quarter of jitter either
-/// way so that a fleet started together does not retry in lockstep.
-pub(crate) fn backoff(first: Duration, max: Duration, n: u32, rng: &mut impl Rng) -> Duration {
-    let base = first
-        .saturating_mul(2u32.saturating_pow(n.min(16)))
-        .min(max);
-    base.mul_f64(rng.random_range(0.75..1.25))
-}
-
 /// Resolves `names` until `settled` turns true: the node is in a cluster bigger than itself. Each round that
 /// finds a new address, or finds only this node, is reported to the driver. Without `retry`, gives up after
 /// `join_timeout` (reporting [`Inbound::SeedsUnresolved`] if nothing at all resolved).
@@ -234,7 +225,8 @@ pub(crate) fn resolve(
             {
                 return;
             }
-            let wait = backoff(config.join_retry, config.join_retry_max, round, &mut rng);
+            let wait =
+                roster_core::backoff(config.join_retry, config.join_retry_max, round, &mut rng);
             round = round.saturating_add(1);
             if !retry && Instant::now() + wait > deadline {
                 if !resolved_any {
@@ -277,20 +269,6 @@ mod tests {
         for bad in ["host:port", ":7946", "a b:1", "host:99999", "bad_host", "-"] {
             let err = parse(&[bad.into()]).expect_err(bad);
             assert!(err.is_bad_input(), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn backoff_doubles_to_its_ceiling_with_jitter() {
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
-        let (first, max) = (Duration::from_millis(500), Duration::from_secs(4));
-        for n in 0..10 {
-            let base = (first * 2u32.pow(n.min(16))).min(max);
-            let d = backoff(first, max, n, &mut rng);
-            assert!(
-                d >= base.mul_f64(0.75) && d <= base.mul_f64(1.25),
-                "{n}: {d:?}"
-            );
         }
     }
 

@@ -53,5 +53,5 @@ pub use config::{Config, ConfigError, ProbeSchedule, Timers};
 pub use event::{Change, ChangeKind, Event, ProbeOutcome, Via};
 pub use member::{Identity, IdentityError, Member, Meta, State};
 pub use membership::name_hash;
-pub use node::{Footprint, MAX_SYNC_CHUNK_BYTES, Node, Stats, Transmit, Transport};
+pub use node::{Footprint, MAX_SYNC_CHUNK_BYTES, Node, Stats, Transmit, Transport, backoff};
 pub use time::Time;

@@ -94,7 +94,7 @@ impl Driver {
         let timeout = self.shared.lock().node.config().join_timeout;
         if self.retry_join {
             let config = config_of(&self.shared);
-            let wait = seeds::backoff(
+            let wait = roster_core::backoff(
                 config.join_retry,
                 config.join_retry_max * 8,
                 self.join_failures,

@@ -11,6 +11,16 @@ use crate::event::Event;
 use crate::message::Message;
 use crate::time::Time;
 
+/// The pause before attempt `n` (from 0) of anything that retries: `first` doubling up to `max`, with up to a
+/// quarter of jitter either way so that a fleet started together does not retry in lockstep. The core's joins
+/// retry by it, and so does a driver that resolves seed names or joins again after the core gave up.
+pub fn backoff(first: Duration, max: Duration, n: u32, rng: &mut impl Rng) -> Duration {
+    let base = first
+        .saturating_mul(2u32.saturating_pow(n.min(16)))
+        .min(max);
+    base.mul_f64(rng.random_range(0.75..1.25))
+}
+
 #[derive(Debug)]
 pub(super) struct JoinAttempt {
     pub(super) seeds: Vec<SocketAddr>,
@@ -24,12 +34,16 @@ pub(super) struct JoinAttempt {
 
 impl<R: Rng> Node<R> {
     /// Joins through `seeds` (any one is enough), retrying with backoff until one answers or `join_timeout`.
-    pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) {
+    /// This node's own address is not a seed. Returns whether a join started: not when no seed is left, or
+    /// the node is leaving or on standby.
+    pub fn join(&mut self, now: Time, seeds: &[SocketAddr]) -> bool {
         self.start(now);
         let own = self.list.local().identity.addr();
-        let seeds: Vec<SocketAddr> = seeds.iter().copied().filter(|s| *s != own).collect();
+        let mut seeds: Vec<SocketAddr> = seeds.iter().copied().filter(|s| *s != own).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
         if seeds.is_empty() || !self.participating() {
-            return;
+            return false;
         }
         let interval = self.config.join_retry;
         self.join = Some(JoinAttempt {
@@ -41,6 +55,7 @@ impl<R: Rng> Node<R> {
             standby: false,
         });
         self.retry_join(now);
+        true
     }
 
     pub(super) fn retry_join(&mut self, now: Time) {
@@ -55,10 +70,19 @@ impl<R: Rng> Node<R> {
             return;
         }
         join.attempts += 1;
-        join.next_retry = now + join.interval;
         if !join.standby {
-            join.interval = (join.interval * 2).min(self.config.join_retry_max);
+            let attempt = join.attempts - 1;
+            let wait = backoff(
+                self.config.join_retry,
+                self.config.join_retry_max,
+                attempt,
+                &mut self.rng,
+            );
+            if let Some(join) = &mut self.join {
+                join.next_retry = now + wait;
+            }
         } else {
+            join.next_retry = now + join.interval;
             // From standby, ask whoever the list knows to be alive now: the holder may be gone.
             let standby_seeds = join.seeds.len();
             let known: Vec<SocketAddr> = self
@@ -87,6 +111,28 @@ impl<R: Rng> Node<R> {
                 transport: Transport::Stream,
                 bytes: bytes.clone(),
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_with_jitter() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let (first, max) = (Duration::from_millis(500), Duration::from_secs(4));
+        for n in 0..10 {
+            let base = (first * 2u32.pow(n.min(16))).min(max);
+            let d = backoff(first, max, n, &mut rng);
+            assert!(
+                d >= base.mul_f64(0.75) && d <= base.mul_f64(1.25),
+                "{n}: {d:?}"
+            );
         }
     }
 }

@@ -38,6 +38,7 @@ mod tests;
 mod timers;
 
 use join::JoinAttempt;
+pub use join::backoff;
 pub use outbox::{Transmit, Transport};
 use reaping::Reaps;
 
