@@ -304,8 +304,9 @@ function bytes(n) {
 
 function renderHealth(reply) {
   const status = byId("h-status");
-  status.textContent = reply.health.status === "ok" ? "ok" : `${reply.health.status}: ${reply.health.reason}`;
+  status.textContent = reply.health.status;
   status.dataset.status = reply.health.status;
+  byId("h-reason").textContent = reply.health.status === "ok" ? "" : reply.health.reason;
   byId("h-score").textContent = `${reply.health_score} / ${reply.health_max} ${reply.health_score === 0 ? "(healthy)" : "(missing acks: stretching its timeouts)"}`;
   const p = reply.process;
   byId("h-rss").textContent = p ? bytes(p.rss_bytes) : "\u2013";
@@ -357,7 +358,9 @@ function clockOf(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   const pad = (n, w = 2) => String(n).padStart(w, "0");
-  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
 function how(e) {
@@ -374,6 +377,7 @@ async function showDetail(name) {
   renderRows();
   const panel = byId("detail");
   panel.hidden = false;
+  byId("work").classList.add("with-detail");
   panel.dataset.member = name;
   byId("detail-name").textContent = name;
   byId("detail-trace").textContent = `roster trace ${name} DATA_DIR...`;
@@ -460,6 +464,7 @@ async function showDetail(name) {
 function closeDetail() {
   view.selected = null;
   byId("detail").hidden = true;
+  byId("work").classList.remove("with-detail");
   renderRows();
 }
 
