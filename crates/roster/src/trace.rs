@@ -101,3 +101,6 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

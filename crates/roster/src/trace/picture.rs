@@ -64,7 +64,7 @@ pub fn svg(spread: &Spread) -> String {
         .max()
         .unwrap_or(start)
         .saturating_sub(start)
-        .max(1);
+        .max(50);
     let step = tick_step(span);
     let span = span.div_ceil(step) * step;
     let x = |ms: u64| LEFT + (ms.saturating_sub(start) as f64 / span as f64) * PLOT;
@@ -125,16 +125,26 @@ pub fn svg(spread: &Spread) -> String {
         );
         t += step;
     }
-    // Arrows first, so that the dots sit on top of them.
+    // Arrows first, so that the dots sit on top of them: into the receiver's dot from the left when it is
+    // well to the right of its sender, from above when the two are close in time.
     for (row, hop) in spread.hops.iter().enumerate() {
         if let Some(p) = hop.parent {
             let (x1, y1) = (x(spread.hops[p].causal_ms), y(p));
             let (x2, y2) = (x(hop.causal_ms), y(row));
-            let bend = x1 + (x2 - x1).max(24.0) / 2.0;
+            let (down, y1) = if y2 > y1 { (1.0, y1 + 6.0) } else { (-1.0, y1 - 6.0) };
+            let d = if x2 - x1 > 16.0 {
+                format!(
+                    "M {x1:.1} {y1:.1} C {x1:.1} {y2:.1}, {x1:.1} {y2:.1}, {:.1} {y2:.1}",
+                    x2 - 7.0
+                )
+            } else {
+                let y2 = y2 - down * 7.0;
+                let bow = x1.min(x2) - 14.0;
+                format!("M {x1:.1} {y1:.1} C {bow:.1} {y1:.1}, {bow:.1} {y2:.1}, {x2:.1} {y2:.1}")
+            };
             let _ = writeln!(
                 out,
-                r##"<path d="M {x1:.1} {y1:.1} C {bend:.1} {y1:.1}, {bend:.1} {y2:.1}, {:.1} {y2:.1}" fill="none" stroke="#999" stroke-width="1.2" marker-end="url(#arrow)"/>"##,
-                x2 - 5.0
+                r##"<path d="{d}" fill="none" stroke="#999" stroke-width="1.2" marker-end="url(#arrow)"/>"##
             );
         }
     }
@@ -168,11 +178,16 @@ pub fn svg(spread: &Spread) -> String {
                 x(hop.causal_ms)
             );
         }
+        // Labels to the right of a dot, or to its left when the dot is far right.
+        let (label_x, anchor) = if x(hop.causal_ms) > LEFT + PLOT * 0.55 {
+            (x(hop.causal_ms) - 9.0, "end")
+        } else {
+            (x(hop.causal_ms) + 9.0, "start")
+        };
         let _ = writeln!(
             out,
-            r##"<circle cx="{:.1}" cy="{cy:.1}" r="5.5" fill="{fill}"><title>{title}</title></circle><text x="{:.1}" y="{:.1}" fill="#555" font-size="11">{}</text>"##,
+            r##"<circle cx="{:.1}" cy="{cy:.1}" r="5.5" fill="{fill}"><title>{title}</title></circle><text x="{label_x:.1}" y="{:.1}" fill="#555" font-size="11" text-anchor="{anchor}">{}</text>"##,
             x(hop.causal_ms),
-            x(hop.causal_ms) + 9.0,
             cy + 4.0,
             escape(&match (&hop.from, hop.told_by()) {
                 (Some(from), _) => format!("{} from {from}", since(spread, hop.causal_ms)),

@@ -104,7 +104,17 @@ impl Hop {
 
     /// Learned it by itself (its own probe, or the member's own word), not told.
     pub fn first_hand(&self) -> bool {
+        let own = |via: Option<&str>| {
+            matches!(
+                via,
+                None | Some("probe" | "indirect-probe" | "suspicion-timeout" | "self")
+            )
+        };
         self.told_by().is_none()
+            && match &self.suspected {
+                Some(s) => own(s.via.as_deref()),
+                None => own(self.via.as_deref()),
+            }
     }
 }
 
@@ -449,7 +459,8 @@ fn causal_order(
                 }),
                 parent: parent[i].map(|p| position[&p]),
                 depth: depth[i],
-                before_sender_ms: (s > 0).then_some(s),
+                // Stamps are whole milliseconds: a gap of one proves nothing about the clocks.
+                before_sender_ms: (s > 1).then_some(s),
                 told: told
                     .get(nodes[i])
                     .map(|t| t.iter().map(|s| s.to_string()).collect())
@@ -461,7 +472,8 @@ fn causal_order(
 }
 
 /// Bounds on every pair of clocks from every line that names its sender, across all changes in the logs: a
-/// receiver `b` that heard from `a` logged after `a` did in true time, so `clock_a - clock_b >= t_a - t_b`.
+/// receiver `b` that heard from `a` logged after `a` did in true time, so `clock_a - clock_b > t_a - t_b - 1`
+/// (with stamps truncated to the millisecond).
 fn skew(records: &[Record]) -> Vec<Skew> {
     // When each list first logged each change.
     let mut learned: HashMap<(&str, &str, u64, Kind), u64> = HashMap::new();
@@ -483,7 +495,9 @@ fn skew(records: &[Record]) -> Vec<Skew> {
         let Some(&sent) = learned.get(&(sender, r.member.as_str(), r.joined_at_ms, r.kind)) else {
             continue;
         };
-        let gap = sent as i64 - r.time_ms as i64;
+        // Stamps are whole milliseconds (truncated), so the readings were up to 1 ms later than stamped: the
+        // receiver's stamp may be one less than the truth allows without any difference between the clocks.
+        let gap = sent as i64 - r.time_ms as i64 - 1;
         let (a, b, lower) = if sender < r.node.as_str() {
             (sender, r.node.as_str(), true)
         } else {
@@ -492,10 +506,10 @@ fn skew(records: &[Record]) -> Vec<Skew> {
         let entry = pairs.entry((a, b)).or_insert((None, None, 0));
         entry.2 += 1;
         if lower {
-            // clock_a - clock_b >= gap
+            // clock_a - clock_b > gap
             entry.0 = Some(entry.0.map_or(gap, |lo: i64| lo.max(gap)));
         } else {
-            // clock_b - clock_a >= gap, so clock_a - clock_b <= -gap
+            // clock_b - clock_a > gap, so clock_a - clock_b < -gap
             entry.1 = Some(entry.1.map_or(-gap, |hi: i64| hi.min(-gap)));
         }
     }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use roster_core::Time;
-use roster_eventlog::rfc3339;
+use roster_eventlog::{Kind, rfc3339};
 
 use super::spread::{Hop, Skew, Spread};
 
@@ -30,6 +30,7 @@ pub fn how(hop: &Hop) -> String {
         "indirect-probe" => "its own probe and ping-reqs went unanswered".to_owned(),
         "self" => "the member's own word".to_owned(),
         "suspicion-timeout" => "its suspicion timed out".to_owned(),
+        told @ ("gossip" | "sync") => format!("told ({told}), by a member its log does not name"),
         other => format!("first-hand ({other})"),
     };
     match &hop.suspected {
@@ -76,20 +77,26 @@ pub fn summary(spread: &Spread) -> Vec<String> {
         ));
     }
     let detectors: Vec<&Hop> = spread.hops.iter().filter(|h| h.first_hand()).collect();
+    // A failure or a suspicion is detected; a join or a leave starts with the member itself.
+    let first = if matches!(spread.kind, Kind::Failed | Kind::Suspect) {
+        "first detector"
+    } else {
+        "first to know"
+    };
     match detectors.as_slice() {
         [] => lines.push("no list learned it first-hand in these logs".to_owned()),
         [only] => lines.push(format!(
-            "first detector: {} at {} ({})",
+            "{first}: {} at {} ({})",
             only.node,
             clock(only.time_ms),
             how(only)
         )),
-        [first, rest @ ..] => {
+        [earliest, rest @ ..] => {
             lines.push(format!(
-                "first detector: {} at {} ({})",
-                first.node,
-                clock(first.time_ms),
-                how(first)
+                "{first}: {} at {} ({})",
+                earliest.node,
+                clock(earliest.time_ms),
+                how(earliest)
             ));
             lines.push(format!(
                 "also first-hand: {} (independent detections; they compare only by their own clocks)",
