@@ -1,4 +1,4 @@
-//! The spread as a picture: an SVG timeline (one row per list, by corrected time, an arrow from each sender to
+//! The spread as a picture: an SVG timeline (one row per list, in the order of the tree, an arrow from each sender to
 //! each receiver) and an HTML page that holds it with the summary, the tree and the timeline as a table. Both
 //! are self-contained: no script, no font, no asset from anywhere.
 
@@ -11,7 +11,8 @@ const ROW: f64 = 22.0;
 const TOP: f64 = 70.0;
 const LEFT: f64 = 150.0;
 const PLOT: f64 = 720.0;
-const RIGHT: f64 = 60.0;
+/// Room right of the plot for the label of the last dot.
+const RIGHT: f64 = 250.0;
 
 /// Escapes text for XML and HTML.
 pub fn escape(text: &str) -> String {
@@ -55,12 +56,12 @@ fn color(via: Option<&str>, first_hand: bool) -> &'static str {
 pub fn svg(spread: &Spread) -> String {
     let rows = spread.hops.len().max(1);
     let width = LEFT + PLOT + RIGHT;
-    let height = TOP + rows as f64 * ROW + 70.0;
+    let height = TOP + rows as f64 * ROW + 92.0;
     let start = spread.start_ms();
     let span = spread
         .hops
         .iter()
-        .map(|h| h.causal_ms.max(h.time_ms))
+        .map(|h| h.causal_ms)
         .max()
         .unwrap_or(start)
         .saturating_sub(start)
@@ -68,7 +69,19 @@ pub fn svg(spread: &Spread) -> String {
     let step = tick_step(span);
     let span = span.div_ceil(step) * step;
     let x = |ms: u64| LEFT + (ms.saturating_sub(start) as f64 / span as f64) * PLOT;
-    let y = |row: usize| TOP + row as f64 * ROW + ROW / 2.0;
+    // Rows follow the tree, depth first, so that every arrow runs down from a sender to its receivers.
+    let mut row_of = vec![0usize; spread.hops.len()];
+    let mut next = 0;
+    let mut stack: Vec<usize> = spread.children(None).collect::<Vec<_>>();
+    stack.reverse();
+    while let Some(at) = stack.pop() {
+        row_of[at] = next;
+        next += 1;
+        let mut children: Vec<usize> = spread.children(Some(at)).collect();
+        children.reverse();
+        stack.extend(children);
+    }
+    let y = |hop: usize| TOP + row_of[hop] as f64 * ROW + ROW / 2.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -99,7 +112,7 @@ pub fn svg(spread: &Spread) -> String {
         let _ = writeln!(
             out,
             r##"<rect x="8" y="{:.1}" width="{:.1}" height="{ROW}" fill="#f6f7f9"/>"##,
-            y(row) - ROW / 2.0,
+            TOP + row as f64 * ROW,
             width - 16.0
         );
     }
@@ -115,6 +128,8 @@ pub fn svg(spread: &Spread) -> String {
         let tx = LEFT + t as f64 / span as f64 * PLOT;
         let label = if step >= 1000 {
             format!("{} s", t / 1000)
+        } else if step >= 100 {
+            format!("{:.1} s", t as f64 / 1000.0)
         } else {
             format!("{:.3} s", t as f64 / 1000.0)
         };
@@ -127,10 +142,23 @@ pub fn svg(spread: &Spread) -> String {
     }
     // Arrows first, so that the dots sit on top of them: into the receiver's dot from the left when it is
     // well to the right of its sender, from above when the two are close in time.
+    // Where a list's news first arrived: its suspicion, for a failure that came as one, or the change.
+    let arrival = |h: &super::spread::Hop| h.suspected.as_ref().map_or(h.causal_ms, |s| s.causal_ms);
+    for (row, hop) in spread.hops.iter().enumerate() {
+        if let Some(s) = &hop.suspected {
+            let _ = writeln!(
+                out,
+                r##"<line x1="{:.1}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="#e0b34a" stroke-width="2"/>"##,
+                x(s.causal_ms),
+                x(hop.causal_ms),
+                cy = y(row)
+            );
+        }
+    }
     for (row, hop) in spread.hops.iter().enumerate() {
         if let Some(p) = hop.parent {
-            let (x1, y1) = (x(spread.hops[p].causal_ms), y(p));
-            let (x2, y2) = (x(hop.causal_ms), y(row));
+            let (x1, y1) = (x(arrival(&spread.hops[p])), y(p));
+            let (x2, y2) = (x(arrival(hop)), y(row));
             let (down, y1) = if y2 > y1 { (1.0, y1 + 6.0) } else { (-1.0, y1 - 6.0) };
             let d = if x2 - x1 > 16.0 {
                 format!(
@@ -169,21 +197,34 @@ pub fn svg(spread: &Spread) -> String {
             escape(&hop.node)
         );
         if let Some(gap) = hop.before_sender_ms {
-            // Where its own clock put it: a hollow ring before its sender, joined to where causality puts it.
-            let own = LEFT + (hop.time_ms as f64 - start as f64) / span as f64 * PLOT;
+            // Where its own clock put the line compared with its sender's (the suspicion's, for a failure that
+            // came as one): a hollow ring, joined to where causality puts it.
+            let (stamp, moved) = match &hop.suspected {
+                Some(s) => (s.time_ms, s.causal_ms),
+                None => (hop.time_ms, hop.causal_ms),
+            };
+            let own = LEFT + (stamp as f64 - start as f64) / span as f64 * PLOT;
             let own = own.max(LEFT - 6.0);
             let _ = writeln!(
                 out,
-                r##"<line x1="{own:.1}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="#e67e22" stroke-dasharray="3 2"/><circle cx="{own:.1}" cy="{cy:.1}" r="4" fill="none" stroke="#e67e22"><title>stamped {gap} ms before its sender's line</title></circle>"##,
-                x(hop.causal_ms)
+                r##"<line x1="{own:.1}" y1="{cy:.1}" x2="{:.1}" y2="{cy:.1}" stroke="#e67e22" stroke-dasharray="3 2"/><circle cx="{own:.1}" cy="{cy:.1}" r="4" fill="none" stroke="#e67e22"><title>stamped {gap} ms before its sender's line: its clock is behind by at least that</title></circle>"##,
+                x(moved)
             );
         }
-        // Labels to the right of a dot, or to its left when the dot is far right.
-        let (label_x, anchor) = if x(hop.causal_ms) > LEFT + PLOT * 0.55 {
-            (x(hop.causal_ms) - 9.0, "end")
-        } else {
-            (x(hop.causal_ms) + 9.0, "start")
-        };
+        if let Some(s) = &hop.suspected {
+            let _ = writeln!(
+                out,
+                r##"<circle cx="{:.1}" cy="{cy:.1}" r="4" fill="#fff" stroke="#b7791f" stroke-width="2"><title>{}</title></circle>"##,
+                x(s.causal_ms),
+                escape(&format!(
+                    "{}: suspected at {}, stamped {}",
+                    hop.node,
+                    since(spread, s.causal_ms),
+                    clock(s.time_ms)
+                ))
+            );
+        }
+        let (label_x, anchor) = (x(hop.causal_ms) + 9.0, "start");
         let _ = writeln!(
             out,
             r##"<circle cx="{:.1}" cy="{cy:.1}" r="5.5" fill="{fill}"><title>{title}</title></circle><text x="{label_x:.1}" y="{:.1}" fill="#555" font-size="11" text-anchor="{anchor}">{}</text>"##,
@@ -192,6 +233,7 @@ pub fn svg(spread: &Spread) -> String {
             escape(&match (&hop.from, hop.told_by()) {
                 (Some(from), _) => format!("{} from {from}", since(spread, hop.causal_ms)),
                 (None, Some(from)) => format!("{} suspicion from {from}", since(spread, hop.causal_ms)),
+                (None, None) if hop.first_hand() => format!("{} first-hand", since(spread, hop.causal_ms)),
                 (None, None) => format!("{} {}", since(spread, hop.causal_ms), how(hop)),
             })
         );
@@ -199,7 +241,7 @@ pub fn svg(spread: &Spread) -> String {
     let legend_y = axis_y + 40.0;
     let _ = writeln!(
         out,
-        r##"<g fill="#444"><circle cx="24" cy="{ly:.1}" r="5" fill="#c0392b"/><text x="34" y="{ty:.1}">first-hand</text><circle cx="124" cy="{ly:.1}" r="5" fill="#2c6fbb"/><text x="134" y="{ty:.1}">told by gossip</text><circle cx="254" cy="{ly:.1}" r="5" fill="#27ae60"/><text x="264" y="{ty:.1}">told in a sync</text><circle cx="374" cy="{ly:.1}" r="4" fill="none" stroke="#e67e22"/><text x="384" y="{ty:.1}">own stamp, earlier than its sender's (clock behind)</text></g>"##,
+        r##"<g fill="#444"><circle cx="24" cy="{ly:.1}" r="5" fill="#c0392b"/><text x="34" y="{ty:.1}">first-hand</text><circle cx="124" cy="{ly:.1}" r="5" fill="#2c6fbb"/><text x="134" y="{ty:.1}">told by gossip</text><circle cx="254" cy="{ly:.1}" r="5" fill="#27ae60"/><text x="264" y="{ty:.1}">told in a sync</text><circle cx="374" cy="{ly:.1}" r="4" fill="#fff" stroke="#b7791f" stroke-width="2"/><text x="384" y="{ty:.1}">suspected</text><circle cx="464" cy="{ly:.1}" r="4" fill="none" stroke="#e67e22"/><text x="474" y="{ty:.1}">own stamp, earlier than its sender's (clock behind)</text></g>"##,
         ly = legend_y,
         ty = legend_y + 4.0
     );

@@ -9,8 +9,9 @@
 //! logs also bounds how far two clocks can be apart ([`Skew`]).
 //!
 //! A failure mostly travels as a suspicion: most lists hear that a member is suspected, and mark it failed when
-//! their own suspicion times out. For those, the tie to follow is the suspicion's sender, so the tree of a
-//! failure goes back to the list whose own probe went unanswered.
+//! their own suspicion times out (or when another list's word of the failure comes first). The tie to follow
+//! is the one by which the news first reached a list, the suspicion's sender, so the tree of a failure goes
+//! back to the list whose own probe went unanswered.
 //!
 //! This module reads records and computes; it prints nothing.
 
@@ -71,7 +72,7 @@ pub struct Hop {
     pub via: Option<String>,
     /// Who told it, as its line says.
     pub from: Option<String>,
-    /// For a failure this list concluded from a suspicion that timed out: how it came to suspect.
+    /// For a failure: how this list came to suspect the member first, if it did before the failure.
     pub suspected: Option<Suspected>,
     /// The index of the hop of the member that told it, when that member's log is among those read.
     pub parent: Option<usize>,
@@ -86,20 +87,25 @@ pub struct Hop {
     pub incarnation: u32,
 }
 
-/// How a list came to suspect a member before its suspicion timed out into a failure.
+/// How a list came to suspect a member before it marked it failed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Suspected {
+    /// The suspect line's stamp, by this list's clock.
     pub time_ms: u64,
+    /// The stamp with this list's clock correction (see [`Hop::causal_ms`]).
+    pub causal_ms: u64,
     pub via: Option<String>,
     pub from: Option<String>,
 }
 
 impl Hop {
-    /// The member whose news this list acted on: the sender of the change, or of the suspicion it concluded.
+    /// The member whose news first reached this list: the sender of the suspicion that came before the
+    /// change, or else of the change.
     pub fn told_by(&self) -> Option<&str> {
-        self.from
-            .as_deref()
-            .or_else(|| self.suspected.as_ref()?.from.as_deref())
+        match &self.suspected {
+            Some(s) => s.from.as_deref(),
+            None => self.from.as_deref(),
+        }
     }
 
     /// Learned it by itself (its own probe, or the member's own word), not told.
@@ -280,8 +286,10 @@ impl Spread {
                     .extend(r.to.iter().map(String::as_str));
             }
         }
-        // A failure a list concluded itself (its suspicion timed out) travelled to it as a suspicion: its
-        // first suspect line of the instance, before the failure, says from whom.
+        // A failure travels first as a suspicion: a list's first suspect line of the instance, before its
+        // failure, says how the news first reached it (and a list whose own probe raised the suspicion is a
+        // detector, even if another list's word that the member failed reached it before its own timer ran
+        // out).
         let mut suspected: BTreeMap<&str, &Record> = BTreeMap::new();
         if kind == Kind::Failed {
             for r in about
@@ -291,7 +299,7 @@ impl Spread {
                 let Some(failed) = first.get(r.node.as_str()) else {
                     continue;
                 };
-                if failed.via.as_deref() != Some("suspicion-timeout") || r.time_ms > failed.time_ms {
+                if r.time_ms > failed.time_ms {
                     continue;
                 }
                 let slot = suspected.entry(r.node.as_str()).or_insert(r);
@@ -348,9 +356,13 @@ impl Spread {
         self.hops.iter().max_by_key(|h| (h.causal_ms, h.depth))
     }
 
-    /// The causal time the spread started at: the first hop's.
+    /// The corrected time the spread started at: the first hop's, or the first suspicion's for a failure.
     pub fn start_ms(&self) -> u64 {
-        self.hops.first().map_or(0, |h| h.causal_ms)
+        self.hops
+            .iter()
+            .map(|h| h.suspected.as_ref().map_or(h.causal_ms, |s| s.causal_ms.min(h.causal_ms)))
+            .min()
+            .unwrap_or(0)
     }
 
     /// The hops whose parent is `parent` (`None`: the roots), in causal order.
@@ -374,9 +386,9 @@ fn causal_order(
         .iter()
         .map(|n| {
             let line = first[n];
-            let (from, by_suspicion) = match line.from.as_deref() {
-                Some(from) => (from, false),
-                None => (suspected.get(n)?.from.as_deref()?, true),
+            let (from, by_suspicion) = match suspected.get(n) {
+                Some(s) => (s.from.as_deref()?, true),
+                None => (line.from.as_deref()?, false),
             };
             let p = *index.get(from)?;
             (nodes[p] != *n).then_some((p, by_suspicion))
@@ -452,10 +464,11 @@ fn causal_order(
                 causal_ms: causal(i),
                 via: r.via.clone(),
                 from: r.from.clone(),
-                suspected: suspected.get(nodes[i]).map(|s| Suspected {
-                    time_ms: s.time_ms,
-                    via: s.via.clone(),
-                    from: s.from.clone(),
+                suspected: suspected.get(nodes[i]).map(|r| Suspected {
+                    time_ms: r.time_ms,
+                    causal_ms: r.time_ms + s,
+                    via: r.via.clone(),
+                    from: r.from.clone(),
                 }),
                 parent: parent[i].map(|p| position[&p]),
                 depth: depth[i],

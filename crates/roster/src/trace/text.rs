@@ -22,9 +22,6 @@ pub fn since(spread: &Spread, ms: u64) -> String {
 /// How a hop learned it, in words.
 pub fn how(hop: &Hop) -> String {
     let via = hop.via.as_deref().unwrap_or("?");
-    if let Some(from) = &hop.from {
-        return format!("from {from} ({via})");
-    }
     let own = |via: &str| match via {
         "probe" => "its own probe went unanswered".to_owned(),
         "indirect-probe" => "its own probe and ping-reqs went unanswered".to_owned(),
@@ -33,18 +30,23 @@ pub fn how(hop: &Hop) -> String {
         told @ ("gossip" | "sync") => format!("told ({told}), by a member its log does not name"),
         other => format!("first-hand ({other})"),
     };
-    match &hop.suspected {
-        Some(s) => match &s.from {
-            Some(from) => format!(
-                "suspected on {from}'s word ({}), then its suspicion timed out",
-                s.via.as_deref().unwrap_or("?")
-            ),
-            None => format!(
-                "{}; then its suspicion timed out",
-                own(s.via.as_deref().unwrap_or("?"))
-            ),
-        },
+    let change = match &hop.from {
+        Some(from) => format!("from {from} ({via})"),
         None => own(via),
+    };
+    let Some(s) = &hop.suspected else {
+        return change;
+    };
+    let suspicion = match &s.from {
+        Some(from) => format!(
+            "suspected on {from}'s word ({})",
+            s.via.as_deref().unwrap_or("?")
+        ),
+        None => own(s.via.as_deref().unwrap_or("?")),
+    };
+    match &hop.from {
+        Some(from) => format!("{suspicion}; then told it failed by {from} ({via})"),
+        None => format!("{suspicion}; then {}", own(via)),
     }
 }
 
@@ -64,12 +66,32 @@ pub fn headline(spread: &Spread) -> String {
     line
 }
 
+/// A first-hand list: when it found out, and how (by its own clock).
+fn detected(hop: &Hop) -> String {
+    match &hop.suspected {
+        Some(s) => format!(
+            "{}, suspected at {} and marked {} at {} ({})",
+            hop.node,
+            clock(s.time_ms),
+            "failed",
+            clock(hop.time_ms),
+            how(hop)
+        ),
+        None => format!("{} at {} ({})", hop.node, clock(hop.time_ms), how(hop)),
+    }
+}
+
 /// The one-paragraph summary: first detector, last to hear, how many lists.
 pub fn summary(spread: &Spread) -> Vec<String> {
     let mut lines = Vec::new();
     let heard = spread.hops.len();
     let lists = heard + spread.unheard.len();
-    if let Some(suspect) = &spread.first_suspect {
+    let detector = spread.first_detector().map(|h| h.node.as_str());
+    if let Some(suspect) = spread
+        .first_suspect
+        .as_ref()
+        .filter(|s| Some(s.0.as_str()) != detector)
+    {
         lines.push(format!(
             "first suspected by {} at {} (its clock)",
             suspect.0,
@@ -85,19 +107,9 @@ pub fn summary(spread: &Spread) -> Vec<String> {
     };
     match detectors.as_slice() {
         [] => lines.push("no list learned it first-hand in these logs".to_owned()),
-        [only] => lines.push(format!(
-            "{first}: {} at {} ({})",
-            only.node,
-            clock(only.time_ms),
-            how(only)
-        )),
+        [only] => lines.push(format!("{first}: {}", detected(only))),
         [earliest, rest @ ..] => {
-            lines.push(format!(
-                "{first}: {} at {} ({})",
-                earliest.node,
-                clock(earliest.time_ms),
-                how(earliest)
-            ));
+            lines.push(format!("{first}: {}", detected(earliest)));
             lines.push(format!(
                 "also first-hand: {} (independent detections; they compare only by their own clocks)",
                 rest.iter()
@@ -208,14 +220,17 @@ pub fn render(spread: &Spread) -> String {
     let width = spread.hops.iter().map(|h| h.node.len()).max().unwrap_or(4);
     for hop in &spread.hops {
         let mark = match hop.before_sender_ms {
-            Some(gap) => format!("  ! stamped {gap} ms before its sender's line"),
+            Some(gap) => format!("  ! clock behind its sender's by {gap} ms or more"),
             None => String::new(),
         };
-        let told = if hop.told.is_empty() {
+        let mut told = if hop.told.is_empty() {
             String::new()
         } else {
             format!(", told {}", hop.told.len())
         };
+        if let Some(s) = &hop.suspected {
+            told.push_str(&format!("; suspected at {}", since(spread, s.causal_ms)));
+        }
         let _ = writeln!(
             out,
             "  {:>9}  {}{}  {:<width$}  {}{told}{mark}",
@@ -230,8 +245,8 @@ pub fn render(spread: &Spread) -> String {
     let _ = writeln!(
         out,
         "who told whom{}",
-        if spread.hops.iter().any(|h| h.from.is_none() && h.suspected.is_some()) {
-            " (\"suspicion\": told the member was suspected; its own suspicion timed out into the failure)"
+        if spread.hops.iter().any(|h| h.suspected.is_some()) {
+            " (\"suspicion\": the news first reached it as a suspicion)"
         } else {
             ""
         }
@@ -272,9 +287,7 @@ fn tree(spread: &Spread, at: usize, prefix: &str, last: bool, root: bool, out: &
     let note = match (hop.told_by(), hop.parent) {
         (None, _) => format!(" ({})", how(hop)),
         (Some(from), None) => format!(" (from {from}, whose log is not here)"),
-        (Some(_), Some(_)) if hop.suspected.is_some() && hop.from.is_none() => {
-            " (suspicion)".to_owned()
-        }
+        (Some(_), Some(_)) if hop.suspected.is_some() => " (suspicion)".to_owned(),
         _ => String::new(),
     };
     let _ = writeln!(
