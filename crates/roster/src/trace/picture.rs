@@ -143,7 +143,6 @@ pub fn svg(spread: &Spread) -> String {
     // Arrows first, so that the dots sit on top of them: into the receiver's dot from the left when it is
     // well to the right of its sender, from above when the two are close in time.
     // Where a list's news first arrived: its suspicion, for a failure that came as one, or the change.
-    let arrival = |h: &super::spread::Hop| h.suspected.as_ref().map_or(h.causal_ms, |s| s.causal_ms);
     for (row, hop) in spread.hops.iter().enumerate() {
         if let Some(s) = &hop.suspected {
             let _ = writeln!(
@@ -157,8 +156,8 @@ pub fn svg(spread: &Spread) -> String {
     }
     for (row, hop) in spread.hops.iter().enumerate() {
         if let Some(p) = hop.parent {
-            let (x1, y1) = (x(arrival(&spread.hops[p])), y(p));
-            let (x2, y2) = (x(arrival(hop)), y(row));
+            let (x1, y1) = (x(spread.hops[p].arrival_ms()), y(p));
+            let (x2, y2) = (x(hop.arrival_ms()), y(row));
             let (down, y1) = if y2 > y1 { (1.0, y1 + 6.0) } else { (-1.0, y1 - 6.0) };
             let d = if x2 - x1 > 16.0 {
                 format!(
@@ -231,8 +230,12 @@ pub fn svg(spread: &Spread) -> String {
             x(hop.causal_ms),
             cy + 4.0,
             escape(&match (&hop.from, hop.told_by()) {
+                (Some(from), Some(first)) if hop.suspected.is_some() => format!(
+                    "{} from {from}, suspected on {first}'s word",
+                    since(spread, hop.causal_ms)
+                ),
                 (Some(from), _) => format!("{} from {from}", since(spread, hop.causal_ms)),
-                (None, Some(from)) => format!("{} suspicion from {from}", since(spread, hop.causal_ms)),
+                (None, Some(from)) => format!("{}, suspected on {from}'s word", since(spread, hop.causal_ms)),
                 (None, None) if hop.first_hand() => format!("{} first-hand", since(spread, hop.causal_ms)),
                 (None, None) => format!("{} {}", since(spread, hop.causal_ms), how(hop)),
             })
@@ -312,7 +315,7 @@ fn tree(spread: &Spread, at: usize, out: &mut String) {
         out,
         "<li>{} <span class=\"muted\">{} &middot; {}</span>",
         escape(&hop.node),
-        escape(&since(spread, hop.causal_ms)),
+        escape(&since(spread, hop.arrival_ms())),
         escape(&how(hop))
     );
     let children: Vec<usize> = spread.children(Some(at)).collect();

@@ -108,6 +108,14 @@ impl Hop {
         }
     }
 
+    /// When the news first reached this list, corrected: its suspicion's time for a failure that came as
+    /// one, else the change's.
+    pub fn arrival_ms(&self) -> u64 {
+        self.suspected
+            .as_ref()
+            .map_or(self.causal_ms, |s| s.causal_ms.min(self.causal_ms))
+    }
+
     /// Learned it by itself (its own probe, or the member's own word), not told.
     pub fn first_hand(&self) -> bool {
         let own = |via: Option<&str>| {
@@ -358,16 +366,16 @@ impl Spread {
 
     /// The corrected time the spread started at: the first hop's, or the first suspicion's for a failure.
     pub fn start_ms(&self) -> u64 {
-        self.hops
-            .iter()
-            .map(|h| h.suspected.as_ref().map_or(h.causal_ms, |s| s.causal_ms.min(h.causal_ms)))
-            .min()
-            .unwrap_or(0)
+        self.hops.iter().map(Hop::arrival_ms).min().unwrap_or(0)
     }
 
-    /// The hops whose parent is `parent` (`None`: the roots), in causal order.
-    pub fn children(&self, parent: Option<usize>) -> impl Iterator<Item = usize> + '_ {
-        (0..self.hops.len()).filter(move |&i| self.hops[i].parent == parent)
+    /// The hops whose parent is `parent` (`None`: the roots), in the order the news reached them.
+    pub fn children(&self, parent: Option<usize>) -> impl Iterator<Item = usize> + use<'_> {
+        let mut found: Vec<usize> = (0..self.hops.len())
+            .filter(|&i| self.hops[i].parent == parent)
+            .collect();
+        found.sort_by_key(|&i| (self.hops[i].arrival_ms(), i));
+        found.into_iter()
     }
 }
 

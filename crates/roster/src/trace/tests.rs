@@ -61,7 +61,10 @@ fn a_failure_is_traced_back_through_the_suspicions_to_the_probe_that_found_it() 
     assert_eq!(detector.node, "m1");
     assert!(detector.first_hand());
     assert_eq!(parent(&spread, "m2"), Some("m1"), "m2 was told the suspicion");
-    assert_eq!(parent(&spread, "m3"), Some("m1"), "m3 was told the failure");
+    // m3 heard of the failure from m1 before its own timer ran out, but the news first reached it as m2's
+    // suspicion: the tree follows that.
+    assert_eq!(parent(&spread, "m3"), Some("m2"), "m3 was told the suspicion first");
+    assert_eq!(hop(&spread, "m3").from.as_deref(), Some("m1"));
     assert_eq!(
         hop(&spread, "m2")
             .suspected
@@ -86,11 +89,12 @@ fn a_failure_is_traced_back_through_the_suspicions_to_the_probe_that_found_it() 
         "trace of m4 failed (10.0.0.4:7946, joined 2026-11-29T21:02:10.004Z)",
         "first detector: m1",
         "its own probe went unanswered; then its suspicion timed out",
-        "last to hear: m2 at +0.100 s",
+        "last to hear: m2 at +4.100 s",
         "reached 3 of 4 lists in these logs; never logged it: m5",
-        "  m1 +0.000 s",
-        "  ├─ m3 +0.020 s",
-        "  └─ m2 +0.100 s (suspicion)",
+        "  m1 +0.000 s (its own probe went unanswered; then its suspicion timed out)",
+        "  └─ m2 +0.100 s",
+        "     └─ m3 +0.250 s",
+        "suspected on m2's word (gossip); then told it failed by m1 (gossip)",
     ] {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }

@@ -246,7 +246,7 @@ pub fn render(spread: &Spread) -> String {
         out,
         "who told whom{}",
         if spread.hops.iter().any(|h| h.suspected.is_some()) {
-            " (\"suspicion\": the news first reached it as a suspicion)"
+            " (times: when the news first reached each list, as a suspicion)"
         } else {
             ""
         }
@@ -287,14 +287,13 @@ fn tree(spread: &Spread, at: usize, prefix: &str, last: bool, root: bool, out: &
     let note = match (hop.told_by(), hop.parent) {
         (None, _) => format!(" ({})", how(hop)),
         (Some(from), None) => format!(" (from {from}, whose log is not here)"),
-        (Some(_), Some(_)) if hop.suspected.is_some() => " (suspicion)".to_owned(),
         _ => String::new(),
     };
     let _ = writeln!(
         out,
         "  {prefix}{branch}{} {}{note}",
         hop.node,
-        since(spread, hop.causal_ms)
+        since(spread, hop.arrival_ms())
     );
     let children: Vec<usize> = spread.children(Some(at)).collect();
     let inner = format!("{prefix}{below}");
