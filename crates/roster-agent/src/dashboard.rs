@@ -118,9 +118,15 @@ mod tests {
             assert!(INDEX.contains(asset), "the page does not load {asset}");
         }
         for asset in ["/assets/fleet.css", "/assets/fleet.js"] {
-            assert!(FLEET.contains(asset), "the fleet page does not load {asset}");
+            assert!(
+                FLEET.contains(asset),
+                "the fleet page does not load {asset}"
+            );
         }
-        assert!(INDEX.contains("href=\"/fleet\""), "the dashboard does not link the fleet view");
+        assert!(
+            INDEX.contains("href=\"/fleet\""),
+            "the dashboard does not link the fleet view"
+        );
         assert!(INDEX.contains("__HEALTH_MAX__"));
     }
 }

@@ -111,7 +111,11 @@ impl Fleet {
     }
 
     fn rtts_of(&self, member: &str) -> Vec<f64> {
-        self.lock().rtts.get(member).map(Rtts::ms).unwrap_or_default()
+        self.lock()
+            .rtts
+            .get(member)
+            .map(Rtts::ms)
+            .unwrap_or_default()
     }
 
     fn record(&self, mut sample: Sample, cpu_s: Option<f64>, listed: impl Fn(&str) -> bool) {
@@ -142,6 +146,7 @@ pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
     let mut stopped = shared.stopped.clone();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut samples: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -165,7 +170,8 @@ pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
             }
             // The names are only needed to prune the round trips of members gone from the list; once a
             // minute is often enough.
-            if sample.t_ms / 1000 % 60 == 0 {
+            samples += 1;
+            if samples % 60 == 0 {
                 state.node.members().map(|m| m.name().into()).collect()
             } else {
                 Default::default()
@@ -174,7 +180,9 @@ pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
         let prune = !names.is_empty();
         shared
             .fleet
-            .record(sample, process.map(|p| p.cpu_s), |name| !prune || names.contains(name));
+            .record(sample, process.map(|p| p.cpu_s), |name| {
+                !prune || names.contains(name)
+            });
     }
 }
 
@@ -244,8 +252,9 @@ pub(crate) async fn fleet(State(shared): State<Arc<Shared>>) -> Response {
             .members()
             .map(|m| Row::of(m, state.rtt.get(m.name()).copied()))
             .collect();
-        let mut counts: BTreeMap<&'static str, u32> =
-            ["alive", "suspect", "failed", "left"].map(|s| (s, 0)).into();
+        let mut counts: BTreeMap<&'static str, u32> = ["alive", "suspect", "failed", "left"]
+            .map(|s| (s, 0))
+            .into();
         for row in &rows {
             *counts.entry(row.2).or_default() += 1;
         }
@@ -332,7 +341,9 @@ pub(crate) async fn member_history(
             rtt_ms,
             events: Vec::new(),
             omitted: 0,
-            note: Some("this agent runs without a data directory, so it keeps no event log".to_owned()),
+            note: Some(
+                "this agent runs without a data directory, so it keeps no event log".to_owned(),
+            ),
         })
         .into_response();
     };
@@ -378,7 +389,10 @@ fn not_found(name: &str) -> Response {
 
 /// The lines of the log in `dir` (rotated files first) about `member`: the newest [`HISTORY_LINES`], and how
 /// many older ones were left out.
-fn lines_about(dir: &std::path::Path, member: &str) -> Result<(Vec<serde_json::Value>, usize), String> {
+fn lines_about(
+    dir: &std::path::Path,
+    member: &str,
+) -> Result<(Vec<serde_json::Value>, usize), String> {
     let mut files: Vec<PathBuf> = (1..=16)
         .rev()
         .map(|n| dir.join(format!("{LOG_FILE}.{n}")))

@@ -57,7 +57,10 @@ fn reading() -> Router<Arc<Shared>> {
         .route("/v1/events", get(events))
         .route("/v1/fleet", get(crate::fleet::fleet))
         .route("/v1/fleet/history", get(crate::fleet::history))
-        .route("/v1/members/{name}/history", get(crate::fleet::member_history))
+        .route(
+            "/v1/members/{name}/history",
+            get(crate::fleet::member_history),
+        )
         .route("/metrics", get(metrics))
 }
 

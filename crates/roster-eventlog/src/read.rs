@@ -79,7 +79,11 @@ fn collect(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<(), Rea
             .iter()
             .filter_map(|p| {
                 let name = p.file_name()?.to_str()?;
-                let n = name.strip_prefix(LOG_FILE)?.strip_prefix('.')?.parse().ok()?;
+                let n = name
+                    .strip_prefix(LOG_FILE)?
+                    .strip_prefix('.')?
+                    .parse()
+                    .ok()?;
                 Some((n, p.clone()))
             })
             .collect();
@@ -147,14 +151,18 @@ mod tests {
         for node in ["m1", "m2"] {
             std::fs::create_dir(dir.path().join(node)).expect("data dir");
             let line = LINE.replace("\"m1\"", &format!("{node:?}"));
-            std::fs::write(dir.path().join(node).join(LOG_FILE), format!("{line}\n"))
-                .expect("log");
+            std::fs::write(dir.path().join(node).join(LOG_FILE), format!("{line}\n")).expect("log");
         }
         std::fs::write(dir.path().join("m1/events.jsonl.1"), format!("{LINE}\n")).expect("old");
         let files = log_files(dir.path()).expect("found");
         let names: Vec<String> = files
             .iter()
-            .map(|p| p.strip_prefix(dir.path()).expect("inside").display().to_string())
+            .map(|p| {
+                p.strip_prefix(dir.path())
+                    .expect("inside")
+                    .display()
+                    .to_string()
+            })
             .collect();
         assert_eq!(
             names,
@@ -169,7 +177,11 @@ mod tests {
     fn a_bad_line_is_named_by_file_and_number() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(LOG_FILE);
-        std::fs::write(&path, format!("{LINE}\n\n{}\n", LINE.replace("failed", "gone"))).expect("log");
+        std::fs::write(
+            &path,
+            format!("{LINE}\n\n{}\n", LINE.replace("failed", "gone")),
+        )
+        .expect("log");
         let e = read_file(&path).expect_err("bad line");
         assert_eq!(
             e.to_string(),
@@ -183,6 +195,10 @@ mod tests {
         assert_eq!(read_file(&path).expect("forgiven").len(), 1);
         let empty = tempfile::tempdir().expect("temp dir");
         let e = log_files(empty.path()).expect_err("no logs");
-        assert!(e.to_string().ends_with("no events.jsonl in it or in its subdirectories"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("no events.jsonl in it or in its subdirectories"),
+            "{e}"
+        );
     }
 }

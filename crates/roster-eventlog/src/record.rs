@@ -203,7 +203,10 @@ mod tests {
     fn bad_lines_say_what_is_wrong() {
         let bad_time = LINE.replace("21:14:31.123Z", "21:14:31Z");
         let e = Record::parse(&bad_time).expect_err("bad time");
-        assert!(e.to_string().contains(r#"time "2026-11-29T21:14:31Z""#), "{e}");
+        assert!(
+            e.to_string().contains(r#"time "2026-11-29T21:14:31Z""#),
+            "{e}"
+        );
         let bad_event = LINE.replace("suspect", "exploded");
         let e = Record::parse(&bad_event).expect_err("bad event");
         assert!(e.to_string().contains("unknown event \"exploded\""), "{e}");

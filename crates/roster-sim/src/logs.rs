@@ -29,7 +29,8 @@ impl Sim {
             return;
         }
         let time = self.wall_clock(node);
-        let Some(line) = roster_eventlog::encode(self.slots[node].identity.name(), time, event) else {
+        let Some(line) = roster_eventlog::encode(self.slots[node].identity.name(), time, event)
+        else {
             return;
         };
         let logs = self.logs.as_mut().expect("checked above");

@@ -52,7 +52,8 @@ pub struct TraceArgs {
 }
 
 fn parse_kind(s: &str) -> Result<Kind, String> {
-    s.parse().map_err(|e: roster_eventlog::ParseError| e.to_string())
+    s.parse()
+        .map_err(|e: roster_eventlog::ParseError| e.to_string())
 }
 
 fn parse_time(s: &str) -> Result<u64, String> {
@@ -94,7 +95,8 @@ pub fn run(args: &TraceArgs) -> anyhow::Result<()> {
     let out = render(&spread, args.format)?;
     match &args.output {
         Some(path) => {
-            std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, out)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{out}"),

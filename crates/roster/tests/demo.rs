@@ -163,7 +163,10 @@ fn the_demo_with_five_agents_detects_every_crash_within_the_deadlines_and_cleans
     }
     assert!(text.contains("result: PASS"), "{text}");
     // It ends by pointing at the trace of its first crash, read from the agents' logs before they went.
-    let first_crash = crashes[0].split_whitespace().nth(1).expect("a crashed name");
+    let first_crash = crashes[0]
+        .split_whitespace()
+        .nth(1)
+        .expect("a crashed name");
     assert!(
         text.contains(&format!(
             "how the news of {first_crash}'s crash travelled: roster trace {first_crash} --event failed"

@@ -51,7 +51,9 @@ fn a_crash_in_a_local_cluster_is_traced_from_its_detector_to_every_list() {
         Agent::start(&scratch, "t4", &[t1.port]),
     ];
     wait_until(Duration::from_secs(15), || {
-        holds(members(t1.http).is_ok_and(|l| l.iter().filter(|m| m["state"] == "alive").count() == 4))
+        holds(
+            members(t1.http).is_ok_and(|l| l.iter().filter(|m| m["state"] == "alive").count() == 4),
+        )
     })
     .expect("t1 does not list 4 alive members within 15 s");
     let mut t4 = others.pop().expect("t4");
@@ -76,14 +78,21 @@ fn a_crash_in_a_local_cluster_is_traced_from_its_detector_to_every_list() {
 
     // The tree's roots found the crash themselves: each has a first-hand suspicion in its own log.
     for root in roots_of(&trace) {
-        let log = std::fs::read_to_string(scratch.path().join(&root).join("events.jsonl")).expect("log");
-        let found_it = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|l| {
-            l["member"] == "t4"
-                && (l["event"] == "suspect" || l["event"] == "failed")
-                && l.get("from").is_none()
-                && matches!(l["via"].as_str(), Some("probe" | "indirect-probe"))
-        });
-        assert!(found_it, "{root} is a root of the trace, but its log shows no probe of t4 that failed:\n{log}");
+        let log =
+            std::fs::read_to_string(scratch.path().join(&root).join("events.jsonl")).expect("log");
+        let found_it = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| {
+                l["member"] == "t4"
+                    && (l["event"] == "suspect" || l["event"] == "failed")
+                    && l.get("from").is_none()
+                    && matches!(l["via"].as_str(), Some("probe" | "indirect-probe"))
+            });
+        assert!(
+            found_it,
+            "{root} is a root of the trace, but its log shows no probe of t4 that failed:\n{log}"
+        );
     }
     // A sender is always a list that knew before (on a single machine the clocks agree to the millisecond).
     for h in hops {
@@ -99,15 +108,37 @@ fn a_crash_in_a_local_cluster_is_traced_from_its_detector_to_every_list() {
     let out = roster(&["trace", "t4", dir]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for needle in ["trace of t4 failed", "first detector: ", "last to hear: ", "reached 3 of 3 lists", "who told whom"] {
+    for needle in [
+        "trace of t4 failed",
+        "first detector: ",
+        "last to hear: ",
+        "reached 3 of 3 lists",
+        "who told whom",
+    ] {
         assert!(text.contains(needle), "no {needle:?} in:\n{text}");
     }
     let svg = scratch.path().join("t4.svg");
-    let out = roster(&["trace", "t4", "--format", "svg", "-o", svg.to_str().expect("utf-8"), dir]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = roster(&[
+        "trace",
+        "t4",
+        "--format",
+        "svg",
+        "-o",
+        svg.to_str().expect("utf-8"),
+        dir,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let picture = std::fs::read_to_string(&svg).expect("svg written");
     assert!(picture.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
-    assert_eq!(picture.matches("r=\"5.5\"").count(), 3, "one dot per list:\n{picture}");
+    assert_eq!(
+        picture.matches("r=\"5.5\"").count(),
+        3,
+        "one dot per list:\n{picture}"
+    );
     eprintln!("{text}");
 }
 
@@ -121,7 +152,11 @@ fn a_simulated_crash_with_skewed_clocks_is_traced_from_the_logs_the_simulator_wr
             .arg(dir)
             .output()
             .expect("run roster sim");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let (a, b) = (scratch.path().join("a"), scratch.path().join("b"));
@@ -147,9 +182,15 @@ fn a_simulated_crash_with_skewed_clocks_is_traced_from_the_logs_the_simulator_wr
     assert_eq!(hops.len(), 23, "every list but the crashed member's");
     let roots = roots_of(&trace);
     let detector = trace["hops"][0]["node"].as_str().expect("first hop");
-    assert!(roots.iter().any(|r| r == detector), "{detector} is not a root: {roots:?}");
+    assert!(
+        roots.iter().any(|r| r == detector),
+        "{detector} is not a root: {roots:?}"
+    );
     // Clocks up to 800 ms apart and gossip within 200 ms: some receivers log before their senders.
-    let flagged = hops.iter().filter(|h| h["before_sender_ms"].is_u64()).count();
+    let flagged = hops
+        .iter()
+        .filter(|h| h["before_sender_ms"].is_u64())
+        .count();
     let skew = trace["skew"].as_array().expect("skew");
     assert!(flagged > 0 && !skew.is_empty(), "no skew found in {trace}");
     for s in skew {
@@ -161,5 +202,34 @@ fn a_simulated_crash_with_skewed_clocks_is_traced_from_the_logs_the_simulator_wr
         // No bound may claim more than the clocks can be apart.
         assert!(lo.unwrap_or(0) <= 800 && hi.unwrap_or(0) >= -800, "{s}");
     }
-    eprintln!("{member}: {flagged} lines stamped before their sender's; {} pairs of clocks proven apart", skew.len());
+    eprintln!(
+        "{member}: {flagged} lines stamped before their sender's; {} pairs of clocks proven apart",
+        skew.len()
+    );
+}
+
+#[test]
+fn the_trace_page_documents_every_flag_and_its_pictures_exist() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(repo.join("docs/trace.md")).expect("docs/trace.md");
+    let out = roster(&["trace", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && *w != "--help" && *w != "--version")
+        .map(|w| w.trim_end_matches(','))
+        .collect();
+    assert!(flags.len() >= 5, "{help}");
+    for flag in flags {
+        assert!(doc.contains(flag), "docs/trace.md does not mention {flag}");
+    }
+    for picture in [
+        "docs/trace-sim.svg",
+        "docs/trace-demo.svg",
+        "docs/fleet-dashboard.png",
+    ] {
+        assert!(repo.join(picture).is_file(), "{picture} is missing");
+    }
+    assert!(doc.contains("(trace-sim.svg)") && doc.contains("(trace-demo.svg)"));
 }

@@ -33,7 +33,9 @@ pub fn escape(text: &str) -> String {
 /// A tick step (ms) that gives 4 to 10 ticks over `span_ms`.
 fn tick_step(span_ms: u64) -> u64 {
     let mut step = 1;
-    for s in [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 60_000] {
+    for s in [
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 60_000,
+    ] {
         step = s;
         if span_ms / s <= 10 {
             break;
@@ -96,8 +98,14 @@ pub fn svg(spread: &Spread) -> String {
         r##"<rect width="100%" height="100%" fill="#fff"/><text x="16" y="24" font-size="15" font-weight="bold">{}</text>"##,
         escape(&format!("How the news spread: {}", headline(spread)))
     );
-    let detector = spread.first_detector().map(|h| h.node.as_str()).unwrap_or("?");
-    let last = spread.last_to_hear().map(|h| h.node.as_str()).unwrap_or("?");
+    let detector = spread
+        .first_detector()
+        .map(|h| h.node.as_str())
+        .unwrap_or("?");
+    let last = spread
+        .last_to_hear()
+        .map(|h| h.node.as_str())
+        .unwrap_or("?");
     let _ = writeln!(
         out,
         r##"<text x="16" y="44" fill="#444">{}</text>"##,
@@ -158,7 +166,11 @@ pub fn svg(spread: &Spread) -> String {
         if let Some(p) = hop.parent {
             let (x1, y1) = (x(spread.hops[p].arrival_ms()), y(p));
             let (x2, y2) = (x(hop.arrival_ms()), y(row));
-            let (down, y1) = if y2 > y1 { (1.0, y1 + 6.0) } else { (-1.0, y1 - 6.0) };
+            let (down, y1) = if y2 > y1 {
+                (1.0, y1 + 6.0)
+            } else {
+                (-1.0, y1 - 6.0)
+            };
             let d = if x2 - x1 > 16.0 {
                 format!(
                     "M {x1:.1} {y1:.1} C {x1:.1} {y2:.1}, {x1:.1} {y2:.1}, {:.1} {y2:.1}",
@@ -185,8 +197,9 @@ pub fn svg(spread: &Spread) -> String {
             since(spread, hop.causal_ms),
             how(hop),
             clock(hop.time_ms),
-            hop.before_sender_ms
-                .map_or(String::new(), |g| format!(", {g} ms before its sender's line"))
+            hop.before_sender_ms.map_or(String::new(), |g| format!(
+                ", {g} ms before its sender's line"
+            ))
         ));
         let _ = writeln!(
             out,
@@ -235,8 +248,12 @@ pub fn svg(spread: &Spread) -> String {
                     since(spread, hop.causal_ms)
                 ),
                 (Some(from), _) => format!("{} from {from}", since(spread, hop.causal_ms)),
-                (None, Some(from)) => format!("{}, suspected on {from}'s word", since(spread, hop.causal_ms)),
-                (None, None) if hop.first_hand() => format!("{} first-hand", since(spread, hop.causal_ms)),
+                (None, Some(from)) => format!(
+                    "{}, suspected on {from}'s word",
+                    since(spread, hop.causal_ms)
+                ),
+                (None, None) if hop.first_hand() =>
+                    format!("{} first-hand", since(spread, hop.causal_ms)),
                 (None, None) => format!("{} {}", since(spread, hop.causal_ms), how(hop)),
             })
         );
@@ -297,8 +314,9 @@ pub fn html(spread: &Spread) -> String {
             escape(&hop.node),
             escape(&how(hop)),
             hop.depth,
-            hop.before_sender_ms
-                .map_or(String::new(), |g| format!("stamped {g} ms before its sender's line"))
+            hop.before_sender_ms.map_or(String::new(), |g| format!(
+                "stamped {g} ms before its sender's line"
+            ))
         );
     }
     let _ = writeln!(out, "</tbody></table><h2>Clocks</h2>");

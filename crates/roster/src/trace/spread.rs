@@ -40,7 +40,9 @@ const DEFAULT_KINDS: [Kind; 4] = [Kind::Failed, Kind::Leave, Kind::Suspect, Kind
 pub enum TraceError {
     #[error("the logs hold no lines")]
     Empty,
-    #[error("no line in these logs ({lines} lines from {lists} lists) is about {member}; they name: {named}")]
+    #[error(
+        "no line in these logs ({lines} lines from {lists} lists) is about {member}; they name: {named}"
+    )]
     UnknownMember {
         member: String,
         lines: usize,
@@ -227,7 +229,10 @@ impl Spread {
         let has = |kind: Kind| about.iter().any(|r| r.kind == kind);
         let kind = match query.kind {
             Some(kind) => kind,
-            None => DEFAULT_KINDS.into_iter().find(|&k| has(k)).unwrap_or(Kind::Join),
+            None => DEFAULT_KINDS
+                .into_iter()
+                .find(|&k| has(k))
+                .unwrap_or(Kind::Join),
         };
         // Group the member's lines of that kind into changes: one per instance, or per instance and
         // incarnation for the kinds an instance goes through more than once.
@@ -287,7 +292,9 @@ impl Spread {
         let mut told: HashMap<&str, BTreeSet<&str>> = HashMap::new();
         if kind == Kind::Failed {
             for r in about.iter().filter(|r| {
-                r.kind == Kind::Sent && r.joined_at_ms == chosen.0 && first.contains_key(r.node.as_str())
+                r.kind == Kind::Sent
+                    && r.joined_at_ms == chosen.0
+                    && first.contains_key(r.node.as_str())
             }) {
                 told.entry(r.node.as_str())
                     .or_default()
@@ -331,7 +338,9 @@ impl Spread {
             .then(|| {
                 about
                     .iter()
-                    .filter(|r| r.kind == Kind::Suspect && r.joined_at_ms == chosen.0 && r.is_first_hand())
+                    .filter(|r| {
+                        r.kind == Kind::Suspect && r.joined_at_ms == chosen.0 && r.is_first_hand()
+                    })
                     .min_by_key(|r| r.time_ms)
                     .map(|r| (r.node.clone(), r.time_ms))
             })
@@ -460,7 +469,8 @@ fn causal_order(
     let causal = |i: usize| first[nodes[i]].time_ms + shift[i].unwrap_or(0);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| (causal(i), depth[i], nodes[i]));
-    let position: HashMap<usize, usize> = order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
+    let position: HashMap<usize, usize> =
+        order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
     order
         .iter()
         .map(|&i| {
@@ -545,11 +555,11 @@ fn skew(records: &[Record]) -> Vec<Skew> {
         })
         .filter(Skew::proven)
         .collect();
-    let size = |s: &Skew| {
-        s.at_least_ms
-            .unwrap_or(0)
-            .max(-s.at_most_ms.unwrap_or(0))
-    };
-    found.sort_by(|x, y| size(y).cmp(&size(x)).then_with(|| (&x.a, &x.b).cmp(&(&y.a, &y.b))));
+    let size = |s: &Skew| s.at_least_ms.unwrap_or(0).max(-s.at_most_ms.unwrap_or(0));
+    found.sort_by(|x, y| {
+        size(y)
+            .cmp(&size(x))
+            .then_with(|| (&x.a, &x.b).cmp(&(&y.a, &y.b)))
+    });
     found
 }

@@ -39,7 +39,9 @@ fn hop<'a>(spread: &'a Spread, node: &str) -> &'a super::spread::Hop {
 }
 
 fn parent<'a>(spread: &'a Spread, node: &str) -> Option<&'a str> {
-    hop(spread, node).parent.map(|p| spread.hops[p].node.as_str())
+    hop(spread, node)
+        .parent
+        .map(|p| spread.hops[p].node.as_str())
 }
 
 #[test]
@@ -56,14 +58,26 @@ fn a_failure_is_traced_back_through_the_suspicions_to_the_probe_that_found_it() 
         line("m5", Kind::Join, 10, "sync", Some("m1")),
     ];
     let spread = Spread::of(&logs, &failure_of_m4()).expect("a spread");
-    assert_eq!(spread.kind, Kind::Failed, "the default change is the failure");
+    assert_eq!(
+        spread.kind,
+        Kind::Failed,
+        "the default change is the failure"
+    );
     let detector = spread.first_detector().expect("a detector");
     assert_eq!(detector.node, "m1");
     assert!(detector.first_hand());
-    assert_eq!(parent(&spread, "m2"), Some("m1"), "m2 was told the suspicion");
+    assert_eq!(
+        parent(&spread, "m2"),
+        Some("m1"),
+        "m2 was told the suspicion"
+    );
     // m3 heard of the failure from m1 before its own timer ran out, but the news first reached it as m2's
     // suspicion: the tree follows that.
-    assert_eq!(parent(&spread, "m3"), Some("m2"), "m3 was told the suspicion first");
+    assert_eq!(
+        parent(&spread, "m3"),
+        Some("m2"),
+        "m3 was told the suspicion first"
+    );
     assert_eq!(hop(&spread, "m3").from.as_deref(), Some("m1"));
     assert_eq!(
         hop(&spread, "m2")
@@ -129,7 +143,10 @@ fn a_line_stamped_before_its_sender_is_flagged_and_its_clock_corrected_down_the_
         text.contains("m2's clock is at least 99 ms behind m1's (1 line)"),
         "{text}"
     );
-    assert!(text.contains("! clock behind its sender's by 100 ms or more"), "{text}");
+    assert!(
+        text.contains("! clock behind its sender's by 100 ms or more"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -163,8 +180,14 @@ fn a_sender_whose_log_is_missing_is_named() {
     assert_eq!(spread.missing_logs, ["m9"]);
     assert!(spread.first_detector().is_none());
     let text = render(&spread, Format::Text).expect("text");
-    assert!(text.contains("m1 +0.000 s (from m9, whose log is not here)"), "{text}");
-    assert!(text.contains("no list learned it first-hand in these logs"), "{text}");
+    assert!(
+        text.contains("m1 +0.000 s (from m9, whose log is not here)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no list learned it first-hand in these logs"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -205,7 +228,10 @@ fn nothing_to_trace_says_what_the_logs_hold() {
         },
     );
     assert!(matches!(sent, Err(TraceError::NotAChange)));
-    assert!(matches!(Spread::of(&[], &failure_of_m4()), Err(TraceError::Empty)));
+    assert!(matches!(
+        Spread::of(&[], &failure_of_m4()),
+        Err(TraceError::Empty)
+    ));
 }
 
 #[test]
@@ -217,15 +243,30 @@ fn the_pictures_are_self_contained_and_escape_names() {
     logs[1].node = "<b>m2</b>".to_owned();
     let spread = Spread::of(&logs, &failure_of_m4()).expect("a spread");
     let svg = render(&spread, Format::Svg).expect("svg");
-    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg:.80}");
-    assert!(svg.contains("&lt;b&gt;m2&lt;/b&gt;") && !svg.contains("<b>"), "unescaped name");
-    assert_eq!(svg.matches("marker-end=\"url(#arrow)\"").count(), 1, "one arrow");
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg:.80}"
+    );
+    assert!(
+        svg.contains("&lt;b&gt;m2&lt;/b&gt;") && !svg.contains("<b>"),
+        "unescaped name"
+    );
+    assert_eq!(
+        svg.matches("marker-end=\"url(#arrow)\"").count(),
+        1,
+        "one arrow"
+    );
     let html = render(&spread, Format::Html).expect("html");
     let outside: Vec<&str> = html
         .lines()
-        .filter(|l| (l.contains("http:") || l.contains("https:")) && !l.contains("www.w3.org/2000/svg"))
+        .filter(|l| {
+            (l.contains("http:") || l.contains("https:")) && !l.contains("www.w3.org/2000/svg")
+        })
         .collect();
-    assert!(outside.is_empty(), "the page refers outside itself: {outside:?}");
+    assert!(
+        outside.is_empty(),
+        "the page refers outside itself: {outside:?}"
+    );
     assert!(!html.contains("<script"), "no script in the page");
     let json: serde_json::Value =
         serde_json::from_str(&render(&spread, Format::Json).expect("json")).expect("JSON");
@@ -245,7 +286,10 @@ fn several_instances_are_told_apart_and_offered() {
     assert_eq!(spread.joined_at_ms, JOINED, "the earliest by default");
     assert_eq!(spread.others.len(), 1);
     let text = render(&spread, Format::Text).expect("text");
-    assert!(text.contains("--joined-at 2026-11-29T21:03:00.004Z (1 list)"), "{text}");
+    assert!(
+        text.contains("--joined-at 2026-11-29T21:03:00.004Z (1 list)"),
+        "{text}"
+    );
     let picked = Spread::of(
         &logs,
         &Query {

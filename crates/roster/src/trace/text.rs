@@ -16,7 +16,10 @@ pub fn clock(ms: u64) -> String {
 
 /// `+1.234 s` after the start.
 pub fn since(spread: &Spread, ms: u64) -> String {
-    format!("+{:.3} s", ms.saturating_sub(spread.start_ms()) as f64 / 1000.0)
+    format!(
+        "+{:.3} s",
+        ms.saturating_sub(spread.start_ms()) as f64 / 1000.0
+    )
 }
 
 /// How a hop learned it, in words.
@@ -236,7 +239,11 @@ pub fn render(spread: &Spread) -> String {
             "  {:>9}  {}{}  {:<width$}  {}{told}{mark}",
             since(spread, hop.causal_ms),
             clock(hop.time_ms),
-            if hop.before_sender_ms.is_some() { "!" } else { " " },
+            if hop.before_sender_ms.is_some() {
+                "!"
+            } else {
+                " "
+            },
             hop.node,
             how(hop),
         );
@@ -260,13 +267,18 @@ pub fn render(spread: &Spread) -> String {
     }
     if !spread.others.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(out, "other {} changes of {} in these logs:", spread.kind, spread.member);
+        let _ = writeln!(
+            out,
+            "other {} changes of {} in these logs:",
+            spread.kind, spread.member
+        );
         for o in &spread.others {
             let _ = writeln!(
                 out,
                 "  --joined-at {}{} ({} list{})",
                 rfc3339(Time::from_unix_ms(o.joined_at_ms)),
-                o.incarnation.map_or(String::new(), |i| format!(" --incarnation {i}")),
+                o.incarnation
+                    .map_or(String::new(), |i| format!(" --incarnation {i}")),
                 o.lists,
                 if o.lists == 1 { "" } else { "s" }
             );
