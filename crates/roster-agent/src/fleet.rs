@@ -146,7 +146,8 @@ pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
     let mut stopped = shared.stopped.clone();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut samples: u64 = 0;
+    // Samples until the next pruning.
+    let mut prune_in: u32 = 60;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -170,8 +171,9 @@ pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
             }
             // The names are only needed to prune the round trips of members gone from the list; once a
             // minute is often enough.
-            samples += 1;
-            if samples % 60 == 0 {
+            prune_in -= 1;
+            if prune_in == 0 {
+                prune_in = 60;
                 state.node.members().map(|m| m.name().into()).collect()
             } else {
                 Default::default()

@@ -87,7 +87,7 @@ fn collect(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) -> Result<(), Rea
                 Some((n, p.clone()))
             })
             .collect();
-        rotated.sort_by(|a, b| b.0.cmp(&a.0));
+        rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
         found.extend(rotated.into_iter().map(|(_, p)| p));
         found.push(current);
     }

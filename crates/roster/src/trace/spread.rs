@@ -515,7 +515,13 @@ fn skew(records: &[Record]) -> Vec<Skew> {
         *at = (*at).min(r.time_ms);
     }
     // (a, b) with a < b: the lower and upper bounds on clock_a - clock_b.
-    let mut pairs: BTreeMap<(&str, &str), (Option<i64>, Option<i64>, usize)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Bounds {
+        lo: Option<i64>,
+        hi: Option<i64>,
+        evidence: usize,
+    }
+    let mut pairs: BTreeMap<(&str, &str), Bounds> = BTreeMap::new();
     for r in records.iter().filter(|r| r.kind != Kind::Sent) {
         let Some(sender) = r.from.as_deref() else {
             continue;
@@ -534,24 +540,24 @@ fn skew(records: &[Record]) -> Vec<Skew> {
         } else {
             (r.node.as_str(), sender, false)
         };
-        let entry = pairs.entry((a, b)).or_insert((None, None, 0));
-        entry.2 += 1;
+        let entry = pairs.entry((a, b)).or_default();
+        entry.evidence += 1;
         if lower {
             // clock_a - clock_b > gap
-            entry.0 = Some(entry.0.map_or(gap, |lo: i64| lo.max(gap)));
+            entry.lo = Some(entry.lo.map_or(gap, |lo| lo.max(gap)));
         } else {
             // clock_b - clock_a > gap, so clock_a - clock_b < -gap
-            entry.1 = Some(entry.1.map_or(-gap, |hi: i64| hi.min(-gap)));
+            entry.hi = Some(entry.hi.map_or(-gap, |hi| hi.min(-gap)));
         }
     }
     let mut found: Vec<Skew> = pairs
         .into_iter()
-        .map(|((a, b), (at_least_ms, at_most_ms, evidence))| Skew {
+        .map(|((a, b), bounds)| Skew {
             a: a.to_owned(),
             b: b.to_owned(),
-            at_least_ms,
-            at_most_ms,
-            evidence,
+            at_least_ms: bounds.lo,
+            at_most_ms: bounds.hi,
+            evidence: bounds.evidence,
         })
         .filter(Skew::proven)
         .collect();
