@@ -531,6 +531,56 @@ mod tests {
     }
 
     #[test]
+    fn events_dir_holds_every_nodes_log_in_the_agents_format() {
+        let dir = std::env::temp_dir().join(format!("roster-sim-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = simulate(&args(&format!(
+            "--nodes 8 --crash 1 --duration 15s --clock-skew 300ms --seed 2 --events-dir {}",
+            dir.display()
+        )))
+        .expect("runs");
+        assert!(report.pass, "{}", report.text);
+        let records =
+            roster_eventlog::read_logs(std::slice::from_ref(&dir)).expect("logs read back");
+        let nodes: std::collections::BTreeSet<&str> =
+            records.iter().map(|r| r.node.as_str()).collect();
+        assert_eq!(
+            nodes.len(),
+            7,
+            "every node but the crashed one logged: {nodes:?}"
+        );
+        let failed: std::collections::BTreeSet<&str> = records
+            .iter()
+            .filter(|r| r.kind == roster_eventlog::Kind::Failed)
+            .map(|r| r.member.as_str())
+            .collect();
+        assert_eq!(failed.len(), 1, "one member failed: {failed:?}");
+        let crashed = *failed.first().expect("one");
+        assert!(
+            !nodes.contains(crashed),
+            "the crashed {crashed} logged after its crash"
+        );
+        // Each node stamps by its own clock, which never runs backwards.
+        for node in &nodes {
+            let times: Vec<u64> = records
+                .iter()
+                .filter(|r| r.node == *node)
+                .map(|r| r.time_ms)
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] <= w[1]), "{node}: {times:?}");
+        }
+        assert!(
+            simulate(&args(&format!(
+                "--scenario spec --nodes 5 --events-dir {}",
+                dir.display()
+            )))
+            .is_err(),
+            "a matrix of configurations cannot share one directory"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_matrix_prints_one_verdict_per_cell() {
         let report =
             simulate(&args("--scenario spec --nodes 5 --runs 1 --duration 25s")).expect("runs");

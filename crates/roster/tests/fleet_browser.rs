@@ -233,6 +233,23 @@ fn the_fleet_api_serves_ten_thousand_members_their_history_and_the_counts_over_t
             .any(|e| e["event"] == "join" && e["from"] == "seed"),
         "no join from the seed in {name}'s history: {events:?}"
     );
+    // Reading only: anything else is held to the operator's rule, and a page on another host gets nothing.
+    let (status, _) = http(
+        agent.http,
+        "POST",
+        "/v1/fleet",
+        &[("Content-Type", "application/json")],
+        "{}",
+    );
+    assert_eq!(status, 401, "POST /v1/fleet without the token");
+    let (status, _) = http(
+        agent.http,
+        "GET",
+        "/fleet",
+        &[("Host", "attacker.example")],
+        "",
+    );
+    assert_ne!(status, 200, "the fleet page served to a foreign host");
     let (status, body) = http(agent.http, "GET", "/v1/members/nobody/history", &[], "");
     assert_eq!(status, 404, "{body}");
     assert!(
