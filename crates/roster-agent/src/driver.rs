@@ -131,15 +131,14 @@ pub(crate) struct DriverSetup {
     pub log: Option<EventLog>,
     pub data_dir: Option<PathBuf>,
     pub seeds: Seeds,
-    pub leave_timeout: Duration,
     pub max_connections: usize,
 }
 
 /// A leave in progress.
+/// A leave under way: who asked, and, once the core says the leave is done, whether its goodbye went out.
 struct Leaving {
-    /// Stop at this point whatever the core says.
-    deadline: Instant,
     waiters: Vec<oneshot::Sender<bool>>,
+    done: Option<bool>,
 }
 
 struct Driver {
@@ -166,7 +165,6 @@ struct Driver {
     /// Whether systemd has been told the agent is ready.
     ready_notified: bool,
     rng: SmallRng,
-    leave_timeout: Duration,
     leaving: Option<Leaving>,
     snapshot_dirty: bool,
     snapshot_due: Instant,
@@ -191,7 +189,6 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         log,
         data_dir,
         seeds,
-        leave_timeout,
         max_connections,
     } = setup;
     shared.metrics.udp_receive_buffer(setup_buffer(&udp));
@@ -217,7 +214,6 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         settled: watch::Sender::new(false),
         ready_notified: false,
         rng: SmallRng::from_os_rng(),
-        leave_timeout,
         leaving: None,
         snapshot_dirty: true,
         snapshot_due: Instant::now(),
@@ -257,20 +253,14 @@ impl Driver {
         tokio::pin!(sleep);
         loop {
             self.flush().await?;
-            if let Some(leaving) = &self.leaving {
-                let announced = self.shared.lock().node.leave_announced();
-                let now = Instant::now();
-                if announced || now >= leaving.deadline {
-                    if let Some(Leaving { waiters, .. }) = self.leaving.take() {
-                        if !announced {
-                            tracing::warn!("leave deadline passed before the news was fully out");
-                        }
-                        for w in waiters {
-                            let _ = w.send(announced);
-                        }
-                    }
-                    return Ok(());
+            if let Some(announced) = self.leaving.as_ref().and_then(|l| l.done) {
+                if !announced {
+                    tracing::warn!("leave timeout passed before the news was fully out");
                 }
+                for w in self.leaving.take().map(|l| l.waiters).unwrap_or_default() {
+                    let _ = w.send(announced);
+                }
+                return Ok(());
             }
             let wake = self.next_wake();
             sleep.as_mut().reset(wake.into());
@@ -309,9 +299,6 @@ impl Driver {
         };
         if self.snapshot_dirty {
             wake = wake.min(self.snapshot_due);
-        }
-        if let Some(leaving) = &self.leaving {
-            wake = wake.min(leaving.deadline);
         }
         if let Some(at) = self.rejoin_at {
             wake = wake.min(at);
@@ -429,8 +416,8 @@ impl Driver {
                 let now = self.shared.clock.now();
                 self.shared.lock().node.leave(now);
                 self.leaving = Some(Leaving {
-                    deadline: Instant::now() + self.leave_timeout,
                     waiters: vec![reply],
+                    done: None,
                 });
             }
         }
@@ -522,6 +509,12 @@ impl Driver {
                 return Ok(());
             }
             Event::JoinFailed { attempts } => return self.on_join_failed(*attempts),
+            Event::Left { announced } => {
+                if let Some(leaving) = &mut self.leaving {
+                    leaving.done = Some(*announced);
+                }
+                return Ok(());
+            }
             Event::Changed(change) => {
                 self.snapshot_dirty = true;
                 let level_warn = matches!(change.kind, ChangeKind::Failed | ChangeKind::Suspect);

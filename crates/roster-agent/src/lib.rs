@@ -105,8 +105,6 @@ pub struct AgentConfig {
     pub event_log_max_bytes: u64,
     /// Rotated event logs kept beside the current one.
     pub event_log_keep: usize,
-    /// How long a leave waits for the news to go out before the agent stops anyway.
-    pub leave_timeout: Duration,
     /// Stream connections open at once, each way.
     pub max_connections: usize,
     /// The keyring file: when set, every datagram and stream frame is encrypted and authenticated, and key
@@ -133,7 +131,6 @@ impl AgentConfig {
             metrics_http: None,
             event_log_max_bytes: 64 << 20,
             event_log_keep: 3,
-            leave_timeout: Duration::from_secs(5),
             max_connections: 64,
             keyring: None,
             meta: Meta::default(),
@@ -494,7 +491,6 @@ impl Agent {
             log,
             data_dir: config.data_dir.clone(),
             seeds,
-            leave_timeout: config.leave_timeout,
             max_connections: config.max_connections,
         };
         let driver = tokio::spawn(driver::run(setup));

@@ -113,6 +113,9 @@ pub struct Config {
     pub join_retry_max: Duration,
     /// Give up (and report `JoinFailed`) when no seed answered within this time.
     pub join_timeout: Duration,
+    /// How long a leaving node keeps telling the others before it stops, if its goodbye has not yet gone out
+    /// as often as any news does; [`crate::Event::Left`] says which happened.
+    pub leave_timeout: Duration,
     /// Ping-reqs this node relays for others at once; more are refused with a nack.
     pub max_pending_relays: usize,
     /// The newest wire version this node speaks: the build's own, or the one before it to play an older build
@@ -151,6 +154,7 @@ impl Default for Config {
             join_retry: Duration::from_millis(500),
             join_retry_max: Duration::from_secs(4),
             join_timeout: Duration::from_secs(30),
+            leave_timeout: Duration::from_secs(5),
             max_pending_relays: 64,
             wire_version: crate::codec::VERSION,
         }

@@ -117,4 +117,7 @@ pub enum Event {
     Joined { through: Arc<Identity> },
     /// No seed answered within the join timeout; the node keeps waiting for others to find it.
     JoinFailed { attempts: u32 },
+    /// The leave is done and the driver may stop: the goodbye went out as often as any news does
+    /// (`announced`), or `leave_timeout` passed first.
+    Left { announced: bool },
 }

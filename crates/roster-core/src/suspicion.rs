@@ -12,6 +12,13 @@
 //! confirm; with nobody left to confirm (`k = 0`) the timeout is `min`, so a small cluster that lost most of its
 //! members does not wait for confirmations that cannot come.
 //!
+//! A member that has not seen the suspect fail itself takes a last look before it declares it failed: one direct
+//! ping, which carries the suspicion. A suspect that is alive answers, and hears of its suspicion if it had not,
+//! so its refutation comes back with the ack; the suspicion then waits `min` again. Only an unanswered look ends
+//! it. After a partition heals, a member hears the far side's suspicions of members it could reach all along,
+//! many at once and with their confirmations in, while the refutations spread behind a flood of news: without
+//! the look it would fail them before their answers arrived.
+//!
 //! A suspicion taken second-hand from a full sync (the far side's stale verdict after a partition heals) waits
 //! the dissemination deadline unless a member's own probe confirms it: nobody here has seen the member fail, and
 //! after a heal its refutation competes with a flood of news. The wait still ends, so that a list that heard of
@@ -22,6 +29,10 @@ use std::time::Duration;
 
 use crate::member::Identity;
 use crate::time::Time;
+
+/// Last looks a suspicion takes at most: an answered look gives the suspect's refutation time to arrive, and a
+/// suspect that answers every look and still never refutes is failed after the last.
+const MAX_LOOKS: u8 = 3;
 
 /// How long a suspicion runs: from `max` down to `min` as confirmations come in, or `second_hand` while nobody
 /// here has confirmed it.
@@ -42,6 +53,12 @@ pub struct Suspicion {
     max: Duration,
     second_hand: Duration,
     expected: usize,
+    /// Whether this member's own probe of the suspect failed.
+    witnessed: bool,
+    /// The sequence number of a last look not yet answered.
+    look: Option<u32>,
+    /// Last looks taken.
+    looks: u8,
     /// Who raised it first-hand (whose own probe failed); `None` for a suspicion taken second-hand from a full
     /// sync, which may be the other side's stale verdict after a partition and so waits `second_hand`.
     first: Option<Arc<str>>,
@@ -52,11 +69,13 @@ pub struct Suspicion {
 }
 
 impl Suspicion {
-    /// A suspicion of `member` at `incarnation`, first raised by `accuser` (`None`: second-hand).
+    /// A suspicion of `member` at `incarnation`, first raised by `accuser` (`None`: second-hand); `witnessed`
+    /// when that accuser is this member itself.
     pub fn new(
         member: Arc<Identity>,
         incarnation: u32,
         accuser: Option<Arc<str>>,
+        witnessed: bool,
         now: Time,
         Bounds {
             min,
@@ -73,6 +92,9 @@ impl Suspicion {
             max,
             second_hand,
             expected,
+            witnessed,
+            look: None,
+            looks: 0,
             first: accuser,
             confirmers: Vec::new(),
             deadline: now,
@@ -95,6 +117,43 @@ impl Suspicion {
     /// Every first-hand accuser known so far, the first one first.
     pub fn accusers(&self) -> impl Iterator<Item = &Arc<str>> {
         self.first.iter().chain(&self.confirmers)
+    }
+
+    /// This member's own probe of the suspect failed.
+    pub fn witness(&mut self) {
+        self.witnessed = true;
+    }
+
+    /// Whether the suspicion, now due, wants a last look first.
+    pub fn wants_look(&self) -> bool {
+        !self.witnessed && self.look.is_none() && self.looks < MAX_LOOKS
+    }
+
+    /// A last look went out as ping `seq`; it fails unless answered by `until`.
+    pub fn start_look(&mut self, seq: u32, until: Time) {
+        self.look = Some(seq);
+        self.looks += 1;
+        self.postpone(until);
+    }
+
+    /// The unanswered look that was due: the suspect did not answer this member either.
+    pub fn look_failed(&mut self) -> bool {
+        let pending = self.look.take().is_some();
+        if pending {
+            self.witnessed = true;
+        }
+        pending
+    }
+
+    /// Whether ack `seq` answers this suspicion's last look; if it does, the suspicion waits until `until` for
+    /// the refutation.
+    pub fn look_answered(&mut self, seq: u32, until: Time) -> bool {
+        if self.look != Some(seq) {
+            return false;
+        }
+        self.look = None;
+        self.postpone(until);
+        true
     }
 
     /// Counts `accuser` if it is new; returns whether it was.
@@ -170,7 +229,7 @@ mod tests {
         let id = Arc::new(
             Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
-        Suspicion::new(id, 3, Some("m1".into()), Time::ZERO, BOUNDS, expected)
+        Suspicion::new(id, 3, Some("m1".into()), true, Time::ZERO, BOUNDS, expected)
     }
 
     #[test]
@@ -195,7 +254,7 @@ mod tests {
         let id = Arc::new(
             Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
         );
-        let mut s = Suspicion::new(id, 3, None, Time::ZERO, BOUNDS, 0);
+        let mut s = Suspicion::new(id, 3, None, true, Time::ZERO, BOUNDS, 0);
         assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(15));
         s.limit_expected(0);
         assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(15));
@@ -209,5 +268,45 @@ mod tests {
         let mut s = suspicion(2);
         s.limit_expected(0);
         assert_eq!(s.deadline(), Time::ZERO + Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_member_that_did_not_see_the_failure_looks_before_it_declares_it() {
+        let id = Arc::new(
+            Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
+        );
+        let at = |s: u64| Time::ZERO + Duration::from_secs(s);
+        let mut s = Suspicion::new(id, 3, Some("m1".into()), false, Time::ZERO, BOUNDS, 0);
+        assert!(s.wants_look());
+        s.start_look(7, at(3));
+        assert!(!s.wants_look(), "one look at a time");
+        assert!(!s.look_answered(8, at(5)), "another ping's ack");
+        assert!(s.look_answered(7, at(5)));
+        assert_eq!(s.deadline(), at(5), "an answer gives the refutation time");
+        s.start_look(9, at(6));
+        assert!(s.look_failed(), "unanswered");
+        assert!(
+            !s.wants_look(),
+            "no look after the suspect failed to answer one"
+        );
+        assert!(!s.look_failed());
+    }
+
+    #[test]
+    fn looks_are_bounded() {
+        let id = Arc::new(
+            Identity::new("m9", "10.0.0.9:1".parse().unwrap(), 1, Default::default()).unwrap(),
+        );
+        let mut s = Suspicion::new(id, 3, Some("m1".into()), false, Time::ZERO, BOUNDS, 0);
+        for seq in 0..u32::from(MAX_LOOKS) {
+            assert!(s.wants_look());
+            s.start_look(seq, Time::ZERO);
+            assert!(s.look_answered(seq, Time::ZERO));
+        }
+        assert!(!s.wants_look());
+        let mut witnessed = suspicion(0);
+        assert!(!witnessed.wants_look(), "its own probe failed: no look");
+        witnessed.witness();
+        assert!(!witnessed.wants_look());
     }
 }

@@ -48,7 +48,7 @@ impl<'a> Line<'a> {
 
 /// The log line (without its newline) for `event`, which the node named `node` reported at `time` by its
 /// machine's wall clock; `None` for the kinds the log does not record (probe outcomes and join progress are
-/// not list changes).
+/// not list changes, and the end of a leave is the agent's business).
 pub fn encode(node: &str, time: Time, event: &Event) -> Option<String> {
     let line = match event {
         Event::Changed(change) => Line {
@@ -74,7 +74,10 @@ pub fn encode(node: &str, time: Time, event: &Event) -> Option<String> {
             holder_joined_at: Some(rfc3339(Time::from_unix_ms(holder.identity.joined_at_ms()))),
             ..Line::about(node, time, "conflict", claimant)
         },
-        Event::Probed { .. } | Event::Joined { .. } | Event::JoinFailed { .. } => return None,
+        Event::Probed { .. }
+        | Event::Joined { .. }
+        | Event::JoinFailed { .. }
+        | Event::Left { .. } => return None,
     };
     // Serializing plain strings and integers cannot fail.
     serde_json::to_string(&line).ok()

@@ -29,10 +29,6 @@ pub const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
 /// Stream exchanges longer than this are cut: a sync is request, response and at most a push.
 const MAX_STREAM_LEGS: u8 = 6;
 
-/// How a leaving node is given time to announce its leave before it stops.
-pub(crate) const LEAVE_POLL: Duration = Duration::from_millis(100);
-const LEAVE_LIMIT: Duration = Duration::from_secs(10);
-
 /// What a run is: the world at the start and what will happen to it.
 #[derive(Clone, Debug)]
 pub struct World {
@@ -143,10 +139,6 @@ pub(crate) enum What {
         bytes: Vec<u8>,
     },
     Fault(usize),
-    LeaveCheck {
-        node: u32,
-        since: Time,
-    },
     /// A partition heals: start waiting for the lists to agree.
     Heal,
     /// Do the lists agree yet?
@@ -563,21 +555,6 @@ impl Sim {
                 self.metrics.end_quiet(self.now);
                 self.apply(fault);
             }
-            What::LeaveCheck { node, since } => {
-                let i = node as usize;
-                if self.slots[i].status != Status::Leaving {
-                    return;
-                }
-                let announced = self.slots[i]
-                    .node
-                    .as_ref()
-                    .is_none_or(|n| n.leave_announced());
-                if announced || self.now >= since + LEAVE_LIMIT {
-                    self.stop(i, Status::Left);
-                } else {
-                    self.push(self.now + LEAVE_POLL, What::LeaveCheck { node, since });
-                }
-            }
             What::Heal => {
                 self.metrics.open_watch("heal", self.now);
                 self.arm_check();
@@ -647,11 +624,18 @@ impl Sim {
                 roster_core::Transport::Stream => self.send_stream(i, to, 0, t.bytes),
             }
         }
+        let mut left = false;
         for e in events.drain(..) {
+            left |= matches!(e, Event::Left { .. });
             self.observe(i, &e);
         }
         self.spare_transmits = transmits;
         self.spare_events = events;
+        if left && self.slots[i].status == Status::Leaving {
+            // The core says its goodbye is out (or its leave timeout passed): the process exits.
+            self.stop(i, Status::Left);
+            return;
+        }
         match (standby, self.slots[i].status) {
             (true, Status::Running) => {
                 self.slots[i].status = Status::Standby;

@@ -14,7 +14,7 @@ use roster_core::{Identity, Meta, Node, Time};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::NodeClock;
-use crate::engine::{LEAVE_POLL, Sim, Status, What, mix, name_of};
+use crate::engine::{Sim, Status, mix, name_of};
 use crate::metrics::Want;
 use crate::network::addr_of;
 use crate::serde_secs;
@@ -226,13 +226,6 @@ impl Sim {
                     self.metrics
                         .start_rumour(now, i, joined, Want::Left, observers.into_iter());
                     self.settle(i);
-                    self.push(
-                        now + LEAVE_POLL,
-                        What::LeaveCheck {
-                            node: i as u32,
-                            since: now,
-                        },
-                    );
                 }
             }
             Fault::Restart {
@@ -352,7 +345,12 @@ impl Sim {
         slot.armed_for = None;
         self.running += 1;
         self.metrics.set_running(now, self.running);
-        let want = if clone_of.is_some() {
+        // A clone of a member that is not running (never started, crashed, left) or is paused takes a name that
+        // is free, or soon will be: a join. The conflict comes if the original returns, and is its news then.
+        let original_running = clone_of.is_some_and(|of| {
+            self.slots[of].status == Status::Running && self.slots[of].frozen_until <= now
+        });
+        let want = if original_running {
             Want::Conflict
         } else {
             Want::Alive

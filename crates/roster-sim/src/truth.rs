@@ -21,7 +21,7 @@ impl Sim {
             Event::Probed { target, .. } => index_of(target.addr()),
             Event::FailureSent { member, .. } => index_of(member.identity.addr()),
             Event::Conflict { claimant, .. } => index_of(claimant.identity.addr()),
-            Event::Joined { .. } | Event::JoinFailed { .. } => None,
+            Event::Joined { .. } | Event::JoinFailed { .. } | Event::Left { .. } => None,
         };
         let traced = self.traced.contains(&observer)
             || self.traced_members.contains(&observer)

@@ -1,0 +1,243 @@
+//! Claims: applying what another member says about a third to this list, and what each change sets off.
+
+use std::sync::Arc;
+
+use rand::Rng;
+
+use super::{Node, Sender};
+use crate::broadcast::Priority;
+use crate::event::{ChangeKind, Via};
+use crate::member::{Member, State};
+use crate::membership::Applied;
+use crate::message::Update;
+use crate::time::Time;
+
+impl<R: Rng> Node<R> {
+    /// Applies a claim heard `via` some path from `sender`. `from_sync` claims come from a full list: a failure
+    /// claim about a member this node holds as active is taken as a suspicion only, so that after a partition
+    /// the two sides' verdicts on each other do not stick before their subjects can refute them.
+    pub(super) fn apply(
+        &mut self,
+        now: Time,
+        mut claim: Member,
+        accuser: Option<Arc<str>>,
+        via: Via,
+        sender: &Sender,
+        from_sync: bool,
+    ) {
+        if claim.name() == &*self.name {
+            self.apply_to_self(now, claim, sender);
+            return;
+        }
+        if self.list.get(claim.name()).is_none() {
+            if let Some(grave) = self.graves.holds(&claim) {
+                // Old news about a member this list reaped. A peer that still holds as failed a member that
+                // left is told so, or it would keep showing it failed until its own reap; and a member that
+                // speaks for itself while buried here as failed is told, so that it can refute.
+                let same_instance = grave.identity.same_instance(&claim.identity);
+                let left_elsewhere = claim.state == State::Failed && grave.state == State::Left;
+                let buried_alive = *sender.name == *claim.name() && grave.state == State::Failed;
+                if same_instance && (left_elsewhere || buried_alive) {
+                    self.corrections.push(Update {
+                        member: grave.claim(),
+                        accuser: None,
+                    });
+                }
+                return;
+            }
+            self.graves.remove(claim.name());
+        }
+        let mut accuser = accuser;
+        // A verdict is taken at its word only from a member this list holds as alive, and a failure only of a
+        // member this list already suspects. A verdict from a full sync, or from a member this list itself
+        // holds as suspect or failed (or that has just come back from either), may be the far side's view of a
+        // partition that has just healed; and a failure of a member this list has no doubt about may be too
+        // (its sender may not be suspected here yet). Either becomes a second-hand suspicion, which confirms
+        // nothing and waits the longest, so that its subject has time to refute it. A real failure is
+        // suspected everywhere before anyone declares it, so its notices still land on suspects.
+        let held = self
+            .list
+            .get(claim.name())
+            .filter(|m| m.identity.same_instance(&claim.identity))
+            .map(|m| m.state);
+        let trusted = !from_sync && sender.alive;
+        let doubtful = match claim.state {
+            State::Failed => !trusted || held == Some(State::Alive),
+            State::Suspect => !trusted,
+            State::Alive | State::Left => false,
+        };
+        if doubtful && held.is_some_and(State::is_active) {
+            claim.state = State::Suspect;
+            accuser = None;
+        }
+        if claim.state == State::Failed && held == Some(State::Suspect) {
+            // No list declares a member failed sooner than `suspicion_min` after it first suspected it, so that
+            // a member suspected by mistake has that long everywhere to refute. Another list's verdict still
+            // brings this list's own deadline forward to that moment.
+            let min = self.config.timers(self.list.active_count()).suspicion_min;
+            if let Some(s) = self.suspicions.iter_mut().find(|s| {
+                s.member.same_instance(&claim.identity) && s.incarnation == claim.incarnation
+            }) && now < s.started() + min
+            {
+                let at = s.started() + min;
+                s.hasten(at);
+                return;
+            }
+        }
+        match self.list.apply(claim.clone()) {
+            Applied::Unchanged => {
+                if claim.state == State::Suspect {
+                    self.confirm_suspicion(&claim, accuser);
+                }
+            }
+            Applied::Changed { previous } => {
+                let current = self.list.get(claim.name()).cloned().expect("just applied");
+                let from = if sender.name == self.name {
+                    None
+                } else {
+                    sender.identity.clone()
+                };
+                self.after_state_change(now, &current, previous.as_ref());
+                if current.state == State::Suspect {
+                    self.start_suspicion(now, &current, previous.as_ref(), accuser.clone());
+                } else {
+                    self.suspicions
+                        .retain(|s| s.member.name() != current.name());
+                }
+                if previous.as_ref().is_some_and(|p| p.state == State::Alive)
+                    && current.state != State::Alive
+                {
+                    // One fewer member can confirm the suspicions already running.
+                    let most = self
+                        .config
+                        .suspicion_confirmations
+                        .min(self.list.count(State::Alive).saturating_sub(2));
+                    self.suspicions
+                        .iter_mut()
+                        .for_each(|s| s.limit_expected(most));
+                }
+                let accuser = if current.state == State::Suspect {
+                    accuser
+                } else {
+                    None
+                };
+                let kind = change_kind(previous.as_ref(), &current);
+                let priority = news_priority(previous.as_ref(), &current, kind);
+                // A member this list first hears of from a full sync as failed or left is the sender's old
+                // news, not this list's: it takes it in without passing it on (a joiner would otherwise spread
+                // a seed's stale verdicts from a partition just healed).
+                let learned = from_sync && previous.is_none() && !current.state.is_active();
+                if !learned {
+                    self.enqueue(
+                        Update {
+                            member: current.clone(),
+                            accuser,
+                        },
+                        priority,
+                    );
+                }
+                if let Some(kind) = kind {
+                    self.push_change(kind, current, previous, via, from);
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping that follows a member's new state, whether from news or adopted at start.
+    pub(super) fn after_state_change(
+        &mut self,
+        now: Time,
+        current: &Member,
+        previous: Option<&Member>,
+    ) {
+        self.track_inactive(now, current);
+        let same = previous.filter(|p| p.identity.same_instance(&current.identity));
+        if current.state == State::Alive
+            && same.is_some_and(|p| p.state != State::Alive)
+            && self.returned.len() < self.list.len()
+        {
+            let until = now + self.config.disseminate_deadline;
+            self.returned.push_back((Arc::from(current.name()), until));
+        }
+        let was_active = previous
+            .is_some_and(|p| p.state.is_active() && p.identity.same_instance(&current.identity));
+        if current.state.is_active() && !was_active {
+            self.schedule
+                .on_member_active(&current.identity, &mut self.rng);
+        }
+    }
+
+    pub(super) fn track_inactive(&mut self, now: Time, current: &Member) {
+        match current.state {
+            State::Failed => {
+                if !self
+                    .failed_pool
+                    .iter()
+                    .any(|id| id.same_instance(&current.identity))
+                {
+                    self.failed_pool.push(Arc::clone(&current.identity));
+                }
+                self.reaps
+                    .schedule(now, current, self.config.failed_reap_timeout);
+            }
+            State::Left => self
+                .reaps
+                .schedule(now, current, self.config.left_reap_timeout),
+            State::Alive | State::Suspect => {}
+        }
+        self.reaps.compact(&self.list);
+    }
+}
+
+/// How urgently news about a member goes out. Anything but plain "alive" is urgent, and so is an "alive" that
+/// clears a failure: those are the updates whose loss leaves a list wrong. A refutation (the member raised its
+/// incarnation to answer a suspicion) goes first, wherever it passes: it races the suspicion timers running
+/// elsewhere, and after a partition heals hundreds of fresher updates would otherwise hold it back for seconds.
+pub(super) fn news_priority(
+    previous: Option<&Member>,
+    current: &Member,
+    kind: Option<ChangeKind>,
+) -> Priority {
+    if current.state != State::Alive {
+        return Priority::Urgent;
+    }
+    let same = previous.filter(|p| p.identity.same_instance(&current.identity));
+    match same {
+        Some(p)
+            if p.state.is_active()
+                && p.incarnation < current.incarnation
+                && kind != Some(ChangeKind::Update) =>
+        {
+            Priority::Refutation
+        }
+        _ if kind == Some(ChangeKind::Alive) => Priority::Urgent,
+        _ => Priority::Routine,
+    }
+}
+
+/// The event a change from `previous` to `current` makes, if any. An incarnation bump of an alive member with
+/// nothing else changed is not worth an event.
+pub(super) fn change_kind(previous: Option<&Member>, current: &Member) -> Option<ChangeKind> {
+    let same = previous.filter(|p| p.identity.same_instance(&current.identity));
+    let Some(previous) = same else {
+        return Some(match current.state {
+            State::Alive | State::Suspect => ChangeKind::Join,
+            State::Failed => ChangeKind::Failed,
+            State::Left => ChangeKind::Leave,
+        });
+    };
+    match (previous.state, current.state) {
+        (State::Alive, State::Alive) => {
+            let moved = previous.identity.addr() != current.identity.addr()
+                || previous.identity.meta() != current.identity.meta();
+            moved.then_some(ChangeKind::Update)
+        }
+        (_, State::Alive) => Some(ChangeKind::Alive),
+        (State::Suspect, State::Suspect) => None,
+        (_, State::Suspect) => Some(ChangeKind::Suspect),
+        (State::Failed, State::Failed) => None,
+        (_, State::Failed) => Some(ChangeKind::Failed),
+        (State::Left, State::Left) => None,
+        (_, State::Left) => Some(ChangeKind::Leave),
+    }
+}

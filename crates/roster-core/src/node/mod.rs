@@ -1,0 +1,512 @@
+//! `Node`: the local protocol instance. It ties the list, the probe schedule, suspicion, local health and the
+//! broadcast queue together behind a sans-I/O interface: inputs carry `now`, outputs are polled.
+//!
+//! The node never reads a clock or a socket and draws every random choice from the RNG its driver seeded, so
+//! the same inputs give the same outputs, byte for byte.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use crate::awareness::Awareness;
+use crate::broadcast::BroadcastQueue;
+use crate::config::{Config, ConfigError};
+use crate::event::{Change, ChangeKind, Event, Via};
+use crate::graves::Graves;
+use crate::member::{Identity, IdentityError, Member, Meta, State};
+use crate::membership::{Applied, Membership};
+use crate::message::Update;
+use crate::probe::{Probe, Relay, RttEstimator, Schedule};
+use crate::round_clock::RoundClock;
+use crate::suspicion::Suspicion;
+use crate::time::Time;
+mod claims;
+mod dissemination;
+mod input;
+mod join;
+mod outbox;
+mod own_entry;
+mod probing;
+mod reaping;
+mod suspicions;
+#[cfg(test)]
+mod tests;
+mod timers;
+
+use join::JoinAttempt;
+pub use outbox::{Transmit, Transport};
+use reaping::Reaps;
+
+/// Reconnect attempts each failed member gets per reconnect interval, from the whole cluster: enough that a
+/// healed partition is found within an interval or so, few enough that a member every list holds as failed is
+/// not flooded with full syncs when it comes back.
+const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
+
+/// A full list goes out in frames of at most about this many bytes: far under what a driver accepts in one
+/// frame (16 MiB in the agent), whatever the size of the cluster and its metadata.
+pub const MAX_SYNC_CHUNK_BYTES: usize = 1 << 20;
+
+/// How far the wall clock must move against `now` before the probe rounds follow it.
+const WALL_CLOCK_MOVE_US: u64 = 1_000;
+
+/// Conflicts remembered, so that each claimant is reported and passed on once.
+const CONFLICTS_REMEMBERED: usize = 64;
+
+/// Delays of the quick syncs after a join: the first once news of the join itself has spread, the last well
+/// within the 15 s in which every change must be everywhere.
+const CATCH_UP_SYNCS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// Running totals, for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Probes started.
+    pub probes: u64,
+    /// Probes that ended with no answer.
+    pub probe_failures: u64,
+    /// Suspicions this node started or heard of.
+    pub suspicions: u64,
+    /// Times this node refuted a suspicion about itself.
+    pub refutations: u64,
+    /// Last looks: pings of a suspect this node had not seen fail itself, before declaring it failed.
+    pub last_looks: u64,
+    /// Packets that did not decode.
+    pub undecodable: u64,
+    /// Messages that decoded but were not for this node: a ping for another name, a packet claiming this
+    /// node's own name, a full list sent as a datagram.
+    pub misdirected: u64,
+}
+
+/// How much a node holds, by part: what must stay bounded however long it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Entries of the list, the node's own included.
+    pub members: usize,
+    /// Updates waiting to be piggybacked.
+    pub broadcasts: usize,
+    /// Suspicion timers running.
+    pub suspicions: usize,
+    /// Probes in flight.
+    pub probes: usize,
+    /// Pings sent for other members' ping-reqs, awaiting an ack.
+    pub relays: usize,
+    /// Failed members to try now and then.
+    pub reconnect_pool: usize,
+    /// Reaps scheduled.
+    pub reaps: usize,
+    /// Reaped members remembered.
+    pub graves: usize,
+}
+
+/// Who sent the packet being handled.
+#[derive(Clone, Debug)]
+struct Sender {
+    name: Arc<str>,
+    addr: SocketAddr,
+    /// The sender's entry in this list, if it has one (and was looked up: see `handle_packet`).
+    identity: Option<Arc<Identity>>,
+    /// Whether this list held the sender as alive when its packet arrived: only then are its verdicts on
+    /// other members taken at their word (see `apply`).
+    alive: bool,
+    /// Most bytes a reply to this sender may take. A datagram's name and source address can be forged, so a
+    /// datagram from anyone but a member this list holds at that very address gets no reply larger than
+    /// itself: the node is never an amplifier aimed at whoever the address belongs to.
+    reply_budget: usize,
+}
+
+/// The local protocol instance.
+#[derive(Debug)]
+pub struct Node<R = SmallRng> {
+    config: Config,
+    rng: R,
+    name: Arc<str>,
+    list: Membership,
+    awareness: Awareness,
+    rtt: RttEstimator,
+    schedule: Schedule,
+    /// The clock the schedule numbers rounds by, agreed with the members this node probes.
+    round_clock: RoundClock,
+    probes: Vec<Probe>,
+    relays: Vec<Relay>,
+    suspicions: Vec<Suspicion>,
+    broadcasts: BroadcastQueue,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    next_seq: u32,
+    gossip_cursor: usize,
+    /// Quick syncs still due after a join.
+    catch_up_syncs: usize,
+    /// Distinct members whose probes failed since this node's last successful probe.
+    recent_failures: Vec<Arc<Identity>>,
+    started: bool,
+    next_gossip: Time,
+    next_sync: Time,
+    next_reconnect: Time,
+    failed_pool: Vec<Arc<Identity>>,
+    reaps: Reaps,
+    graves: Graves,
+    /// News for the sender of the input being handled: what this node knows that the sender's claims show it
+    /// does not (a member it holds as failed that left). Sent back at the end of the input.
+    corrections: Vec<Update>,
+    join: Option<JoinAttempt>,
+    leaving: bool,
+    /// When a leave started stops waiting for its goodbye to go out; `None` once [`Event::Left`] is reported.
+    leave_deadline: Option<Time>,
+    /// Another live process holds this node's name: it takes no part, and keeps asking to join until the name
+    /// is free (see `apply_to_self`).
+    standby: bool,
+    /// Claimants of a name recently reported in a conflict, so that each is reported (and passed on) once.
+    conflicts: VecDeque<Arc<Identity>>,
+    /// Set while handling an input that showed this node's name held by another live process.
+    name_taken: bool,
+    /// Members this list held as suspect or failed that proved alive, and until when their verdicts on others
+    /// are not taken at their word: verdicts they formed while cut off are still in their queues.
+    returned: VecDeque<(Arc<str>, Time)>,
+    /// When this node may next tell a prober at an unexpected address what its list holds for that name.
+    next_conflict_notice: Time,
+    /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
+    /// said (see [`Node::handle_wall_clock`]).
+    wall_offset_us: i64,
+}
+
+impl<R: Rng> Node<R> {
+    /// A node for `identity` that knows nobody yet. Refuses a configuration that cannot meet its deadlines at
+    /// `config.max_members`.
+    pub fn new(config: Config, identity: Identity, mut rng: R) -> Result<Self, ConfigError> {
+        config.validate(config.max_members)?;
+        let name: Arc<str> = Arc::from(identity.name());
+        let identity = identity.with_wire_version(config.wire_version);
+        let local = Member::new(Arc::new(identity), 0, State::Alive);
+        let schedule = Schedule::new(&config, &mut rng);
+        let mut node = Node {
+            awareness: Awareness::new(config.awareness_max),
+            rtt: RttEstimator::default(),
+            schedule,
+            round_clock: RoundClock::default(),
+            list: Membership::new(local.clone()),
+            name,
+            probes: Vec::new(),
+            relays: Vec::new(),
+            suspicions: Vec::new(),
+            broadcasts: BroadcastQueue::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            next_seq: rng.random(),
+            gossip_cursor: rng.random::<u32>() as usize,
+            catch_up_syncs: 0,
+            recent_failures: Vec::new(),
+            started: false,
+            next_gossip: Time::ZERO,
+            next_sync: Time::ZERO,
+            next_reconnect: Time::ZERO,
+            failed_pool: Vec::new(),
+            reaps: Reaps::default(),
+            graves: Graves::new(config.failed_reap_timeout),
+            corrections: Vec::new(),
+            join: None,
+            leaving: false,
+            leave_deadline: None,
+            standby: false,
+            conflicts: VecDeque::new(),
+            name_taken: false,
+            returned: VecDeque::new(),
+            next_conflict_notice: Time::ZERO,
+            wall_offset_us: 0,
+            config,
+            rng,
+        };
+        node.events.push_back(Event::Changed(Change {
+            kind: ChangeKind::Join,
+            member: local,
+            previous: None,
+            via: Via::Local,
+            from: None,
+        }));
+        Ok(node)
+    }
+
+    /// Starts at incarnation `incarnation` (a restart from a snapshot passes the old incarnation plus one).
+    pub fn with_incarnation(mut self, incarnation: u32) -> Self {
+        let local = Member {
+            incarnation,
+            ..self.list.local().clone()
+        };
+        self.list.set_local(local);
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The node's own entry.
+    pub fn local(&self) -> &Member {
+        self.list.local()
+    }
+
+    /// Every member of the list, the local node first.
+    pub fn members(&self) -> impl ExactSizeIterator<Item = &Member> {
+        self.list.iter()
+    }
+
+    /// The entry for `name`.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.list.get(name)
+    }
+
+    /// Members alive or suspect, the local node included.
+    pub fn active_count(&self) -> usize {
+        self.list.active_count()
+    }
+
+    /// Local health (Lifeguard): 0 is healthy, `awareness_max` is the worst.
+    pub fn health_score(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// The smoothed round trip of direct probes, once one was measured.
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        self.rtt.smoothed()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether this node's own probes of more distinct members than may crash at once failed in a row, so
+    /// that the trouble is most likely here: its packets are not getting out, or not coming back.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated()
+    }
+
+    /// How far the clock this node numbers its probe rounds by (agreed with its peers) is ahead of `now`.
+    pub fn round_clock_offset(&self) -> Duration {
+        let now = Time::from_unix_ms(0) + Duration::from_secs(1 << 40);
+        self.round_clock.read(now) - now
+    }
+
+    /// How far behind `now` the round clock is, when it is (the other half of [`Node::round_clock_offset`]).
+    pub fn round_clock_lag(&self) -> Duration {
+        let now = Time::from_unix_ms(0) + Duration::from_secs(1 << 40);
+        now - self.round_clock.read(now)
+    }
+
+    /// How much this node holds, by part.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            members: self.list.len(),
+            broadcasts: self.broadcasts.len(),
+            suspicions: self.suspicions.len(),
+            probes: self.probes.len(),
+            relays: self.relays.len(),
+            reconnect_pool: self.failed_pool.len(),
+            reaps: self.reaps.len(),
+            graves: self.graves.len(),
+        }
+    }
+
+    /// Whether another live process holds this node's name, so that this node takes no part: it waits on
+    /// standby, asking to join now and then, and takes the name once it is free.
+    pub fn is_standby(&self) -> bool {
+        self.standby
+    }
+
+    /// The wall clock moved against `now` (NTP stepped or slewed it; `now` itself never steps): it reads `wall`
+    /// at `now`. A new instance this node has to become takes its `joined_at` from the wall clock; probe rounds
+    /// follow the round clock members agree on among themselves (see `round_clock`), whatever the wall clock
+    /// says. A driver whose `now` is the wall clock never needs to call this.
+    pub fn handle_wall_clock(&mut self, now: Time, wall: Time) {
+        self.start(now);
+        let offset = i64::try_from(wall.as_micros())
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(now.as_micros()).unwrap_or(i64::MAX));
+        // Reading two clocks one after the other differs by microseconds: only a real move counts.
+        if offset.abs_diff(self.wall_offset_us) >= WALL_CLOCK_MOVE_US {
+            self.wall_offset_us = offset;
+        }
+    }
+
+    /// What the wall clock reads at `now`, as far as this node knows.
+    fn wall_clock(&self, now: Time) -> Time {
+        Time::from_unix_micros(now.as_micros().saturating_add_signed(self.wall_offset_us))
+    }
+
+    /// Whether this node takes part in probing, gossip and syncs.
+    fn participating(&self) -> bool {
+        !self.leaving && !self.standby
+    }
+
+    /// Adopts `members` as already known, without events or broadcasts: for a driver that starts a cluster in a
+    /// converged state.
+    pub fn adopt_members(&mut self, now: Time, members: impl IntoIterator<Item = Member>) {
+        self.start(now);
+        let members = members.into_iter();
+        self.list.reserve_exact(members.size_hint().0);
+        for member in members {
+            if member.name() == &*self.name {
+                continue;
+            }
+            let active = member.state.is_active();
+            let applied = self.list.apply(member.clone());
+            if !active && let Applied::Changed { .. } = applied {
+                let current = self.list.get(member.name()).cloned().expect("just applied");
+                self.track_inactive(now, &current);
+            }
+        }
+    }
+
+    /// Leaves: marks itself left, tells the others, stops probing.
+    pub fn leave(&mut self, now: Time) {
+        self.start(now);
+        if self.leaving {
+            return;
+        }
+        self.leaving = true;
+        self.leave_deadline = Some(now + self.config.leave_timeout);
+        self.join = None;
+        self.probes.clear();
+        let current = self.list.local();
+        let local = Member {
+            incarnation: current.incarnation.saturating_add(1),
+            state: State::Left,
+            ..current.clone()
+        };
+        self.publish_local(local, ChangeKind::Leave, None);
+        self.next_gossip = now;
+    }
+
+    /// Reports the end of a leave once its goodbye has gone out, or its deadline passed.
+    fn finish_leave(&mut self, now: Time) {
+        let Some(deadline) = self.leave_deadline else {
+            return;
+        };
+        let announced = self.leave_announced();
+        if announced || now >= deadline {
+            self.leave_deadline = None;
+            self.events.push_back(Event::Left { announced });
+        }
+    }
+
+    /// Whether the news of this node's leave has gone out enough that the driver may stop.
+    pub fn leave_announced(&self) -> bool {
+        // The node itself left the ring when it left, so every active member is someone to tell. The goodbye
+        // goes out as often as any news does before the node stops: a few sends can all be lost (to loss, or
+        // to a partition that cuts off the members they went to), and then every list fails the member.
+        let others = self.list.active_count();
+        let enough = (self.config.retransmit_limit(others, false) as usize).min(others);
+        self.leaving
+            && (others == 0
+                || self
+                    .broadcasts
+                    .transmits(&self.name)
+                    .is_none_or(|sent| sent as usize >= enough))
+    }
+
+    /// Changes this node's metadata and tells the others.
+    pub fn set_meta(&mut self, now: Time, meta: Meta) -> Result<(), IdentityError> {
+        self.start(now);
+        let current = self.list.local();
+        let identity = Arc::new(current.identity.with_meta(meta)?);
+        let local = match current.incarnation.checked_add(1) {
+            Some(incarnation) => Member::new(identity, incarnation, current.state),
+            None => {
+                let successor = self.successor_instance(now, current.identity.joined_at_ms());
+                let identity = successor.identity.with_meta(identity.meta().clone())?;
+                Member::new(Arc::new(identity), 0, successor.state)
+            }
+        };
+        self.publish_local(local, ChangeKind::Update, None);
+        Ok(())
+    }
+
+    /// The next thing to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing to report.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Sets the timers on the first input, when `now` is first known.
+    fn start(&mut self, now: Time) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.schedule.start(now);
+        self.next_gossip = now;
+        self.next_sync = now + self.jittered(self.config.sync_interval_for(1));
+        self.next_reconnect = now + self.jittered(self.config.reconnect_interval);
+    }
+
+    /// A duration drawn uniformly from [d/2, 3d/2), so that members' periodic work does not run in lockstep.
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(0.5 + self.rng.random::<f64>())
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// This node as the source of a claim it makes itself (a failed probe, a suspicion that timed out).
+    fn as_sender(&self) -> Sender {
+        Sender {
+            name: Arc::clone(&self.name),
+            addr: self.list.local().identity.addr(),
+            identity: None,
+            alive: true,
+            reply_budget: usize::MAX,
+        }
+    }
+
+    /// Identifies a packet's sender; `None` for a packet that claims to come from this node's own name.
+    /// `received` is the size of a datagram, `None` for a stream (whose peer address a handshake proved).
+    fn sender(
+        &mut self,
+        now: Time,
+        name: Arc<str>,
+        addr: SocketAddr,
+        identify: bool,
+        received: Option<usize>,
+    ) -> Option<Sender> {
+        if *name == *self.name {
+            self.stats.misdirected += 1;
+            return None;
+        }
+        while self
+            .returned
+            .front()
+            .is_some_and(|(_, until)| *until <= now)
+        {
+            self.returned.pop_front();
+        }
+        let entry = identify.then(|| self.list.get(&name)).flatten();
+        let alive = entry.is_some_and(|m| m.state == State::Alive)
+            && !self.returned.iter().any(|(n, _)| *n == name);
+        let identity = entry.map(|m| Arc::clone(&m.identity));
+        let known_here = identity.as_ref().is_some_and(|id| id.addr() == addr);
+        let reply_budget = match received {
+            Some(len) if !known_here => len,
+            _ => usize::MAX,
+        };
+        Some(Sender {
+            name,
+            addr,
+            identity,
+            alive,
+            reply_budget,
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! Suspicions: starting, confirming and expiring the timers that turn a suspect member into a failed one.
+
+use std::sync::Arc;
+
+use rand::Rng;
+
+use super::Node;
+use crate::broadcast::Priority;
+use crate::event::Via;
+use crate::member::{Member, State};
+use crate::message::Update;
+use crate::suspicion::{Bounds, Suspicion};
+use crate::time::Time;
+
+impl<R: Rng> Node<R> {
+    pub(super) fn start_suspicion(
+        &mut self,
+        now: Time,
+        current: &Member,
+        previous: Option<&Member>,
+        accuser: Option<Arc<str>>,
+    ) {
+        let already = previous.is_some_and(|p| {
+            p.state == State::Suspect
+                && p.identity.same_instance(&current.identity)
+                && p.incarnation == current.incarnation
+        });
+        if already {
+            return;
+        }
+        self.suspicions
+            .retain(|s| s.member.name() != current.name());
+        let timers = self.config.timers(self.list.active_count());
+        // Confirmations can only come from alive members other than this node and the accuser.
+        let expected = self
+            .config
+            .suspicion_confirmations
+            .min(self.list.count(State::Alive).saturating_sub(2));
+        let witnessed = accuser.as_deref() == Some(&*self.name);
+        self.suspicions.push(Suspicion::new(
+            Arc::clone(&current.identity),
+            current.incarnation,
+            accuser,
+            witnessed,
+            now,
+            Bounds {
+                min: timers.suspicion_min,
+                max: timers.suspicion_max,
+                second_hand: self.config.disseminate_deadline,
+            },
+            expected,
+        ));
+        self.stats.suspicions += 1;
+    }
+
+    /// Another member suspects a member this node already suspects: count it, and pass the confirmation on.
+    pub(super) fn confirm_suspicion(&mut self, claim: &Member, accuser: Option<Arc<str>>) {
+        let Some(accuser) = accuser else { return };
+        let Some(suspicion) = self.suspicions.iter_mut().find(|s| {
+            s.member.same_instance(&claim.identity) && s.incarnation == claim.incarnation
+        }) else {
+            return;
+        };
+        if *accuser == *self.name {
+            suspicion.witness();
+        }
+        if suspicion.confirm(&accuser) {
+            self.enqueue(
+                Update {
+                    member: claim.clone(),
+                    accuser: Some(accuser),
+                },
+                Priority::Urgent,
+            );
+        }
+    }
+
+    /// Whether this node's own probes of more distinct members than may crash at once have failed in a row:
+    /// then the trouble is far more likely here (its packets are not getting out) than at all of them.
+    pub(super) fn isolated(&self) -> bool {
+        self.recent_failures.len() > self.config.max_simultaneous_failures as usize
+    }
+
+    /// This node was isolated and a probe just got through: what it suspected while nobody could hear it never
+    /// reached its subjects. It says so now, to each of them directly and by gossip, and gives them a whole
+    /// `suspicion_min` to refute before any of those suspicions can end in a failure.
+    pub(super) fn rejoin_conversation(&mut self, now: Time) {
+        let later = now + self.config.timers(self.list.active_count()).suspicion_min;
+        let me = Arc::clone(&self.name);
+        // Each suspicion goes out as it was raised: this node's own as its own, a second-hand one (taken from a
+        // full sync) still second-hand, so that its receivers keep waiting the longest for it.
+        let suspects: Vec<Update> = self
+            .suspicions
+            .iter_mut()
+            .filter_map(|s| {
+                s.postpone(later);
+                let accuser = if s.accusers().any(|a| *a == me) {
+                    Some(Arc::clone(&me))
+                } else {
+                    s.accusers().next().cloned()
+                };
+                self.list
+                    .get(s.member.name())
+                    .filter(|m| m.state == State::Suspect)
+                    .map(|m| Update {
+                        member: m.clone(),
+                        accuser,
+                    })
+            })
+            .collect();
+        for update in suspects {
+            self.enqueue(update.clone(), Priority::Urgent);
+            let subject = Arc::clone(&update.member.identity);
+            self.send(subject.addr(), Some(subject), &[], Some(&update));
+        }
+    }
+
+    pub(super) fn expire_suspicions(&mut self, now: Time) {
+        if self.isolated() {
+            // An isolated node declares nobody failed: its verdicts would be wrong, and once its packets flow
+            // again they would spread. Its suspicions wait, and get a whole `suspicion_min` after it can talk
+            // again for their subjects to refute them.
+            let later = now + self.config.timers(self.list.active_count()).suspicion_min;
+            self.suspicions
+                .iter_mut()
+                .filter(|s| s.deadline() <= now)
+                .for_each(|s| s.postpone(later));
+            return;
+        }
+        while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
+            if self.suspicions[at].wants_look() {
+                self.take_last_look(now, at);
+                continue;
+            }
+            let mut suspicion = self.suspicions.swap_remove(at);
+            suspicion.look_failed();
+            let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
+                continue;
+            };
+            let still = current.state == State::Suspect
+                && current.identity.same_instance(&suspicion.member)
+                && current.incarnation == suspicion.incarnation;
+            if still {
+                let claim = Member {
+                    state: State::Failed,
+                    ..current
+                };
+                let me = self.as_sender();
+                self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
+            }
+        }
+    }
+
+    /// Pings the suspect of the suspicion at `at` once more before declaring it failed (see `suspicion`).
+    fn take_last_look(&mut self, now: Time, at: usize) {
+        let seq = self.next_seq();
+        let timeout = self.awareness.scale(
+            self.rtt.timeout(&self.config),
+            self.config.probe_timeout_ceiling(),
+        );
+        let suspicion = &mut self.suspicions[at];
+        suspicion.start_look(seq, now + timeout);
+        let target = Arc::clone(&suspicion.member);
+        let Some(current) = self.list.get(target.name()).cloned() else {
+            return;
+        };
+        // The suspicion rides along, so that a suspect that had not heard of it refutes in its ack.
+        let suspicion = Update {
+            member: current,
+            accuser: self.suspicions[at].accusers().next().cloned(),
+        };
+        let ping = self.ping_for(now, &target, seq);
+        self.send(target.addr(), Some(target), &[ping], Some(&suspicion));
+        self.stats.last_looks += 1;
+    }
+
+    /// Whether ack `seq` from `from` answers a last look; the suspicion then waits `suspicion_min` more for the
+    /// suspect's refutation.
+    pub(super) fn answer_last_look(&mut self, now: Time, seq: u32, from: &str) -> bool {
+        let wait = self.config.timers(self.list.active_count()).suspicion_min;
+        self.suspicions
+            .iter_mut()
+            .filter(|s| s.member.name() == from)
+            .any(|s| s.look_answered(seq, now + wait))
+    }
+}

@@ -1,0 +1,157 @@
+//! Unit tests of the node as a whole.
+
+use rand::SeedableRng;
+
+use super::*;
+use crate::codec;
+use crate::message::Message;
+
+const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
+
+fn identity(i: usize) -> Arc<Identity> {
+    let addr = SocketAddr::from(([10, 0, 0, i as u8 + 1], 7946));
+    Arc::new(Identity::new(format!("m{i}"), addr, 1, Meta::default()).unwrap())
+}
+
+/// Node m0 in a converged cluster of `n`.
+fn converged(n: usize) -> Node {
+    let mut node = Node::new(
+        Config::default(),
+        (*identity(0)).clone(),
+        SmallRng::seed_from_u64(1),
+    )
+    .unwrap();
+    node.adopt_members(
+        EPOCH,
+        (1..n).map(|i| Member::new(identity(i), 0, State::Alive)),
+    );
+    node
+}
+
+/// The updates in everything the node has queued to send.
+fn sent_updates(node: &mut Node) -> Vec<Update> {
+    let mut updates = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        let packet = codec::decode_packet(&t.bytes).unwrap();
+        updates.extend(packet.messages.into_iter().filter_map(|m| match m {
+            Message::Update(u) => Some(u),
+            _ => None,
+        }));
+    }
+    updates
+}
+
+#[test]
+fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
+    let mut node = converged(8);
+    let now = EPOCH + Duration::from_secs(5);
+    // A full sync from m1 says m5 failed: here that is a second-hand suspicion, nobody's own probe.
+    let push = Message::SyncPush {
+        members: vec![Member::new(identity(5), 0, State::Failed)],
+    };
+    let bytes = codec::encode_packet("m1", &[push]);
+    node.handle_stream(now, identity(1).addr(), &bytes).unwrap();
+    assert_eq!(node.member("m5").unwrap().state, State::Suspect);
+    // m0's own probe of m6 failed, and so did its probes of four members: it was isolated.
+    let probe = Probe {
+        seq: 1,
+        target: identity(6),
+        started: now,
+        direct_deadline: now,
+        deadline: now,
+        helpers: Some(0),
+        nacks: 0,
+    };
+    node.probe_failed(now, probe);
+    node.recent_failures = (1..5).map(identity).collect();
+    sent_updates(&mut node);
+    node.rejoin_conversation(now + Duration::from_secs(1));
+    let updates = sent_updates(&mut node);
+    let accusers_of = |name: &str| -> Vec<Option<&str>> {
+        updates
+            .iter()
+            .filter(|u| u.member.name() == name && u.member.state == State::Suspect)
+            .map(|u| u.accuser.as_deref())
+            .collect()
+    };
+    assert!(
+        !accusers_of("m6").is_empty() && accusers_of("m6").iter().all(|a| *a == Some("m0")),
+        "{:?}",
+        accusers_of("m6")
+    );
+    assert!(
+        accusers_of("m5").iter().all(|a| a.is_none()),
+        "m0 never probed m5, yet says it accuses it: {:?}",
+        accusers_of("m5")
+    );
+}
+
+#[test]
+fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() {
+    let mut node = converged(6);
+    let from = Sender {
+        name: "m1".into(),
+        addr: identity(1).addr(),
+        identity: Some(identity(1)),
+        alive: true,
+        reply_budget: usize::MAX,
+    };
+    let now = EPOCH + Duration::from_secs(1);
+    for round in 0..1000u32 {
+        for (inc, state) in [(2 * round, State::Failed), (2 * round + 1, State::Alive)] {
+            let claim = Member::new(identity(2), inc, state);
+            node.apply(now, claim, None, Via::Gossip, &from, false);
+        }
+    }
+    assert_eq!(node.member("m2").unwrap().state, State::Alive);
+    assert!(node.failed_pool.len() <= 1, "{}", node.failed_pool.len());
+    assert!(node.reaps.len() <= 2 * 6 + 16, "{}", node.reaps.len());
+}
+
+/// Runs `node`'s timers until `until`, answering nothing; returns the events it reported.
+fn run_silently(node: &mut Node, until: Time) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(at) = node.poll_timeout().filter(|&at| at <= until) {
+        node.handle_timeout(at);
+        while node.poll_transmit().is_some() {}
+        events.extend(std::iter::from_fn(|| node.poll_event()));
+    }
+    events
+}
+
+#[test]
+fn a_leave_ends_once_the_goodbye_went_out_as_often_as_news_does() {
+    let mut node = converged(40);
+    node.leave(EPOCH);
+    let goodbyes = node.config().retransmit_limit(39, false) as usize;
+    let timeout = node.config().leave_timeout;
+    let events = run_silently(&mut node, EPOCH + timeout);
+    let left: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Left { .. }))
+        .collect();
+    assert_eq!(left.len(), 1, "reported once: {left:?}");
+    assert!(matches!(left[0], Event::Left { announced: true }));
+    assert!(
+        goodbyes > 3,
+        "more than the 3 sends that a partition could swallow"
+    );
+    assert!(node.leave_announced());
+}
+
+#[test]
+fn a_leave_that_cannot_get_its_goodbye_out_ends_at_its_timeout() {
+    let mut node = converged(40);
+    // Standby nodes send no gossip: the goodbye never goes out.
+    node.standby = true;
+    node.leave(EPOCH);
+    let timeout = node.config().leave_timeout;
+    assert!(run_silently(&mut node, EPOCH + timeout / 2).is_empty());
+    let events = run_silently(&mut node, EPOCH + timeout);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Left { announced: false })),
+        "{events:?}"
+    );
+}
