@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub seeds_given: String,
     /// The throttle for the log lines about a neighbour set up differently.
     pub diagnostics: Mutex<Diagnostics>,
+    /// The fleet view's history of counts and round trips.
+    pub fleet: crate::fleet::Fleet,
 }
 
 impl Shared {
@@ -434,6 +436,7 @@ impl Driver {
                         ProbeOutcome::Acked { rtt } => {
                             self.shared.metrics.probe_rtt(*rtt);
                             state.rtt.insert(target.name().into(), *rtt);
+                            self.shared.fleet.rtt(target.name(), *rtt);
                         }
                         ProbeOutcome::AckedOverStream => {
                             self.shared.metrics.probe_acked_over_tcp();

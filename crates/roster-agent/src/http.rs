@@ -1,5 +1,5 @@
-//! The HTTP API (127.0.0.1 by default): the list, this node, health, leave, the live event stream, and
-//! metrics.
+//! The HTTP API (127.0.0.1 by default): the list, this node, health, leave, the live event stream, the fleet
+//! view's data, and metrics.
 //!
 //! Routes come in two groups: [`reading`] routes, open to whoever reaches the listener, and [`acting`] routes,
 //! which only the operator may call (see `control`). Every request passes [`control::protect`] as well, which
@@ -55,6 +55,12 @@ fn reading() -> Router<Arc<Shared>> {
         .route("/v1/self", get(local))
         .route("/v1/health", get(crate::health::endpoint))
         .route("/v1/events", get(events))
+        .route("/v1/fleet", get(crate::fleet::fleet))
+        .route("/v1/fleet/history", get(crate::fleet::history))
+        .route(
+            "/v1/members/{name}/history",
+            get(crate::fleet::member_history),
+        )
         .route("/metrics", get(metrics))
 }
 

@@ -40,6 +40,7 @@ mod dashboard;
 pub mod diagnose;
 mod driver;
 pub mod eventlog;
+mod fleet;
 pub mod health;
 mod http;
 pub mod keyring;
@@ -452,7 +453,9 @@ impl Agent {
                 config.join.join(", ")
             },
             diagnostics: Default::default(),
+            fleet: fleet::Fleet::new(config.data_dir.clone()),
         });
+        tokio::spawn(fleet::sample_every_second(shared.clone()));
         shared
             .metrics
             .udp_receive_buffer(sockets.udp_receive_buffer);

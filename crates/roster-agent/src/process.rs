@@ -95,3 +95,35 @@ impl ProcessMetrics {
     #[cfg(not(target_os = "linux"))]
     pub fn update(&self) {}
 }
+
+/// What the process uses now, for the fleet view's health panel.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub(crate) struct Sample {
+    /// User and system CPU time since the start.
+    pub cpu_s: f64,
+    pub rss_bytes: u64,
+    pub open_fds: Option<u64>,
+    /// When the process started, in Unix seconds.
+    pub started_unix_s: Option<u64>,
+}
+
+#[cfg(target_os = "linux")]
+pub(crate) fn sample() -> Option<Sample> {
+    use procfs::process::Process;
+    let me = Process::myself().ok()?;
+    let stat = me.stat().ok()?;
+    let ticks = procfs::ticks_per_second().max(1);
+    Some(Sample {
+        cpu_s: (stat.utime + stat.stime) as f64 / ticks as f64,
+        rss_bytes: stat.rss.saturating_mul(procfs::page_size()),
+        open_fds: me.fd_count().ok().map(|n| n as u64),
+        started_unix_s: procfs::boot_time_secs()
+            .ok()
+            .map(|boot| boot + stat.starttime / ticks),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn sample() -> Option<Sample> {
+    None
+}

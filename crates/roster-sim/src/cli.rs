@@ -107,6 +107,10 @@ pub struct SimArgs {
     /// When the crash scenarios crash their members (within the following second).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub crash_at: Duration,
+    /// Write every node's event log into this directory (`DIR/<name>/events.jsonl`, or `DIR/run-<k>/...`
+    /// with several runs), in the agent's format and by each node's own clock, for `roster trace`.
+    #[arg(long, value_name = "DIR")]
+    pub events_dir: Option<PathBuf>,
 }
 
 /// Parses `0.5` (changes per second) or `1%/min` (a share of the members per minute).
@@ -229,6 +233,22 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             eprintln!("wrote {}", path.display());
         }
     }
+    if let Some(dir) = &args.events_dir {
+        // With several runs, each has its own directory: point at the first.
+        let first_run = dir.join("run-1");
+        let dir = if first_run.is_dir() { &first_run } else { dir };
+        let first_failed = roster_eventlog::read_logs(std::slice::from_ref(dir))?
+            .into_iter()
+            .filter(|r| r.kind == roster_eventlog::Kind::Failed)
+            .min_by_key(|r| r.time_ms)
+            .map(|r| r.member);
+        eprintln!(
+            "event logs in {}; trace a change with: roster trace {} {}",
+            dir.display(),
+            first_failed.as_deref().unwrap_or("MEMBER"),
+            dir.display()
+        );
+    }
     Ok(if report.pass {
         ExitCode::SUCCESS
     } else {
@@ -247,6 +267,10 @@ pub struct Report {
 /// Runs the scenario `args` names and renders the result, printing nothing but the progress bar.
 pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
     if args.replay.is_some() || args.scenario == "nemesis" {
+        anyhow::ensure!(
+            args.events_dir.is_none(),
+            "--events-dir is for the measured scenarios; a nemesis run explains its violations itself"
+        );
         return nemesis(args);
     }
     let started = Instant::now();
@@ -296,6 +320,13 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
         SCENARIOS.join(", ")
     );
     let cells = cells(&args.scenario, &base, args.nodes, args.loss)?;
+    anyhow::ensure!(
+        args.events_dir.is_none() || cells.len() == 1,
+        "--events-dir keeps the logs of one configuration, and scenario {:?} runs {}; narrow it with --nodes \
+         and --loss",
+        args.scenario,
+        cells.len()
+    );
     let total: u64 = cells.iter().map(|c| c.simulated_seconds()).sum();
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
@@ -312,7 +343,7 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
     let mut summaries = Vec::with_capacity(cells.len());
     for cell in &cells {
         bar.set_message(cell.label.clone());
-        let summary = cell.run(&mut |secs| bar.inc(secs))?;
+        let summary = cell.run_logged(&mut |secs| bar.inc(secs), args.events_dir.as_deref())?;
         if args.format == Format::Table && cells.len() > 1 {
             bar.suspend(|| {
                 eprintln!(
@@ -497,6 +528,56 @@ mod tests {
             (Some(8), Some(2), Some(2))
         );
         assert_eq!(json["loss"].as_f64(), Some(0.05));
+    }
+
+    #[test]
+    fn events_dir_holds_every_nodes_log_in_the_agents_format() {
+        let dir = std::env::temp_dir().join(format!("roster-sim-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let report = simulate(&args(&format!(
+            "--nodes 8 --crash 1 --duration 15s --clock-skew 300ms --seed 2 --events-dir {}",
+            dir.display()
+        )))
+        .expect("runs");
+        assert!(report.pass, "{}", report.text);
+        let records =
+            roster_eventlog::read_logs(std::slice::from_ref(&dir)).expect("logs read back");
+        let nodes: std::collections::BTreeSet<&str> =
+            records.iter().map(|r| r.node.as_str()).collect();
+        assert_eq!(
+            nodes.len(),
+            7,
+            "every node but the crashed one logged: {nodes:?}"
+        );
+        let failed: std::collections::BTreeSet<&str> = records
+            .iter()
+            .filter(|r| r.kind == roster_eventlog::Kind::Failed)
+            .map(|r| r.member.as_str())
+            .collect();
+        assert_eq!(failed.len(), 1, "one member failed: {failed:?}");
+        let crashed = *failed.first().expect("one");
+        assert!(
+            !nodes.contains(crashed),
+            "the crashed {crashed} logged after its crash"
+        );
+        // Each node stamps by its own clock, which never runs backwards.
+        for node in &nodes {
+            let times: Vec<u64> = records
+                .iter()
+                .filter(|r| r.node == *node)
+                .map(|r| r.time_ms)
+                .collect();
+            assert!(times.windows(2).all(|w| w[0] <= w[1]), "{node}: {times:?}");
+        }
+        assert!(
+            simulate(&args(&format!(
+                "--scenario spec --nodes 5 --events-dir {}",
+                dir.display()
+            )))
+            .is_err(),
+            "a matrix of configurations cannot share one directory"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

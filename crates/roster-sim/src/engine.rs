@@ -204,6 +204,8 @@ pub struct Sim {
     /// Every event the traced nodes reported, and every event about the traced members: when, which node
     /// reported it, and the event. For replaying a failing seed.
     pub trace: Vec<(Duration, usize, Event)>,
+    /// Every node's event-log lines, when asked for (`logs`).
+    pub(crate) logs: Option<crate::logs::Logs>,
     /// Calls into nodes (timers and messages): the engine's unit of work.
     pub steps: u64,
     spare_transmits: Vec<roster_core::Transmit>,
@@ -317,6 +319,7 @@ impl Sim {
             traced: Vec::new(),
             traced_members: Vec::new(),
             trace: Vec::new(),
+            logs: None,
             world,
             slots,
             queue: BinaryHeap::new(),

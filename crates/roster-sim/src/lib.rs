@@ -24,6 +24,7 @@ pub mod cli;
 mod clock;
 pub mod engine;
 pub mod fault;
+mod logs;
 pub mod metrics;
 pub mod nemesis;
 pub mod network;

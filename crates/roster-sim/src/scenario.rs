@@ -355,17 +355,39 @@ impl Cell {
 
     /// Runs every run of the cell; `progress` is told each simulated second.
     pub fn run(&self, progress: &mut dyn FnMut(u64)) -> anyhow::Result<Summary> {
+        self.run_logged(progress, None)
+    }
+
+    /// Like [`Cell::run`], and writes every node's event log of each run into `events_dir`:
+    /// `<dir>/<name>/events.jsonl` for a single run, `<dir>/run-<k>/<name>/events.jsonl` for several.
+    pub fn run_logged(
+        &self,
+        progress: &mut dyn FnMut(u64),
+        events_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<Summary> {
         let started = Instant::now();
+        let runs = self.params.runs.max(1);
         let mut outcomes = Vec::with_capacity(self.params.runs);
-        for run in 0..self.params.runs.max(1) {
+        for run in 0..runs {
             let world = self.world(run);
             let duration = world.duration;
             let mut sim = Sim::new(world)?;
+            if events_dir.is_some() {
+                sim.record_event_logs();
+            }
             let mut at = Duration::ZERO;
             while at < duration {
                 at = (at + Duration::from_secs(1)).min(duration);
                 sim.run_until(at);
                 progress(1);
+            }
+            if let Some(dir) = events_dir {
+                let dir = if runs == 1 {
+                    dir.to_owned()
+                } else {
+                    dir.join(format!("run-{}", run + 1))
+                };
+                sim.write_event_logs(&dir)?;
             }
             outcomes.push(RunOutcome::of(&sim));
         }

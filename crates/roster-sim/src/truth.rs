@@ -26,6 +26,7 @@ impl Sim {
         let traced = self.traced.contains(&observer)
             || self.traced_members.contains(&observer)
             || about.is_some_and(|j| self.traced_members.contains(&j));
+        self.log_event(observer, event);
         if traced {
             self.trace
                 .push((self.since_start(), observer, event.clone()));

@@ -8,6 +8,7 @@
 
 mod cluster;
 mod screen;
+mod trace;
 mod watch;
 
 use std::io::IsTerminal;
@@ -34,6 +35,9 @@ pub struct DemoArgs {
     /// Print plain lines instead of redrawing a table (implied when stdout is not a terminal)
     #[arg(long)]
     pub no_tty: bool,
+    /// Copy every agent's event log into DIR/<name>/ before the demo's directory is removed, for `roster trace`
+    #[arg(long, value_name = "DIR")]
+    pub keep_logs: Option<std::path::PathBuf>,
 }
 
 /// How many crash at once: the most DESIGN.md R5 promises the deadlines for.
@@ -75,6 +79,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     });
     let tty = !args.no_tty && std::io::stdout().is_terminal();
     let mut demo = Demo::new(args.nodes, seed, tty)?;
+    demo.keep_logs = args.keep_logs.clone();
     let outcome = demo.story();
     demo.finish(outcome)
 }
@@ -169,6 +174,8 @@ struct Demo {
     listed_at: Option<Instant>,
     detect_deadline: Duration,
     disseminate_deadline: Duration,
+    /// Where to copy the event logs before the directory goes.
+    keep_logs: Option<std::path::PathBuf>,
 }
 
 impl Demo {
@@ -187,6 +194,7 @@ impl Demo {
             listed_at: None,
             detect_deadline: defaults.detect_deadline,
             disseminate_deadline: defaults.disseminate_deadline,
+            keep_logs: None,
         })
     }
 
@@ -536,6 +544,23 @@ impl Demo {
     /// Prints the summary, stops everything, and turns the outcome into the exit status.
     fn finish(&mut self, outcome: Result<(), Stop>) -> anyhow::Result<()> {
         self.screen.finish();
+        // The trace reads the logs, which go with the directory: before the shutdown removes it.
+        let kept = match &self.keep_logs {
+            Some(dir) => match trace::keep_logs(&self.cluster, dir) {
+                Ok(()) => Some(dir.clone()),
+                Err(e) => {
+                    eprintln!("the event logs were not kept: {e:#}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let traced = self
+            .timed
+            .iter()
+            .find(|t| t.what == "crash")
+            .map(|t| trace::first_crash(&self.cluster, &t.member, kept.as_ref()))
+            .unwrap_or_default();
         let (stopped, removed) = self.cluster.shutdown();
         println!();
         println!(
@@ -557,6 +582,13 @@ impl Demo {
             self.cluster.dir().display(),
             if removed { "removed" } else { "NOT removed" }
         );
+        if !traced.is_empty() {
+            println!();
+            for line in &traced {
+                println!("{line}");
+            }
+            println!();
+        }
         match outcome {
             Err(Stop::Interrupted) => {
                 println!("result: INTERRUPTED");

@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod interrupt;
 mod keys;
+mod trace;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     Sim(Box<roster_sim::cli::SimArgs>),
     /// Run a cluster of agents on this machine through a scripted story of crashes, a leave and a restart.
     Demo(demo::DemoArgs),
+    /// Show how one change travelled: who learned it first, who told whom, who heard last, from event logs.
+    Trace(trace::TraceArgs),
     /// Generate keys, and rotate the cluster's keys live: install, use, remove, list.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Monitor(args) => client::monitor(&args),
         Command::Health(args) => client::health(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Trace(args) => trace::run(&args),
         Command::Keys(command) => keys::run(command),
         Command::Bench(command) => bench::run(command),
     };

@@ -162,6 +162,22 @@ fn the_demo_with_five_agents_detects_every_crash_within_the_deadlines_and_cleans
         );
     }
     assert!(text.contains("result: PASS"), "{text}");
+    // It ends by pointing at the trace of its first crash, read from the agents' logs before they went.
+    let first_crash = crashes[0]
+        .split_whitespace()
+        .nth(1)
+        .expect("a crashed name");
+    assert!(
+        text.contains(&format!(
+            "how the news of {first_crash}'s crash travelled: roster trace {first_crash} --event failed"
+        )),
+        "no trace command for {first_crash}:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("  {first_crash} failed (127.0.0.1:"))
+            && text.contains("  first detector: "),
+        "no trace summary:\n{text}"
+    );
     let (pids, dir) = started(&text);
     assert_eq!(pids.len(), 6, "five starts and one restart: {pids:?}");
     assert!(!dir.exists(), "{} was not removed", dir.display());
