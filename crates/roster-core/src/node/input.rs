@@ -41,10 +41,14 @@ impl<R: Rng> Node<R> {
             .messages
             .iter()
             .any(|m| !matches!(m, Message::Ack { .. } | Message::Nack { .. }));
-        let Some(sender) = self.sender(now, packet.sender, from, identify, Some(bytes.len()))
+        let Some(mut sender) = self.sender(now, packet.sender, from, identify, Some(bytes.len()))
         else {
             return Ok(());
         };
+        sender.probing = packet
+            .messages
+            .iter()
+            .any(|m| matches!(m, Message::Ping { target, .. } if **target == *self.name));
         for message in packet.messages {
             match message {
                 Message::Ping {
@@ -164,6 +168,7 @@ impl<R: Rng> Node<R> {
                 identity: None,
                 alive: false,
                 reply_budget: usize::MAX,
+                probing: false,
             };
             for message in &packet.messages {
                 if let Message::SyncResponse { members, .. } = message {

@@ -120,6 +120,9 @@ struct Sender {
     /// datagram from anyone but a member this list holds at that very address gets no reply larger than
     /// itself: the node is never an amplifier aimed at whoever the address belongs to.
     reply_budget: usize,
+    /// Whether the packet pings this node: a prober that still accuses it is told it refuted (see
+    /// `apply_to_self`).
+    probing: bool,
 }
 
 /// The local protocol instance.
@@ -471,6 +474,7 @@ impl<R: Rng> Node<R> {
             identity: None,
             alive: true,
             reply_budget: usize::MAX,
+            probing: false,
         }
     }
 
@@ -510,6 +514,7 @@ impl<R: Rng> Node<R> {
             identity,
             alive,
             reply_budget,
+            probing: false,
         })
     }
 }

@@ -32,9 +32,14 @@ impl<R: Rng> Node<R> {
             };
             if refute {
                 self.refute(now, claim.incarnation, sender);
-            } else if claim.state != State::Alive && claim.incarnation < local.incarnation {
-                // An accusation this node already refuted: its sender never heard the refutation (it was cut
-                // off, or failed here, while the refutation spread, and the refutation is spent). Tell it.
+            } else if sender.probing
+                && claim.state != State::Alive
+                && claim.incarnation < local.incarnation
+            {
+                // A prober that still accuses this node of an incarnation it already refuted never heard the
+                // refutation (it was cut off, or held this node failed, while the refutation spread, and the
+                // refutation is spent): tell it. Only a prober: old accusations still travel in gossip for a
+                // while after every refutation, and answering each would multiply the traffic.
                 self.corrections.push(Update {
                     member: local,
                     accuser: None,

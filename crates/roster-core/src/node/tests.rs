@@ -95,6 +95,7 @@ fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() 
         identity: Some(identity(1)),
         alive: true,
         reply_budget: usize::MAX,
+        probing: false,
     };
     let now = EPOCH + Duration::from_secs(1);
     for round in 0..1000u32 {
