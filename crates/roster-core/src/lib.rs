@@ -36,6 +36,7 @@ mod graves;
 pub mod member;
 pub mod membership;
 pub mod message;
+pub mod mix;
 pub mod node;
 pub mod probe;
 mod round_clock;

@@ -34,7 +34,7 @@ pub mod trace;
 mod truth;
 
 pub use clock::NodeClock;
-pub use engine::{Clocks, EPOCH, Sim, World, name_of};
+pub use engine::{Clocks, Sim, World, name_of};
 pub use fault::{Fault, Scheduled};
 pub use network::{DirectedLoss, Latency, Network, Partition};
 

@@ -199,7 +199,7 @@ pub fn cells(
 
 /// The seed of run `run` of a cell: runs differ, and a failing run can be replayed alone.
 pub fn run_seed(seed: u64, run: usize) -> u64 {
-    seed.wrapping_add((run as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    seed.wrapping_add((run as u64).wrapping_mul(roster_core::mix::GAMMA))
 }
 
 fn secs(s: f64) -> Duration {
