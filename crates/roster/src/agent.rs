@@ -19,6 +19,16 @@ type FilterHandle = reload::Handle<Targets, Registry>;
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let settings = args.clone().resolve()?;
+    if args.print_config {
+        // What cannot run is not printed as if it were in force: the core's own check, as at start.
+        settings
+            .agent
+            .protocol
+            .validate(settings.agent.protocol.max_members)
+            .map_err(|e| BadInput(format!("invalid protocol configuration: {e}")))?;
+        print!("{}", settings.to_toml());
+        return Ok(());
+    }
     let filter = filter_of(&settings)?;
     let (filter, handle) = reload::Layer::new(filter);
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -151,7 +161,12 @@ fn needs_restart(
         old.event_log_max_bytes != new.event_log_max_bytes,
     );
     check("event_log_keep", old.event_log_keep != new.event_log_keep);
-    check("protocol timing", old.protocol != new.protocol);
+    check("leave_timeout", old.leave_timeout != new.leave_timeout);
+    check(
+        "max_connections",
+        old.max_connections != new.max_connections,
+    );
+    check("protocol", old.protocol != new.protocol);
     names
 }
 
