@@ -1,4 +1,4 @@
-//! The event log (DESIGN.md R7): one JSON object per line in `<data-dir>/events.jsonl`, for every change to the
+//! The event log: one JSON object per line in `<data-dir>/events.jsonl`, for every change to the
 //! list, every failure notice passed on, and every name conflict.
 //!
 //! This module owns the line format and the file. Each line goes out in one `write` on an unbuffered file, so a

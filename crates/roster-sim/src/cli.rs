@@ -444,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn json_is_one_object_with_the_keys_the_issue_lists() {
+    fn json_is_one_object_with_the_documented_keys() {
         let report = simulate(&args(
             "--nodes 8 --crash 2 --loss 5% --runs 2 --seed 3 --format json",
         ))

@@ -409,7 +409,7 @@ fn the_small_spec_scenario_meets_the_deadlines() {
                 cell.label,
                 summary.samples
             );
-            // The p99 targets of issue 4 are tighter than R5 and missed at small N (see docs/timing.md); the
+            // The p99 targets are tighter than the deadlines and missed at small N (see docs/timing.md); the
             // deadlines themselves must hold.
             assert!(
                 summary.verdict.deadlines_met,

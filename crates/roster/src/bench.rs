@@ -1,4 +1,4 @@
-//! `roster bench`: what a member costs, measured on real agent processes on this machine (issue 9).
+//! `roster bench`: what a member costs, measured on real agent processes on this machine.
 //!
 //! `roster bench cluster` starts N agents of this very binary on loopback, waits until every list holds N
 //! members alive, measures a quiet steady state from the agents' own counters and `/proc`, then kills some at

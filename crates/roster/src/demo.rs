@@ -1,7 +1,7 @@
 //! `roster demo`: a cluster of real agents on loopback living through a scripted story, shown live.
 //!
 //! The story: every agent joins; three crash at once (`kill -9`); one leaves; a crashed one restarts from its
-//! data directory alone. Each crash is timed against the deadlines of DESIGN.md R5 (first detection within
+//! data directory alone. Each crash is timed against Roster's deadlines (first detection within
 //! 10 s, every live list within 15 s) from the agents' own event logs, and the exit code says whether every
 //! deadline held: 0 yes, 1 no (or the story could not finish), 130 interrupted. The agents are child
 //! processes of this binary; the demo kills them and removes their files however it ends.
@@ -37,7 +37,7 @@ pub struct DemoArgs {
     pub no_tty: bool,
 }
 
-/// How many crash at once: the most DESIGN.md R5 promises the deadlines for.
+/// How many crash at once: the most the deadlines are promised for.
 const CRASHES: usize = 3;
 /// A pause between acts, so that a person watching can see each settle.
 const PAUSE: Duration = Duration::from_millis(1500);
