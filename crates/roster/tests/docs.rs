@@ -67,7 +67,9 @@ fn every_agent_flag_variable_and_file_key_is_in_the_configuration_reference() {
             missing.push(flag.clone());
         }
         let key = flag.trim_start_matches("--").replace('-', "_");
-        if flag != "--config" && !actions.contains(&flag.as_str()) && !doc.contains(&format!("`{key}`"))
+        if flag != "--config"
+            && !actions.contains(&flag.as_str())
+            && !doc.contains(&format!("`{key}`"))
         {
             missing.push(format!("TOML key {key}"));
         }
