@@ -22,7 +22,7 @@ use crate::control::OperatorToken;
 use crate::diagnose::{Diagnostics, Mismatch};
 use crate::eventlog::{AgentEvent, EventLog};
 use crate::keyring::Purpose;
-use crate::metrics::{self, Drop, Metrics};
+use crate::metrics::{self, Metrics, PacketDrop};
 use crate::seeds::{self, Seeds};
 use crate::snapshot::Snapshot;
 use crate::streams;
@@ -335,11 +335,11 @@ impl Driver {
                 match Mismatch::of_wire(&e, bytes) {
                     Some(mismatch) => {
                         self.shared.diagnose(mismatch, from, &e);
-                        self.shared.metrics.dropped(Drop::Mismatch(mismatch));
+                        self.shared.metrics.dropped(PacketDrop::Mismatch(mismatch));
                     }
                     None => {
                         tracing::debug!(%from, error = %e, "datagram refused");
-                        self.shared.metrics.dropped(Drop::Wire(e.reason()));
+                        self.shared.metrics.dropped(PacketDrop::Wire(e.reason()));
                     }
                 }
                 return;
@@ -351,11 +351,11 @@ impl Driver {
             match Mismatch::of_decode(&e, &opened) {
                 Some(mismatch) => {
                     self.shared.diagnose(mismatch, from, &e);
-                    self.shared.metrics.dropped(Drop::Mismatch(mismatch));
+                    self.shared.metrics.dropped(PacketDrop::Mismatch(mismatch));
                 }
                 None => {
                     tracing::debug!(%from, error = %e, "datagram did not decode");
-                    self.shared.metrics.dropped(Drop::Decode);
+                    self.shared.metrics.dropped(PacketDrop::Decode);
                 }
             }
         }
@@ -372,7 +372,7 @@ impl Driver {
                     }
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "stream request did not decode");
-                        self.shared.metrics.dropped(Drop::Decode);
+                        self.shared.metrics.dropped(PacketDrop::Decode);
                     }
                 }
             }
@@ -388,7 +388,7 @@ impl Driver {
                     Ok(None) => {}
                     Err(e) => {
                         tracing::debug!(%to, error = %e, "stream reply did not decode");
-                        self.shared.metrics.dropped(Drop::Decode);
+                        self.shared.metrics.dropped(PacketDrop::Decode);
                     }
                 }
             }
@@ -466,7 +466,7 @@ impl Driver {
                             .sent(metrics::Transport::Udp, bytes.len()),
                         Err(e) => {
                             tracing::debug!(to = %t.to, error = %e, "udp send failed");
-                            self.shared.metrics.dropped(Drop::SendError);
+                            self.shared.metrics.dropped(PacketDrop::SendError);
                         }
                     }
                 }

@@ -40,7 +40,7 @@ impl Transport {
 
 /// Why the agent dropped a packet before the core saw it, or the core refused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drop {
+pub enum PacketDrop {
     /// The core could not decode it.
     Decode,
     /// The wire layer refused it: unauthentic, a replay, or malformed.
@@ -51,15 +51,15 @@ pub enum Drop {
     SendError,
 }
 
-impl Drop {
+impl PacketDrop {
     fn label(self) -> Label {
         [(
             "reason",
             match self {
-                Drop::Decode => "decode",
-                Drop::Wire(reason) => reason,
-                Drop::Mismatch(m) => m.reason(),
-                Drop::SendError => "send_error",
+                PacketDrop::Decode => "decode",
+                PacketDrop::Wire(reason) => reason,
+                PacketDrop::Mismatch(m) => m.reason(),
+                PacketDrop::SendError => "send_error",
             },
         )]
     }
@@ -294,7 +294,7 @@ impl Metrics {
             .inc_by(bytes as u64);
     }
 
-    pub fn dropped(&self, reason: Drop) {
+    pub fn dropped(&self, reason: PacketDrop) {
         self.dropped.get_or_create(&reason.label()).inc();
     }
 

@@ -1,4 +1,4 @@
-//! The snapshot (DESIGN.md R8): `<data-dir>/snapshot`, the members this agent knew and its own incarnation, so
+//! The snapshot: `<data-dir>/snapshot`, the members this agent knew and its own incarnation, so
 //! that a restarted agent can rejoin without `--join` and at a higher incarnation than any claim about its
 //! previous instance.
 //!

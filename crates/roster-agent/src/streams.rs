@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::driver::{Inbound, Shared};
 use crate::keyring::Purpose;
 use crate::keys;
-use crate::metrics::{self, ConnectionDrop, Drop};
+use crate::metrics::{self, ConnectionDrop, PacketDrop};
 use crate::transport::{self, StreamError, Wire};
 
 /// Runs one outgoing exchange for `t`: the reply, if any, goes back to the driver as coming from `t.to`.
@@ -61,9 +61,9 @@ fn record_stream_failure(shared: &Shared, peer: std::net::SocketAddr, e: &Stream
         StreamError::Wire(e) => match crate::diagnose::Mismatch::of_wire(e, &[]) {
             Some(mismatch) => {
                 shared.diagnose(mismatch, peer, e);
-                shared.metrics.dropped(Drop::Mismatch(mismatch));
+                shared.metrics.dropped(PacketDrop::Mismatch(mismatch));
             }
-            None => shared.metrics.dropped(Drop::Wire(e.reason())),
+            None => shared.metrics.dropped(PacketDrop::Wire(e.reason())),
         },
         StreamError::Timeout | StreamError::Io(_) => {
             shared.metrics.dropped_connection(ConnectionDrop::Stream)

@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the protocol's hot paths (issue 9): encoding and decoding each message kind, the
+//! Micro-benchmarks of the protocol's hot paths: encoding and decoding each message kind, the
 //! broadcast queue, and one protocol period of a node that knows 10,000 members, driven with the real codec.
 //!
 //! `cargo bench -p roster-core` runs them in well under a minute; docs/performance.md keeps the results.

@@ -30,6 +30,9 @@ use std::time::Duration;
 
 /// How each member picks whom to probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ProbeSchedule {
     /// Members order the list by a hash of each name and, in round `r`, probe the member `r mod S + 1` places
     /// after themselves, where `S` is `ring_span` (or the number of other members, if fewer). When views agree
@@ -43,13 +46,25 @@ pub enum ProbeSchedule {
 }
 
 /// The protocol's configuration. Start from [`Config::default`] (a LAN of any size) and change what you need.
+///
+/// With the `serde` feature it reads and writes as a table of these names, any of them left out taking its
+/// default and an unknown one refused; durations are strings such as `"750ms"` or `"1m30s"`.
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Config {
-    /// A crashed member must be failed in at least one list within this time (DESIGN.md R5).
+    /// A crashed member must be failed in at least one list within this time.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub detect_deadline: Duration,
-    /// A crashed member must be failed in every live list within this time (R5).
+    /// A crashed member must be failed in every live list within this time.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub disseminate_deadline: Duration,
     /// The largest round trip the deadlines are promised for.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub max_rtt: Duration,
     /// The largest cluster the deadlines are promised for; a node refuses a configuration that cannot meet them
     /// at this size.
@@ -57,6 +72,8 @@ pub struct Config {
     /// How many members may crash at once with the deadlines still holding.
     pub max_simultaneous_failures: u32,
     /// One probe per member per interval: the protocol period.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub probe_interval: Duration,
     /// How members pick their probe targets.
     pub probe_schedule: ProbeSchedule,
@@ -68,8 +85,12 @@ pub struct Config {
     /// How far apart members' wall clocks may be (the largest difference between any two) with the deadlines
     /// still holding. Probe rounds are numbered by each member's own wall clock, so a difference shifts when a
     /// member's probers probe it: a crashed member's first probe may come this much later.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub max_clock_skew: Duration,
     /// The direct ping timeout never falls below this, however short the measured round trips.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub probe_timeout_floor: Duration,
     /// Helpers asked to ping a target that missed its direct ping (SWIM's k).
     pub indirect_checks: usize,
@@ -85,6 +106,8 @@ pub struct Config {
     /// half the probe interval.
     pub awareness_max: u32,
     /// Interval between gossip rounds while updates are pending.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub gossip_interval: Duration,
     /// Members sent to in each gossip round.
     pub gossip_fanout: usize,
@@ -98,23 +121,39 @@ pub struct Config {
     pub mtu: usize,
     /// Interval between anti-entropy syncs for a cluster of up to `sync_scale_members`; it grows linearly beyond.
     /// A sync whose digests match costs two small messages.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub sync_interval: Duration,
     /// Cluster size from which the sync interval grows with N.
     pub sync_scale_members: usize,
     /// Interval between attempts to sync with a random failed member, so healed partitions merge.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub reconnect_interval: Duration,
     /// Failed members are forgotten (and no longer retried) after this long.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub failed_reap_timeout: Duration,
     /// Members that left are forgotten after this long.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub left_reap_timeout: Duration,
     /// First retry of an unanswered join; the interval doubles up to `join_retry_max`.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub join_retry: Duration,
     /// Longest interval between join retries.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub join_retry_max: Duration,
     /// Give up (and report `JoinFailed`) when no seed answered within this time.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub join_timeout: Duration,
     /// How long a leaving node keeps telling the others before it stops, if its goodbye has not yet gone out
     /// as often as any news does; [`crate::Event::Left`] says which happened.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub leave_timeout: Duration,
     /// Ping-reqs this node relays for others at once; more are refused with a nack.
     pub max_pending_relays: usize,

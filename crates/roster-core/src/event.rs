@@ -1,5 +1,5 @@
 //! What a node reports to its driver: every change to its list, every failure notice it passes on, conflicts,
-//! and the outcome of each probe. The agent writes these to the event log (DESIGN.md R7); the simulator
+//! and the outcome of each probe. The agent writes these to its event log; the simulator
 //! measures detection and dissemination from them.
 
 use std::sync::Arc;

@@ -42,6 +42,7 @@ mod graves;
 mod member;
 mod membership;
 pub mod message;
+pub mod mix;
 mod node;
 mod probe;
 mod round_clock;

@@ -5,7 +5,7 @@
 //! [`Identity`] behind an `Arc` that every list holding the member shares; what changes (incarnation and state)
 //! sits beside it in [`Member`]. This is what lets the simulator keep 10,000 full lists in memory.
 //!
-//! This module owns the precedence rule of DESIGN.md and nothing else: it never looks at time or the network.
+//! This module owns the precedence rule (which of two claims about a member wins) and nothing else: it never looks at time or the network.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -39,7 +39,7 @@ pub enum State {
 
 impl State {
     /// Rank at equal `joined_at` and incarnation: left > failed > suspect > alive. Left outranks failed so that a
-    /// member that said goodbye is never shown as crashed (R3), whatever order the news arrives in.
+    /// member that said goodbye is never shown as crashed, whatever order the news arrives in.
     pub const fn rank(self) -> u8 {
         match self {
             State::Alive => 0,
@@ -351,7 +351,7 @@ impl Member {
         self.identity.name()
     }
 
-    /// The precedence of DESIGN.md: claims compare by (`joined_at`, incarnation, state rank). Ties between
+    /// The precedence rule: claims compare by (`joined_at`, incarnation, state rank). Ties between
     /// different claims (equal in all three, yet different address or metadata) are broken by address, then
     /// metadata, so that every member picks the same winner whatever order the claims arrive in.
     pub fn precedence(&self, other: &Member) -> Ordering {

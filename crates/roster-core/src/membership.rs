@@ -15,6 +15,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::member::{Identity, Member, State};
+use crate::mix::finalize;
 
 /// A stable 64-bit hash of a name (FNV-1a, then a finalizer so that near names spread). Every member computes
 /// the same value, which the ring order and the digest depend on; `std`'s hashers promise no such thing.
@@ -24,21 +25,17 @@ pub fn name_hash(name: &str) -> u64 {
         h ^= u64::from(*byte);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    mix(h)
-}
-
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    finalize(h)
 }
 
 fn entry_digest(member: &Member) -> u64 {
     let id = &member.identity;
-    mix(id.name_hash()
-        ^ mix(id.joined_at_ms())
-        ^ mix(u64::from(member.incarnation) << 8 | u64::from(member.state.rank()))
-        ^ mix(addr_bits(id)))
+    finalize(
+        id.name_hash()
+            ^ finalize(id.joined_at_ms())
+            ^ finalize(u64::from(member.incarnation) << 8 | u64::from(member.state.rank()))
+            ^ finalize(addr_bits(id)),
+    )
 }
 
 fn addr_bits(id: &Identity) -> u64 {

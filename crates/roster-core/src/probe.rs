@@ -351,7 +351,7 @@ mod tests {
             let lists = lists(n);
             let mut schedules: Vec<Schedule> =
                 (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
-            let start = Time::from_unix_ms(1_764_000_000_000);
+            let start = Time::SIM_EPOCH;
             schedules.iter_mut().for_each(|s| s.start(start));
             for _round in 0..(2 * n) {
                 let mut probed: Vec<&str> = Vec::new();
@@ -388,7 +388,7 @@ mod tests {
             lists[i].remove(&joiner);
         }
         let mut rng = SmallRng::seed_from_u64(5);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedules: Vec<Schedule> =
             (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
         schedules.iter_mut().for_each(|s| s.start(start));
@@ -443,7 +443,7 @@ mod tests {
         let n = 12;
         let lists = lists(n);
         let mut rng = SmallRng::seed_from_u64(6);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedules: Vec<Schedule> =
             (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
         // Node 0 booted with its clock 61.5 s behind; its `now` stays anchored there until told otherwise.
@@ -486,7 +486,7 @@ mod tests {
         let config = Config::default();
         let lists = lists(7);
         let mut rng = SmallRng::seed_from_u64(2);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedule = Schedule::new(&config, &mut rng);
         schedule.start(start);
         let mut times_of: std::collections::BTreeMap<String, Vec<Time>> = Default::default();
@@ -513,7 +513,7 @@ mod tests {
         let config = Config::default();
         let lists = lists(5);
         let mut rng = SmallRng::seed_from_u64(3);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedule = Schedule::new(&config, &mut rng);
         schedule.start(start);
         let resumed = start + Duration::from_secs(30);
@@ -533,7 +533,7 @@ mod tests {
         };
         let lists = lists(9);
         let mut rng = SmallRng::seed_from_u64(4);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedule = Schedule::new(&config, &mut rng);
         schedule.start(start);
         schedule.advance(start, &lists[0], &mut rng);
@@ -555,7 +555,7 @@ mod tests {
         let n = 11;
         let lists = lists(n);
         let mut rng = SmallRng::seed_from_u64(4);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedules: Vec<Schedule> =
             (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
         schedules.iter_mut().for_each(|s| s.start(start));
@@ -589,7 +589,7 @@ mod tests {
         let config = Config::default();
         let mut lists = lists(9);
         let mut rng = SmallRng::seed_from_u64(3);
-        let start = Time::from_unix_ms(1_764_000_000_000);
+        let start = Time::SIM_EPOCH;
         let mut schedule = Schedule::new(&config, &mut rng);
         schedule.start(start);
         let uncached =

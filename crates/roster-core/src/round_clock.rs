@@ -84,7 +84,7 @@ mod tests {
     /// Round clocks of members whose own clocks are `offsets_ms` off, after each has sampled its peers (in a
     /// ring: each its successors) `rounds` times; returns the largest disagreement left, in microseconds.
     fn spread_after(offsets_ms: &[i64], rounds: usize) -> i64 {
-        let t0 = Time::from_unix_ms(1_764_000_000_000);
+        let t0 = Time::SIM_EPOCH;
         let now = |i: usize, t: Time| {
             Time::from_unix_micros((t.as_micros() as i64 + offsets_ms[i] * 1000) as u64)
         };

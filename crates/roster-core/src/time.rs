@@ -17,6 +17,10 @@ impl Time {
     /// The epoch itself; useful as the origin of a simulated clock.
     pub const ZERO: Time = Time(0);
 
+    /// Where simulated and test clocks start: 2025-11-24 16:00 UTC. A wall time rather than zero, so that
+    /// `joined_at` and the round clock see values like those of a real cluster, and fixed, so that runs repeat.
+    pub const SIM_EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
+
     /// A time `since_epoch` after the Unix epoch.
     pub fn from_since_epoch(since_epoch: Duration) -> Self {
         Time(u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX))

@@ -201,10 +201,10 @@ mod tests {
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
-        let bad_time = LINE.replace("21:14:31.123Z", "21:14:31Z");
+        let bad_time = LINE.replace("21:14:31.123Z", "25:14:31.123Z");
         let e = Record::parse(&bad_time).expect_err("bad time");
         assert!(
-            e.to_string().contains(r#"time "2026-11-29T21:14:31Z""#),
+            e.to_string().contains(r#"time "2026-11-29T25:14:31.123Z""#),
             "{e}"
         );
         let bad_event = LINE.replace("suspect", "exploded");

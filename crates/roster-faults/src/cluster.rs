@@ -1,17 +1,17 @@
 //! A cluster under test: one real `roster agent` per host of a [`Network`], each started under
 //! `ip netns exec` with its own data dir and event log, and the faults applied to it.
 //!
-//! Owns the agents' processes (start, `kill -9`, SIGSTOP/SIGCONT, restart on the same data dir) and the run
-//! directory that holds their data dirs and stderr. Dropping a cluster kills every agent and helper and removes
+//! Owns the agents' processes (started and reaped through `roster_harness`, as the demo, the benchmark and
+//! the CLI tests run theirs; `kill -9`, SIGSTOP/SIGCONT, restart on the same data dir) and the run directory that holds their data dirs and stderr. Dropping a cluster kills every agent and helper and removes
 //! the network; the run directory is kept only when the test is failing, so its logs can be read.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use roster_harness::{AgentProcess, Launch};
 
 use crate::fault::{self, Fault, Latency};
 use crate::network::{Network, command_in};
@@ -124,7 +124,7 @@ pub(crate) fn sweep_run_dirs() {
 
 #[derive(Debug)]
 struct Agent {
-    child: Child,
+    process: AgentProcess,
     started: SystemTime,
 }
 
@@ -135,6 +135,8 @@ pub struct Cluster {
     bins: Bins,
     run_dir: PathBuf,
     agents: Vec<Option<Agent>>,
+    /// Helper processes (UDP probes) running in the hosts' namespaces.
+    helpers: Vec<Child>,
     faults: Vec<Fault>,
     /// Packets dropped by fault rules since replaced or removed (their counters go with them).
     dropped_before: u64,
@@ -156,6 +158,7 @@ impl Cluster {
             bins: bins.clone(),
             run_dir,
             agents: (0..hosts).map(|_| None).collect(),
+            helpers: Vec::new(),
             faults: Vec::new(),
             dropped_before: 0,
             latency: None,
@@ -203,60 +206,31 @@ impl Cluster {
     pub fn start(&mut self, i: usize) -> Result<(), String> {
         assert!(self.agents[i - 1].is_none(), "h{i} already runs");
         let host = self.net.host(i).clone();
-        let data_dir = self.data_dir(i);
-        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-        let stderr_path = self.run_dir.join(format!("{}.log", host.name));
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&stderr_path)
-            .map_err(|e| format!("{}: {e}", stderr_path.display()))?;
-        let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let mut args: Vec<String> = vec![
-            "agent".into(),
-            "--name".into(),
-            host.name.clone(),
-            "--bind".into(),
-            format!("{}:{PROTOCOL_PORT}", host.ip),
-            "--http".into(),
-            format!("{}:{HTTP_PORT}", host.ip),
-            "--data-dir".into(),
-            data_dir.to_string_lossy().into_owned(),
-            "--log-level".into(),
-            "info".into(),
-        ];
-        let seeds: Vec<usize> = match i {
+        let ip = std::net::IpAddr::V4(host.ip);
+        let mut launch = Launch::new(
+            &host.name,
+            (ip, PROTOCOL_PORT).into(),
+            (ip, HTTP_PORT).into(),
+            &self.data_dir(i),
+        );
+        launch.join = match i {
             1 => vec![],
             2 => vec![1],
             _ => vec![1, 2],
-        };
-        for seed in seeds {
-            args.push("--join".into());
-            args.push(format!("{}:{PROTOCOL_PORT}", self.net.host(seed).ip));
         }
-        let mut command = command_in(&host.netns, &self.bins.roster)?;
-        command.args(&args);
+        .into_iter()
+        .map(|seed| (std::net::IpAddr::V4(self.net.host(seed).ip), PROTOCOL_PORT).into())
+        .collect();
         if self.clocks[i - 1].is_some() {
-            command
+            launch = launch
                 .env("LD_PRELOAD", libfaketime()?)
                 .env("FAKETIME_TIMESTAMP_FILE", self.clock_file(i))
                 .env("FAKETIME_NO_CACHE", "1")
                 .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
         }
-        // Settings of the caller's own agent must not leak into the test agents.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("ROSTER_") || key == "RUST_LOG" {
-                command.env_remove(key);
-            }
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .map_err(|e| format!("starting the agent of {}: {e}", host.name))?;
+        let process = launch.spawn(command_in(&host.netns, &self.bins.roster)?)?;
         self.agents[i - 1] = Some(Agent {
-            child,
+            process,
             started: SystemTime::now(),
         });
         Ok(())
@@ -271,10 +245,11 @@ impl Cluster {
     }
 
     fn pid(&self, i: usize) -> Pid {
-        let agent = self.agents[i - 1]
+        let pid = self.agents[i - 1]
             .as_ref()
+            .and_then(|agent| agent.process.pid())
             .unwrap_or_else(|| panic!("h{i} does not run"));
-        Pid::from_raw(i32::try_from(agent.child.id()).expect("pids fit in i32"))
+        Pid::from_raw(i32::try_from(pid).expect("pids fit in i32"))
     }
 
     /// When the running agent of host `i` was started.
@@ -294,7 +269,7 @@ impl Cluster {
     pub fn unexpected_exits(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         for (n, slot) in self.agents.iter_mut().enumerate() {
-            if let Some(Ok(Some(status))) = slot.as_mut().map(|agent| agent.child.try_wait()) {
+            if let Some(status) = slot.as_mut().and_then(|agent| agent.process.exit_status()) {
                 out.push(format!("h{} exited: {status}", n + 1));
             }
         }
@@ -310,7 +285,7 @@ impl Cluster {
         }
         for &i in hosts {
             if let Some(mut agent) = self.agents[i - 1].take() {
-                let _ = agent.child.wait();
+                agent.process.kill();
             }
         }
         at
@@ -416,19 +391,19 @@ impl Cluster {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| e.to_string())?;
-        // Owned like an agent so that drop reaps it; the network teardown kills it anyway.
-        self.agents[i - 1] = Some(Agent {
-            child,
-            started: SystemTime::now(),
-        });
+        // Owned so that drop reaps it; the network teardown kills it anyway.
+        self.helpers.push(child);
         Ok(())
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for agent in self.agents.iter_mut().filter_map(Option::take) {
-            let mut child = agent.child;
+        for agent in self.agents.iter_mut().flatten() {
+            agent.process.kill_now();
+        }
+        self.agents.clear();
+        for mut child in self.helpers.drain(..) {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -4,16 +4,14 @@
 //! Owns the parsing of both and the minimal HTTP/1.0 client. The client connects only to addresses of the
 //! test subnet; the caller passes the subnet, and anything outside it is refused before a socket is opened.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::network::Subnet;
 
-/// One line of an agent's event log (DESIGN.md "Event log line"); times in unix milliseconds.
+/// One line of an agent's event log (docs/operations.md describes the format); times in unix milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub time_ms: u64,
@@ -40,8 +38,11 @@ struct RawEvent {
     from: Option<String>,
 }
 
-/// The agent's own reader of its log times (RFC 3339, UTC, milliseconds).
-pub use roster_agent::eventlog::parse_rfc3339_ms;
+/// A time of the log or the HTTP API (RFC 3339 in UTC, `2026-11-24T21:14:31.123Z`) in Unix milliseconds.
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    let at = humantime::parse_rfc3339(text).ok()?;
+    u64::try_from(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
+}
 
 /// Reads an agent's event log; lines that do not parse are skipped (a torn last line of a killed agent).
 pub fn read_events(data_dir: &Path) -> Vec<Event> {
@@ -83,43 +84,15 @@ impl MemberView {
     }
 }
 
-/// `GET path` on `ip:port` over HTTP/1.0 (so the body ends at close, unchunked), with short time bounds.
+/// `GET path` on `ip:port` (see `roster_harness::http_get`), refused before a socket is opened for any
+/// address outside the test subnet.
 pub fn http_get(subnet: Subnet, ip: Ipv4Addr, port: u16, path: &str) -> Result<String, String> {
     if !subnet.contains(ip) {
         return Err(format!(
             "refusing to connect to {ip}: outside the test subnet {subnet}"
         ));
     }
-    let addr = SocketAddr::V4(SocketAddrV4::new(ip, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("send to {addr}: {e}"))?;
-    let mut response = Vec::new();
-    // Bounded by the read timeout and by a size cap far above any list this suite makes.
-    stream
-        .take(8 << 20)
-        .read_to_end(&mut response)
-        .map_err(|e| format!("read from {addr}: {e}"))?;
-    let response =
-        String::from_utf8(response).map_err(|_| format!("{addr}{path}: response is not UTF-8"))?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{addr}{path}: no HTTP header"))?;
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("{addr}{path}: {status}"));
-    }
-    Ok(body.to_owned())
+    roster_harness::http_get(SocketAddr::V4(SocketAddrV4::new(ip, port)), path)
 }
 
 /// The list an agent serves on `GET /v1/members`.

@@ -71,7 +71,7 @@ fn detection_figures(ds: &[Detection]) -> String {
         .join(", ")
 }
 
-/// Asserts R5 on detections: each crash failed in one list within 10 s and in every survivor's within 15 s.
+/// Asserts the deadlines on detections: each crash failed in one list within 10 s and in every survivor's within 15 s.
 fn assert_deadlines(scenario: &str, ds: &[Detection]) {
     for d in ds {
         assert!(

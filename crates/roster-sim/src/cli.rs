@@ -157,29 +157,11 @@ pub fn parse_loss(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses `150ms`, `2s`, `1.5s`, `2m`, `500us`, or plain seconds: durations as `roster` takes them on the
-/// command line and in its config file.
+/// Parses a duration as people write it: `150ms`, `2s`, `1.5s`, `2m`, `1m30s`, `500us`. A bare number is
+/// refused with a request for a unit, since `500` could mean seconds or milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let v: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 200ms or 2s"))?;
-    let secs = match unit.trim() {
-        "us" | "µs" => v / 1e6,
-        "ms" => v / 1e3,
-        "s" | "" => v,
-        "m" | "min" => v * 60.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {s:?}; use us, ms, s or m"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration like 200ms or 2s: {e}"))
 }
 
 /// Parses `100ms` or `20ms..200ms`.
@@ -450,7 +432,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_parse_as_the_issue_writes_them() {
+    fn flags_parse_as_the_docs_write_them() {
         assert_eq!(parse_loss("5%"), Ok(0.05));
         assert_eq!(parse_loss("0.1"), Ok(0.1));
         assert!(parse_loss("120%").is_err());
@@ -464,12 +446,14 @@ mod tests {
         );
         assert_eq!(parse_duration("120s"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("3 fortnights").is_err());
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
+        let bare = parse_duration("7").unwrap_err();
+        assert!(bare.contains("time unit needed"), "{bare}");
         assert!(parse_duration("s").is_err());
         assert_eq!(parse_churn("0.5"), Ok(Churn::PerSecond(0.5)));
         assert_eq!(
@@ -491,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn json_is_one_object_with_the_keys_the_issue_lists() {
+    fn json_is_one_object_with_the_documented_keys() {
         let report = simulate(&args(
             "--nodes 8 --crash 2 --loss 5% --runs 2 --seed 3 --format json",
         ))

@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use roster_core::mix::splitmix64;
 use roster_core::name_hash;
 use roster_core::{Config, Event, Identity, Member, Meta, Node, State, Time};
 
@@ -24,8 +25,6 @@ use crate::metrics::{Metrics, Want};
 use crate::network::{Fate, Network, addr_of, index_of};
 
 /// The simulated clock starts here: a realistic epoch, since probe rounds align to `now`.
-pub const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
-
 /// Stream exchanges longer than this are cut: a sync is request, response and at most a push.
 const MAX_STREAM_LEGS: u8 = 6;
 
@@ -234,13 +233,6 @@ impl Clocks {
     }
 }
 
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 impl Sim {
     /// Builds the world: the first `initial` nodes running and converged, each identity built once and shared by
     /// every list through its `Arc`.
@@ -256,9 +248,14 @@ impl Sim {
             .context("the protocol configuration cannot meet its deadlines")?;
         let identities: Vec<Arc<Identity>> = (0..world.nodes)
             .map(|i| {
-                Identity::new(name_of(i), addr_of(i), EPOCH.unix_ms(), Meta::default())
-                    .map(Arc::new)
-                    .context("simulated identity")
+                Identity::new(
+                    name_of(i),
+                    addr_of(i),
+                    Time::SIM_EPOCH.unix_ms(),
+                    Meta::default(),
+                )
+                .map(Arc::new)
+                .context("simulated identity")
             })
             .collect::<anyhow::Result<_>>()?;
         // Lists keep their ring sorted by (hash, name): adopting members in that order appends to the ring
@@ -269,18 +266,18 @@ impl Sim {
         let mut slots = Vec::with_capacity(world.nodes);
         // Clocks draw from their own generator, so that a world whose clocks agree has the history it had
         // before clocks were modelled.
-        let mut clock_rng = SmallRng::seed_from_u64(mix(world.seed ^ CLOCK_STREAM));
+        let mut clock_rng = SmallRng::seed_from_u64(splitmix64(world.seed ^ CLOCK_STREAM));
         for (i, identity) in identities.iter().enumerate() {
-            let clock = world.clocks.draw(EPOCH, &mut clock_rng);
+            let clock = world.clocks.draw(Time::SIM_EPOCH, &mut clock_rng);
             let node = if i < world.initial {
-                let rng = SmallRng::seed_from_u64(mix(world.seed ^ mix(i as u64)));
+                let rng = SmallRng::seed_from_u64(splitmix64(world.seed ^ splitmix64(i as u64)));
                 let mut node = Node::new(world.config.clone(), (**identity).clone(), rng)
                     .context("the core refused the configuration")?;
                 // The node skips its own entry; an exact size lets it reserve its list once.
                 let everyone = ring_order
                     .iter()
                     .map(|id| Member::new(Arc::clone(id), 0, State::Alive));
-                node.adopt_members(clock.now_at(EPOCH), everyone);
+                node.adopt_members(clock.now_at(Time::SIM_EPOCH), everyone);
                 Some(node)
             } else {
                 None
@@ -289,7 +286,7 @@ impl Sim {
                 left_at: None,
                 clock,
                 clone_of: None,
-                budget: Budget::full(EPOCH, world.network.packet_budget.unwrap_or(0.0)),
+                budget: Budget::full(Time::SIM_EPOCH, world.network.packet_budget.unwrap_or(0.0)),
                 status: if node.is_some() {
                     Status::Running
                 } else {
@@ -307,9 +304,9 @@ impl Sim {
             });
         }
         let mut sim = Sim {
-            rng: SmallRng::seed_from_u64(mix(world.seed)),
+            rng: SmallRng::seed_from_u64(splitmix64(world.seed)),
             clock_rng,
-            metrics: Metrics::new(world.nodes, EPOCH),
+            metrics: Metrics::new(world.nodes, Time::SIM_EPOCH),
             running: 0,
             suspicion_min: world.config.timers(world.nodes).suspicion_min,
             deferred: 0,
@@ -324,7 +321,7 @@ impl Sim {
             slots,
             queue: BinaryHeap::new(),
             seq: 0,
-            now: EPOCH,
+            now: Time::SIM_EPOCH,
             steps: 0,
         };
         sim.running = sim
@@ -332,12 +329,12 @@ impl Sim {
             .iter()
             .filter(|s| s.status == Status::Running)
             .count();
-        sim.metrics.set_running(EPOCH, sim.running);
+        sim.metrics.set_running(Time::SIM_EPOCH, sim.running);
         for i in 0..sim.world.initial {
             sim.settle(i);
         }
         for index in 0..sim.world.faults.len() {
-            let at = EPOCH + sim.world.faults[index].at;
+            let at = Time::SIM_EPOCH + sim.world.faults[index].at;
             sim.push(at, What::Fault(index));
         }
         let heals: Vec<Duration> = sim
@@ -348,7 +345,7 @@ impl Sim {
             .map(|p| p.heal)
             .collect();
         for heal in heals {
-            sim.push(EPOCH + heal, What::Heal);
+            sim.push(Time::SIM_EPOCH + heal, What::Heal);
         }
         Ok(sim)
     }
@@ -385,7 +382,7 @@ impl Sim {
 
     /// Simulated time since the start.
     pub fn elapsed(&self) -> Duration {
-        self.now - EPOCH
+        self.now - Time::SIM_EPOCH
     }
 
     pub fn world(&self) -> &World {
@@ -409,7 +406,7 @@ impl Sim {
 
     /// Runs until `elapsed()` reaches `until` (or the queue empties).
     pub fn run_until(&mut self, until: Duration) {
-        let end = EPOCH + until;
+        let end = Time::SIM_EPOCH + until;
         while let Some(entry) = self.queue.peek() {
             if entry.at > end {
                 break;
@@ -445,7 +442,7 @@ impl Sim {
     }
 
     pub(crate) fn since_start(&self) -> Duration {
-        self.now - EPOCH
+        self.now - Time::SIM_EPOCH
     }
 
     /// What the protocol's `now` reads at node `i` (see `clock`).

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use roster_core::mix::splitmix64;
 use roster_core::{Identity, Meta, Node, Time};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::NodeClock;
-use crate::engine::{Sim, Status, mix, name_of};
+use crate::engine::{Sim, Status, name_of};
 use crate::metrics::Want;
 use crate::network::addr_of;
 use crate::serde_secs;
@@ -312,8 +313,9 @@ impl Sim {
         let identity = Identity::new(name, addr_of(i), joined, Meta::default())
             .expect("simulated names are valid");
         let generation = self.slots[i].generation + 1;
-        let rng =
-            SmallRng::seed_from_u64(mix(self.world.seed ^ mix(i as u64) ^ mix(generation << 40)));
+        let rng = SmallRng::seed_from_u64(splitmix64(
+            self.world.seed ^ splitmix64(i as u64) ^ splitmix64(generation << 40),
+        ));
         let Ok(mut node) = Node::new(self.world.config.clone(), identity.clone(), rng) else {
             return;
         };

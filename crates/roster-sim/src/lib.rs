@@ -1,5 +1,6 @@
 //! `roster-sim`: a deterministic discrete-event simulator that runs thousands of real `roster-core` nodes through
-//! a modelled network, injects faults, and measures what DESIGN.md R5 promises.
+//! a modelled network, injects faults, and measures what Roster promises: a crashed member failed in one list
+//! within the detection deadline and in every live list within the dissemination deadline.
 //!
 //! The nodes run the very protocol code the agent runs, real codec included: the bytes a node hands to
 //! `poll_transmit` are the bytes another node's `handle_packet` or `handle_stream` gets.
@@ -35,7 +36,7 @@ pub mod trace;
 mod truth;
 
 pub use clock::NodeClock;
-pub use engine::{Clocks, EPOCH, Sim, World, name_of};
+pub use engine::{Clocks, Sim, World, name_of};
 pub use fault::{Fault, Scheduled};
 pub use network::{DirectedLoss, Latency, Network, Partition};
 

@@ -103,7 +103,7 @@ pub struct Metrics {
     by_subject: Vec<Vec<u32>>,
     /// Live, unpartitioned members marked failed.
     pub false_positives: Vec<Mistake>,
-    /// Members that left marked failed instead (DESIGN.md R3).
+    /// Members that left marked failed instead (a leave must never show as a crash).
     pub left_marked_failed: Vec<Mistake>,
     /// Live members marked failed by a node that the partition cut off from them: the protocol doing its job.
     pub partition_failed: u64,

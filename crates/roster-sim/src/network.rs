@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
+use roster_core::mix::finalize;
 use serde::{Deserialize, Serialize};
 
 /// The port every simulated node listens on; the address tells the nodes apart.
@@ -73,7 +74,7 @@ impl Latency {
             Latency::Uniform { min, max } => uniform(min, max, rng) / 2,
             Latency::LongTail { min, max } => {
                 let (a, b) = if from < to { (from, to) } else { (to, from) };
-                let unit = (mix(seed ^ mix((a as u64) << 32 | b as u64)) >> 11) as f64
+                let unit = (finalize(seed ^ finalize((a as u64) << 32 | b as u64)) >> 11) as f64
                     / (1u64 << 53) as f64;
                 let base = min + (max.saturating_sub(min)).mul_f64(unit);
                 let u: f64 = rng.random_range(f64::EPSILON..1.0);
@@ -89,12 +90,6 @@ fn uniform(min: Duration, max: Duration, rng: &mut SmallRng) -> Duration {
         return min;
     }
     Duration::from_micros(rng.random_range(min.as_micros() as u64..=max.as_micros() as u64))
-}
-
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Extra loss on datagrams from one set of nodes to another, for a while: the one-way loss of a broken NIC or

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::engine::Sim;
 use crate::metrics::{Mistake, Want};
 
-/// The R5 deadlines and the tighter targets, in seconds.
+/// The detection and dissemination deadlines, and the tighter p99 targets under them, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Targets {
     pub detection_p99_s: f64,
@@ -166,9 +166,9 @@ pub struct Convergence {
 /// One verdict against the targets.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Verdict {
-    /// Every target met: the R5 deadlines, the tighter p99 targets, and zero mistakes.
+    /// Every target met: the deadlines, the tighter p99 targets, and zero mistakes.
     pub pass: bool,
-    /// The R5 deadlines and zero mistakes met, whatever the p99 targets say.
+    /// The deadlines and zero mistakes met, whatever the p99 targets say.
     pub deadlines_met: bool,
     pub failures: Vec<String>,
 }

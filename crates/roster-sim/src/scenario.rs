@@ -1,7 +1,7 @@
 //! Named scenarios: each builds its worlds from a few parameters, runs them, and judges the result.
 //!
 //! - `crash`: N members, K crash at once after a warm-up; detection and dissemination against the deadlines.
-//! - `spec`: the R5 matrix, N in {5, 50, 500, 5000} x loss {0, 5 %}, round trips 20-200 ms, 3 crashes.
+//! - `spec`: the deadlines' matrix, N in {5, 50, 500, 5000} x loss {0, 5 %}, round trips 20-200 ms, 3 crashes.
 //! - `lifeguard`: slow and frozen members under 10 % loss, plus 3 crashes: no live member may be failed.
 //! - `partition`: the cluster splits in two, each side fails the other, the split heals: time to merge.
 //! - `joins`: a cluster grows from one member by a stream of joins: time until every list has everyone.
@@ -199,7 +199,7 @@ pub fn cells(
 
 /// The seed of run `run` of a cell: runs differ, and a failing run can be replayed alone.
 pub fn run_seed(seed: u64, run: usize) -> u64 {
-    seed.wrapping_add((run as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    seed.wrapping_add((run as u64).wrapping_mul(roster_core::mix::GAMMA))
 }
 
 fn secs(s: f64) -> Duration {

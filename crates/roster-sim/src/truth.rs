@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use roster_core::{ChangeKind, Event, Via};
+use roster_core::{ChangeKind, Event, Time, Via};
 
-use crate::engine::{EPOCH, Sim, Status, name_of};
+use crate::engine::{Sim, Status, name_of};
 use crate::metrics::{Mistake, Want};
 use crate::network::index_of;
 
@@ -68,7 +68,7 @@ impl Sim {
             ChangeKind::Failed if learned => {}
             ChangeKind::Failed => {
                 let mistake = || Mistake {
-                    at_s: (self.now - EPOCH).as_secs_f64(),
+                    at_s: (self.now - Time::SIM_EPOCH).as_secs_f64(),
                     observer: name_of(observer),
                     member: change.member.name().to_string(),
                     via: change.via.as_str(),
@@ -78,7 +78,7 @@ impl Sim {
                     // An observer the partition kept from hearing the goodbye fails the member like any other
                     // it cannot reach; once the partition heals it must learn of the leave.
                     let since = slot.left_at.map_or(Duration::ZERO, |t| {
-                        (t - EPOCH).saturating_sub(PARTITION_GRACE)
+                        (t - Time::SIM_EPOCH).saturating_sub(PARTITION_GRACE)
                     });
                     if self
                         .world

@@ -242,7 +242,7 @@ fn a_restart_with_a_new_joined_at_replaces_the_old_instance_everywhere() {
     ));
     let new = sim.identity(3).joined_at_ms();
     assert!(
-        new > roster_sim::EPOCH.unix_ms(),
+        new > roster_core::Time::SIM_EPOCH.unix_ms(),
         "seed 9: joined_at did not move"
     );
     for observer in (0..12).filter(|&i| i != 3) {
@@ -292,7 +292,10 @@ fn a_reboot_whose_clock_is_two_minutes_behind_replaces_the_old_instance_with_or_
             ));
             let context = format!("seed {seed}, data kept: {keep_data}");
             let current = sim.identity(3).joined_at_ms();
-            assert!(current > roster_sim::EPOCH.unix_ms(), "{context}");
+            assert!(
+                current > roster_core::Time::SIM_EPOCH.unix_ms(),
+                "{context}"
+            );
             for observer in (0..12).filter(|&i| i != 3) {
                 assert_eq!(
                     state_in(&sim, observer, 3),
@@ -406,7 +409,7 @@ fn the_small_spec_scenario_meets_the_deadlines() {
                 cell.label,
                 summary.samples
             );
-            // The p99 targets of issue 4 are tighter than R5 and missed at small N (see docs/timing.md); the
+            // The p99 targets are tighter than the deadlines and missed at small N (see docs/timing.md); the
             // deadlines themselves must hold.
             assert!(
                 summary.verdict.deadlines_met,

@@ -19,6 +19,16 @@ type FilterHandle = reload::Handle<Targets, Registry>;
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let settings = args.clone().resolve()?;
+    if args.print_config {
+        // What cannot run is not printed as if it were in force: the core's own check, as at start.
+        settings
+            .agent
+            .protocol
+            .validate(settings.agent.protocol.max_members)
+            .map_err(|e| BadInput(format!("invalid protocol configuration: {e}")))?;
+        print!("{}", settings.to_toml());
+        return Ok(());
+    }
     let filter = filter_of(&settings)?;
     let (filter, handle) = reload::Layer::new(filter);
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -115,7 +125,7 @@ async fn reload(
             Err(e) => tracing::error!(error = %e, "SIGHUP: metadata not changed"),
         }
     }
-    let restart: Vec<&str> = needs_restart(&started.agent, &fresh.agent);
+    let restart = needs_restart(&started.in_force, &fresh.in_force);
     if !restart.is_empty() {
         tracing::warn!(settings = ?restart, "SIGHUP: these settings changed but take effect only at a restart");
     }
@@ -126,33 +136,15 @@ async fn reload(
     }
 }
 
-/// The settings that differ between `old` and `new` and that a running agent cannot change.
-fn needs_restart(
-    old: &roster_agent::AgentConfig,
-    new: &roster_agent::AgentConfig,
-) -> Vec<&'static str> {
-    let mut names = Vec::new();
-    let mut check = |name, differs: bool| {
-        if differs {
-            names.push(name);
-        }
-    };
-    check("name", old.name != new.name);
-    check("bind", old.bind != new.bind);
-    check("advertise", old.advertise != new.advertise);
-    check("join", old.join != new.join);
-    check("retry_join", old.retry_join != new.retry_join);
-    check("data_dir", old.data_dir != new.data_dir);
-    check("http", old.http != new.http);
-    check("metrics_http", old.metrics_http != new.metrics_http);
-    check("keyring", old.keyring != new.keyring);
-    check(
-        "event_log_max_bytes",
-        old.event_log_max_bytes != new.event_log_max_bytes,
-    );
-    check("event_log_keep", old.event_log_keep != new.event_log_keep);
-    check("protocol timing", old.protocol != new.protocol);
-    names
+/// The settings that differ between `old` and `new` and that a running agent cannot change: every key of the
+/// configuration in force but the log level and the metadata.
+fn needs_restart<'a>(old: &'a toml::Table, new: &'a toml::Table) -> Vec<&'a str> {
+    let live = ["log_level", "meta"];
+    old.keys()
+        .chain(new.keys().filter(|k| !old.contains_key(*k)))
+        .map(String::as_str)
+        .filter(|key| !live.contains(key) && old.get(*key) != new.get(*key))
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,5 +194,24 @@ impl Signals {
     async fn next(&mut self) -> Signal {
         let _ = tokio::signal::ctrl_c().await;
         Signal::Stop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_names_every_changed_setting_but_those_that_change_live() {
+        let old: toml::Table = toml::from_str(
+            "name = \"m1\"\nlog_level = \"info\"\nring_span = 8\n[meta]\nrole = \"web\"\n",
+        )
+        .expect("toml");
+        let new: toml::Table = toml::from_str(
+            "name = \"m1\"\nlog_level = \"debug\"\nring_span = 5\nkeyring = \"k\"\n[meta]\nrole = \"db\"\n",
+        )
+        .expect("toml");
+        assert_eq!(needs_restart(&old, &new), ["ring_span", "keyring"]);
+        assert!(needs_restart(&old, &old).is_empty());
     }
 }

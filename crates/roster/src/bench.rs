@@ -1,4 +1,4 @@
-//! `roster bench`: what a member costs, measured on real agent processes on this machine (issue 9).
+//! `roster bench`: what a member costs, measured on real agent processes on this machine.
 //!
 //! `roster bench cluster` starts N agents of this very binary on loopback, waits until every list holds N
 //! members alive, measures a quiet steady state from the agents' own counters and `/proc`, then kills some at
@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use roster_agent::MemberInfo;
+use roster_core::mix::SplitMix64;
 
 use crate::BadInput;
 use crate::client::Format;
+use crate::config::parse_duration;
 use cluster::{Cluster, Options, check_interrupted, sleep};
 use observe::{Counters, Memory, now_ms};
 use report::{
     ClusterReport, ColdStarts, Conditions, Convergence, Crash, Quiet, Rates, Spread, Victim,
 };
-use roster_sim::cli::parse_duration;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -403,19 +404,12 @@ fn crash(cluster: &mut Cluster, kill: usize, seed: u64) -> anyhow::Result<Crash>
     Ok(Crash::new(names, survivors.len(), report, false_failures))
 }
 
-/// `kill` distinct agents out of `nodes`, the same for the same seed (splitmix64).
+/// `kill` distinct agents out of `nodes`, the same for the same seed.
 fn choose(nodes: usize, kill: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut rng = SplitMix64::new(seed);
     let mut chosen = Vec::with_capacity(kill);
     while chosen.len() < kill.min(nodes) {
-        let pick = (next() % nodes as u64) as usize;
+        let pick = rng.below(nodes as u64) as usize;
         if !chosen.contains(&pick) {
             chosen.push(pick);
         }

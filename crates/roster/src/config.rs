@@ -1,5 +1,14 @@
-//! The agent's settings from three places: flags, then `ROSTER_*` environment variables (clap reads both),
-//! then the TOML config file; the first that gives a value wins.
+//! The agent's configuration: one schema, filled from flags, then `ROSTER_*` environment variables (clap reads
+//! both), then the TOML config file, then the defaults; the first that gives a value wins.
+//!
+//! The schema has two parts, each listed once. [`AgentSettings`] holds the agent's own settings: its fields are
+//! the flags, the variables and the file's keys, and their doc comments the help. The protocol's knobs are the
+//! fields of `roster_core::Config` itself (see [`protocol`]). Each value is checked where it is read, so an
+//! error names the flag, the variable or the file's line; whether the protocol's knobs can meet their
+//! deadlines together is the core's check, made once when the agent starts.
+
+mod file;
+mod protocol;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -7,27 +16,48 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgAction, Args, ValueEnum};
 use roster_agent::AgentConfig;
 use roster_core::{Config, Meta};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
+use toml::{Table, Value};
 use tracing_subscriber::filter::Targets;
 
 use crate::BadInput;
-use roster_sim::cli::parse_duration;
+use file::FileConfig;
+use protocol::ProtocolArgs;
 
-/// `roster agent`'s flags. Each also reads `ROSTER_<FLAG>` and the config file's key of the same name
-/// (with `_` for `-`).
+/// `roster agent`'s flags: the settings, the protocol's knobs, and what to do with them.
 #[derive(Clone, Debug, Args)]
 pub struct AgentArgs {
+    #[command(flatten)]
+    pub settings: AgentSettings,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// TOML file with any of these settings
+    #[arg(long, env = "ROSTER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the configuration in force as TOML and exit; the output loads back as a config file
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// The agent's own settings. Each is a flag `--KEY` (with `-` for `_`), a variable `ROSTER_KEY` and a key of
+/// the config file; left out, it takes the default its help names.
+#[derive(Clone, Debug, Default, Args, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
     /// Member name, unique in the cluster [default: the hostname]
     #[arg(long, env = "ROSTER_NAME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Address for the protocol's UDP socket and TCP listener
     #[arg(long, env = "ROSTER_BIND", value_name = "IP:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bind: Option<SocketAddr>,
     /// Address other members reach this one at, if not the bind address (NAT)
     #[arg(long, env = "ROSTER_ADVERTISE", value_name = "IP:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise: Option<SocketAddr>,
     /// A member to join through (IP or HOST, with :PORT unless it is 7946); repeat for more, any one is enough
     #[arg(
@@ -36,89 +66,74 @@ pub struct AgentArgs {
         value_name = "ADDR",
         value_delimiter = ','
     )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub join: Vec<String>,
-    /// Keep trying to join, with backoff and jitter, instead of giving up after 30 s
-    #[arg(long, env = "ROSTER_RETRY_JOIN")]
-    pub retry_join: bool,
+    /// Keep trying to join, with backoff and jitter, instead of giving up after the join timeout [default: false]
+    #[arg(
+        long,
+        env = "ROSTER_RETRY_JOIN",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_join: Option<bool>,
     /// Directory for the event log and the snapshot [default: roster-data/NAME]
     #[arg(long, env = "ROSTER_DATA_DIR", value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Address of the HTTP API, as IP:PORT or http://IP:PORT [default: 127.0.0.1:7070]
     #[arg(long, env = "ROSTER_HTTP", value_name = "IP:PORT", value_parser = parse_http_addr)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "checked::<_, SocketAddr>"
+    )]
     pub http: Option<SocketAddr>,
     /// A listener of its own for /metrics alone, e.g. for a scraper on the network [default: none]
     #[arg(long, env = "ROSTER_METRICS_HTTP", value_name = "IP:PORT", value_parser = parse_http_addr)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "checked::<_, SocketAddr>"
+    )]
     pub metrics_http: Option<SocketAddr>,
-    /// TOML file with any of these settings
-    #[arg(long, env = "ROSTER_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Log level or filter for stderr: trace, debug, info, warn, error or off, or TARGET=LEVEL pairs such as
     /// `info,roster_agent=debug` [default: RUST_LOG, then info]
     #[arg(long, env = "ROSTER_LOG_LEVEL", value_name = "FILTER", value_parser = parse_log_filter)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "checked::<_, String>"
+    )]
     pub log_level: Option<String>,
     /// Log line format on stderr [default: text]
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
     /// Metadata for this member, KEY=VALUE; repeat for more (reloaded from the config file on SIGHUP)
     #[arg(long = "meta", env = "ROSTER_META", value_name = "KEY=VALUE", value_delimiter = ',', value_parser = parse_meta_pair)]
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "meta_table")]
     pub meta: Vec<(String, String)>,
     /// Rotate the event log when it would pass this size [default: 67108864]
     #[arg(long, env = "ROSTER_EVENT_LOG_MAX_BYTES", value_name = "BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_log_max_bytes: Option<u64>,
-    /// Keyring file (one base64 key per line, the first is the primary): encrypt and authenticate all traffic
-    #[arg(long, env = "ROSTER_KEYRING", value_name = "FILE")]
-    pub keyring: Option<PathBuf>,
     /// Rotated event logs to keep [default: 3]
     #[arg(long, env = "ROSTER_EVENT_LOG_KEEP", value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_log_keep: Option<usize>,
-    #[arg(
-        long,
-        env = "ROSTER_PROBE_INTERVAL",
-        value_name = "TIME",
-        value_parser = parse_positive_duration,
-        help = with_core_default(
-            "The protocol period: each member probes one other per interval; shorter detects sooner, for more packets",
-            Config::default().probe_interval,
-        )
-    )]
-    pub probe_interval: Option<Duration>,
-    #[arg(
-        long,
-        env = "ROSTER_DETECT_DEADLINE",
-        value_name = "TIME",
-        value_parser = parse_positive_duration,
-        help = with_core_default(
-            "A crashed member is failed in at least one list within this time",
-            Config::default().detect_deadline,
-        )
-    )]
-    pub detect_deadline: Option<Duration>,
-    #[arg(
-        long,
-        env = "ROSTER_DISSEMINATE_DEADLINE",
-        value_name = "TIME",
-        value_parser = parse_positive_duration,
-        help = with_core_default(
-            "A crashed member is failed in every live list within this time",
-            Config::default().disseminate_deadline,
-        )
-    )]
-    pub disseminate_deadline: Option<Duration>,
-    #[arg(
-        long,
-        env = "ROSTER_MAX_RTT",
-        value_name = "TIME",
-        value_parser = parse_positive_duration,
-        help = with_core_default(
-            "The longest round trip the deadlines are kept for",
-            Config::default().max_rtt,
-        )
-    )]
-    pub max_rtt: Option<Duration>,
+    /// Keyring file (one base64 key per line, the first is the primary): encrypt and authenticate all traffic
+    #[arg(long, env = "ROSTER_KEYRING", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<PathBuf>,
+    /// Stream (TCP) connections open at once, each way [default: 64]
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS", value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
 }
 
 /// How log lines look on stderr.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     // One line of text per event, for a person or the journal.
@@ -126,6 +141,11 @@ pub enum LogFormat {
     Text,
     // One JSON object per line, for a log pipeline.
     Json,
+}
+
+/// A duration as people write it (`750ms`, `1m30s`); a bare number is refused, asking for a unit.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?}: {e}"))
 }
 
 /// `IP:PORT`, or the same as a URL (`http://127.0.0.1:7070`, `http://[::1]:7070/`), as a browser shows it.
@@ -176,102 +196,49 @@ fn parse_meta_pair(text: &str) -> Result<(String, String), String> {
     Ok((key.trim().to_owned(), value.to_owned()))
 }
 
-/// The help of a protocol timing flag, its default read from the core so the two cannot disagree.
-fn with_core_default(help: &str, default: Duration) -> String {
-    format!("{help} [default: {default:?}]")
+/// The file's string for a setting, read by the same parser as its flag.
+trait Checked: Sized {
+    fn parse(text: &str) -> Result<Self, String>;
 }
 
-/// A protocol duration: zero would be a deadline nothing meets, or a probe loop that never rests.
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = parse_duration(text)?;
-    if duration.is_zero() {
-        return Err(format!("{text:?} must be greater than zero"));
+impl Checked for SocketAddr {
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_http_addr(text)
     }
-    Ok(duration)
 }
 
-/// A protocol duration in the config file, written as on the command line: `probe_interval = "750ms"`.
-fn deserialize_positive_duration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
+impl Checked for Duration {
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_duration(text)
+    }
+}
+
+/// The one free-text setting the file's deserializer checks is the log filter.
+impl Checked for String {
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_log_filter(text)
+    }
+}
+
+fn checked<'de, D: Deserializer<'de>, T: Checked>(deserializer: D) -> Result<Option<T>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse_positive_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+    T::parse(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
-fn deserialize_http_addr<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_http_addr(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
+/// `[meta]` in the file: a table of strings, where the flag gives `KEY=VALUE` pairs.
+mod meta_table {
+    use std::collections::BTreeMap;
 
-fn deserialize_log_filter<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_log_filter(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
+    use serde::{Deserialize, Deserializer, Serializer};
 
-/// The config file: the same settings as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub name: Option<String>,
-    pub bind: Option<SocketAddr>,
-    pub advertise: Option<SocketAddr>,
-    #[serde(default)]
-    pub join: Vec<String>,
-    pub retry_join: Option<bool>,
-    pub data_dir: Option<PathBuf>,
-    #[serde(default, deserialize_with = "deserialize_http_addr")]
-    pub http: Option<SocketAddr>,
-    #[serde(default, deserialize_with = "deserialize_http_addr")]
-    pub metrics_http: Option<SocketAddr>,
-    #[serde(default, deserialize_with = "deserialize_log_filter")]
-    pub log_level: Option<String>,
-    pub log_format: Option<LogFormat>,
-    /// `[meta]`: this member's metadata.
-    pub meta: Option<BTreeMap<String, String>>,
-    pub event_log_max_bytes: Option<u64>,
-    pub event_log_keep: Option<usize>,
-    pub keyring: Option<PathBuf>,
-    #[serde(default, deserialize_with = "deserialize_positive_duration")]
-    pub probe_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "deserialize_positive_duration")]
-    pub detect_deadline: Option<Duration>,
-    #[serde(default, deserialize_with = "deserialize_positive_duration")]
-    pub disseminate_deadline: Option<Duration>,
-    #[serde(default, deserialize_with = "deserialize_positive_duration")]
-    pub max_rtt: Option<Duration>,
-}
+    pub fn serialize<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+    }
 
-impl FileConfig {
-    pub fn load(path: &Path) -> Result<FileConfig, BadInput> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| BadInput(format!("cannot read config file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|span| {
-                text.get(..span.start)
-                    .unwrap_or(&text)
-                    .matches('\n')
-                    .count()
-                    + 1
-            });
-            let message = e.message().replace('\n', " ");
-            match line {
-                Some(line) => BadInput(format!(
-                    "invalid config file {}, line {line}: {message}",
-                    path.display()
-                )),
-                None => BadInput(format!("invalid config file {}: {message}", path.display())),
-            }
-        })
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+        Ok(BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -281,6 +248,15 @@ pub struct Settings {
     pub agent: AgentConfig,
     pub log_level: Option<String>,
     pub log_format: LogFormat,
+    /// Every setting with the value in force, as the config file writes it.
+    pub in_force: Table,
+}
+
+impl Settings {
+    /// The configuration in force as a config file.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.in_force).expect("a TOML table prints")
+    }
 }
 
 impl AgentArgs {
@@ -298,74 +274,106 @@ impl AgentArgs {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        let name = match self.name.or(file.name) {
-            Some(name) => name,
+        let mut table = file.settings;
+        table.extend(Table::try_from(&self.settings).expect("the settings serialize"));
+        let mut settings: AgentSettings = Value::Table(table)
+            .try_into()
+            .map_err(|e| BadInput(format!("invalid settings: {}", e.message().trim_end())))?;
+        // The log level alone has a fourth place, RUST_LOG, between the variables and the file.
+        settings.log_level = match (&self.settings.log_level, rust_log) {
+            (Some(level), _) => Some(level.clone()),
+            (None, Some(level)) => {
+                Some(parse_log_filter(level).map_err(|e| BadInput(format!("RUST_LOG: {e}")))?)
+            }
+            (None, None) => settings.log_level,
+        };
+
+        let mut knobs = file.protocol;
+        knobs.extend(self.protocol.values);
+        let protocol: Config = Value::Table(knobs).try_into().map_err(|e| {
+            BadInput(format!(
+                "invalid protocol configuration: {}",
+                e.message().trim_end()
+            ))
+        })?;
+
+        let agent = settings.complete(protocol)?;
+        let log_format = settings.log_format.unwrap_or_default();
+        let mut in_force = Table::try_from(settings_in_force(&agent, &settings, log_format))
+            .expect("the settings serialize");
+        in_force.extend(Table::try_from(&agent.protocol).expect("the core's Config serializes"));
+        // A table must come after every plain key in TOML.
+        if let Some(meta) = in_force.remove("meta") {
+            in_force.insert("meta".into(), meta);
+        }
+        Ok(Settings {
+            agent,
+            log_level: settings.log_level,
+            log_format,
+            in_force,
+        })
+    }
+}
+
+impl AgentSettings {
+    /// The agent's configuration: what was set, else the default.
+    fn complete(&self, protocol: Config) -> Result<AgentConfig, BadInput> {
+        let name = match &self.name {
+            Some(name) => name.clone(),
             None => gethostname::gethostname()
                 .into_string()
                 .map_err(|_| BadInput("the hostname is not UTF-8: give --name".into()))?,
         };
-        let bind = self.bind.or(file.bind).ok_or_else(|| {
+        let bind = self.bind.ok_or_else(|| {
             BadInput("no bind address: give --bind IP:PORT (or `bind` in the config file, or ROSTER_BIND)".into())
         })?;
         let mut agent = AgentConfig::new(name.clone(), bind);
-        agent.advertise = self.advertise.or(file.advertise);
-        agent.join = if self.join.is_empty() {
-            file.join
-        } else {
-            self.join
-        };
+        agent.advertise = self.advertise;
+        agent.join = self.join.clone();
         agent.join.retain(|s| !s.trim().is_empty());
-        agent.retry_join = self.retry_join || file.retry_join.unwrap_or(false);
-        agent.metrics_http = self.metrics_http.or(file.metrics_http);
-        let meta: BTreeMap<String, String> = if self.meta.is_empty() {
-            file.meta.unwrap_or_default()
-        } else {
-            self.meta.into_iter().collect()
-        };
+        agent.retry_join = self.retry_join.unwrap_or(agent.retry_join);
+        agent.metrics_http = self.metrics_http;
+        let meta: BTreeMap<String, String> = self.meta.iter().cloned().collect();
         agent.meta = Meta::new(meta).map_err(|e| BadInput(format!("invalid metadata: {e}")))?;
         agent.data_dir = Some(
             self.data_dir
-                .or(file.data_dir)
+                .clone()
                 .unwrap_or_else(|| Path::new("roster-data").join(&name)),
         );
-        if let Some(http) = self.http.or(file.http) {
-            agent.http = Some(http);
-        }
-        if let Some(max) = self.event_log_max_bytes.or(file.event_log_max_bytes) {
-            agent.event_log_max_bytes = max;
-        }
-        agent.keyring = self.keyring.or(file.keyring);
-        if let Some(keep) = self.event_log_keep.or(file.event_log_keep) {
-            agent.event_log_keep = keep;
-        }
-        // Whether these can meet their deadlines together is the agent's check, made before anything binds.
-        let protocol = &mut agent.protocol;
-        if let Some(interval) = self.probe_interval.or(file.probe_interval) {
-            protocol.probe_interval = interval;
-        }
-        if let Some(deadline) = self.detect_deadline.or(file.detect_deadline) {
-            protocol.detect_deadline = deadline;
-        }
-        if let Some(deadline) = self.disseminate_deadline.or(file.disseminate_deadline) {
-            protocol.disseminate_deadline = deadline;
-        }
-        if let Some(rtt) = self.max_rtt.or(file.max_rtt) {
-            protocol.max_rtt = rtt;
-        }
-        let log_level = match self.log_level {
-            Some(level) => Some(level),
-            None => match rust_log {
-                Some(level) => {
-                    Some(parse_log_filter(level).map_err(|e| BadInput(format!("RUST_LOG: {e}")))?)
-                }
-                None => file.log_level,
-            },
-        };
-        Ok(Settings {
-            agent,
-            log_level,
-            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
-        })
+        agent.http = self.http.or(agent.http);
+        agent.event_log_max_bytes = self
+            .event_log_max_bytes
+            .unwrap_or(agent.event_log_max_bytes);
+        agent.event_log_keep = self.event_log_keep.unwrap_or(agent.event_log_keep);
+        agent.keyring = self.keyring.clone();
+        agent.max_connections = self.max_connections.unwrap_or(agent.max_connections);
+        agent.protocol = protocol;
+        Ok(agent)
+    }
+}
+
+/// The settings as `agent` runs with them, for `--print-config`.
+fn settings_in_force(
+    agent: &AgentConfig,
+    given: &AgentSettings,
+    log_format: LogFormat,
+) -> AgentSettings {
+    AgentSettings {
+        name: Some(agent.name.clone()),
+        bind: Some(agent.bind),
+        advertise: agent.advertise,
+        join: agent.join.clone(),
+        retry_join: Some(agent.retry_join),
+        data_dir: agent.data_dir.clone(),
+        http: agent.http,
+        metrics_http: agent.metrics_http,
+        log_level: Some(given.log_level.clone().unwrap_or_else(|| "info".into())),
+        log_format: Some(log_format),
+        meta: given.meta.clone(),
+        event_log_max_bytes: Some(agent.event_log_max_bytes),
+        event_log_keep: Some(agent.event_log_keep),
+        keyring: agent.keyring.clone(),
+        max_connections: Some(agent.max_connections),
     }
 }
 
@@ -373,10 +381,28 @@ impl AgentArgs {
 mod tests {
     use super::*;
 
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("roster-config-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    fn args(file: Option<PathBuf>) -> AgentArgs {
+        AgentArgs {
+            settings: AgentSettings {
+                name: Some("m1".into()),
+                bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                ..AgentSettings::default()
+            },
+            protocol: ProtocolArgs::default(),
+            config: file,
+            print_config: false,
+        }
+    }
+
     #[test]
     fn a_bad_config_file_is_reported_on_one_line_with_its_line_number() {
-        let dir = std::env::temp_dir().join(format!("roster-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = scratch("bad");
         let path = dir.join("bad.toml");
         std::fs::write(&path, "name = \"m1\"\nbindd = \"127.0.0.1:1\"\n").expect("write");
         let err = FileConfig::load(&path).expect_err("unknown key");
@@ -388,53 +414,41 @@ mod tests {
     }
 
     #[test]
-    fn protocol_timing_takes_the_flag_then_the_file_then_the_core_default() {
-        let dir = std::env::temp_dir().join(format!("roster-config-timing-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+    fn protocol_knobs_take_the_flag_then_the_file_then_the_core_default() {
+        let dir = scratch("timing");
         let path = dir.join("timing.toml");
         std::fs::write(
             &path,
-            "probe_interval = \"0.9s\"\ndetect_deadline = \"12s\"\n",
+            "probe_interval = \"0.9s\"\ndetect_deadline = \"12s\"\nring_span = 5\n",
         )
         .expect("write");
-        let args = AgentArgs {
-            name: Some("m1".into()),
-            bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            advertise: None,
-            join: Vec::new(),
-            retry_join: false,
-            data_dir: None,
-            http: None,
-            metrics_http: None,
-            config: Some(path),
-            log_level: None,
-            log_format: None,
-            meta: Vec::new(),
-            event_log_max_bytes: None,
-            keyring: None,
-            event_log_keep: None,
-            probe_interval: Some(Duration::from_millis(750)),
-            detect_deadline: None,
-            disseminate_deadline: None,
-            max_rtt: None,
-        };
+        let mut args = args(Some(path));
+        args.protocol
+            .values
+            .insert("probe_interval".into(), Value::String("750ms".into()));
         let protocol = args.resolve().expect("valid settings").agent.protocol;
         let core = Config::default();
         assert_eq!(protocol.probe_interval, Duration::from_millis(750));
         assert_eq!(protocol.detect_deadline, Duration::from_secs(12));
+        assert_eq!(protocol.ring_span, 5);
         assert_eq!(protocol.disseminate_deadline, core.disseminate_deadline);
         assert_eq!(protocol.max_rtt, core.max_rtt);
         std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
-    fn a_zero_or_unreadable_duration_in_the_config_file_is_reported_with_its_line() {
-        let dir = std::env::temp_dir().join(format!("roster-config-zero-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("zero.toml");
+    fn a_bad_value_in_the_config_file_is_reported_with_its_key_and_line() {
+        let dir = scratch("values");
+        let path = dir.join("values.toml");
         for (text, problem) in [
-            ("name = \"m1\"\nmax_rtt = \"0ms\"\n", "greater than zero"),
-            ("name = \"m1\"\nmax_rtt = \"soon\"\n", "not a duration"),
+            ("name = \"m1\"\nmax_rtt = \"soon\"\n", "max_rtt"),
+            (
+                "name = \"m1\"\nprobe_interval = \"500\"\n",
+                "time unit needed",
+            ),
+            ("name = \"m1\"\nring_span = \"eight\"\n", "ring_span"),
+            ("name = \"m1\"\nleave_timeout = \"5\"\n", "time unit needed"),
+            ("name = \"m1\"\nhttp = \"https://x:1\"\n", "plain http"),
         ] {
             std::fs::write(&path, text).expect("write");
             let err = FileConfig::load(&path).expect_err(problem);
@@ -443,6 +457,37 @@ mod tests {
                 "{err}"
             );
         }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_printed_configuration_loads_back_as_the_same_configuration() {
+        let dir = scratch("print");
+        let path = dir.join("in.toml");
+        std::fs::write(
+            &path,
+            "join = [\"127.0.0.1:7947\"]\nretry_join = true\nprobe_schedule = \"shuffled\"\n\
+             failed_reap_timeout = \"1h 30m\"\n[meta]\nrole = \"web\"\n",
+        )
+        .expect("write");
+        let first = args(Some(path)).resolve().expect("valid settings");
+        let printed = first.to_toml();
+        let again_path = dir.join("again.toml");
+        std::fs::write(&again_path, &printed).expect("write");
+        let again = AgentArgs {
+            settings: AgentSettings::default(),
+            ..args(Some(again_path))
+        }
+        .resolve()
+        .expect("the printed configuration loads");
+        assert_eq!(again.to_toml(), printed);
+        assert_eq!(again.agent.protocol, first.agent.protocol);
+        assert_eq!(again.agent.meta, first.agent.meta);
+        assert_eq!(
+            first.agent.protocol.failed_reap_timeout,
+            Duration::from_secs(5400)
+        );
+        assert!(printed.contains("probe_interval = \"1s\""), "{printed}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

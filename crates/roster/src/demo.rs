@@ -1,7 +1,7 @@
 //! `roster demo`: a cluster of real agents on loopback living through a scripted story, shown live.
 //!
 //! The story: every agent joins; three crash at once (`kill -9`); one leaves; a crashed one restarts from its
-//! data directory alone. Each crash is timed against the deadlines of DESIGN.md R5 (first detection within
+//! data directory alone. Each crash is timed against Roster's deadlines (first detection within
 //! 10 s, every live list within 15 s) from the agents' own event logs, and the exit code says whether every
 //! deadline held: 0 yes, 1 no (or the story could not finish), 130 interrupted. The agents are child
 //! processes of this binary; the demo kills them and removes their files however it ends.
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
+use roster_core::mix::SplitMix64;
 
 use self::cluster::Cluster;
 use self::screen::{Frame, Screen, Status};
@@ -40,7 +41,7 @@ pub struct DemoArgs {
     pub keep_logs: Option<std::path::PathBuf>,
 }
 
-/// How many crash at once: the most DESIGN.md R5 promises the deadlines for.
+/// How many crash at once: the most the deadlines are promised for.
 const CRASHES: usize = 3;
 /// A pause between acts, so that a person watching can see each settle.
 const PAUSE: Duration = Duration::from_millis(1500);
@@ -93,20 +94,6 @@ fn now_ms() -> u64 {
 
 fn secs(ms: u64) -> String {
     format!("{:.2} s", ms as f64 / 1000.0)
-}
-
-/// A deterministic choice of who does what, from the seed (splitmix64).
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % n as u64) as usize
-    }
 }
 
 /// One timed change: when it started, and when the first and the last live list showed it.
@@ -165,7 +152,7 @@ struct Demo {
     cluster: Cluster,
     watch: Watcher,
     screen: Screen,
-    rng: Rng,
+    rng: SplitMix64,
     seed: u64,
     nodes: usize,
     status: Vec<(String, Status)>,
@@ -185,7 +172,7 @@ impl Demo {
             cluster: Cluster::new()?,
             watch: Watcher::default(),
             screen: Screen::new(tty),
-            rng: Rng(seed),
+            rng: SplitMix64::new(seed),
             seed,
             nodes,
             status: Vec::new(),
@@ -204,7 +191,8 @@ impl Demo {
             "act 1/4: {n} agents join, each through a random earlier one"
         ));
         for i in 0..n {
-            let join = (i > 0).then(|| self.cluster.agents[self.rng.below(i)].addr());
+            let join =
+                (i > 0).then(|| self.cluster.agents[self.rng.below(i as u64) as usize].addr());
             let name = format!("d{}", i + 1);
             let index = self.cluster.add(&name, join)?;
             let agent = &self.cluster.agents[index];
@@ -231,11 +219,11 @@ impl Demo {
         let mut others: Vec<usize> = (1..n).collect();
         let mut victims = Vec::new();
         for _ in 0..CRASHES {
-            victims.push(others.remove(self.rng.below(others.len())));
+            victims.push(others.remove(self.rng.below(others.len() as u64) as usize));
         }
         victims.sort_unstable();
-        let leaver = others[self.rng.below(others.len())];
-        let restarter = victims[self.rng.below(victims.len())];
+        let leaver = others[self.rng.below(others.len() as u64) as usize];
+        let restarter = victims[self.rng.below(victims.len() as u64) as usize];
         // The restart needs a snapshot that lists the cluster: wait until it does, bounded.
         let snapshot = self.cluster.agents[restarter].data_dir.join("snapshot");
         self.wait(

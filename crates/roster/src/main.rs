@@ -8,7 +8,6 @@
 
 mod agent;
 mod bench;
-mod child_agent;
 mod client;
 mod config;
 mod demo;

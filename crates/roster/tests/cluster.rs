@@ -1,5 +1,5 @@
-//! Clusters of real `roster agent` processes on loopback: joining, crash detection within the deadlines of
-//! DESIGN.md R5, the event log, restart from the snapshot, and leave.
+//! Clusters of real `roster agent` processes on loopback: joining, crash detection within the deadlines (10 s to
+//! the first list, 15 s to every live one), the event log, restart from the snapshot, and leave.
 
 mod harness;
 

@@ -95,3 +95,68 @@ fn protocol_timing_follows_the_same_order_and_is_logged_at_start() {
         assert!(line.contains(field), "{field} not in {line:?}");
     }
 }
+
+#[test]
+fn the_printed_configuration_is_in_force_and_loads_back_as_itself() {
+    let scratch = Scratch::new("print-config");
+    let out = harness::roster(&[
+        "agent",
+        "--name",
+        "p1",
+        "--bind",
+        "127.0.0.1:7946",
+        "--probe-interval",
+        "750ms",
+        "--gossip-fanout",
+        "4",
+        "--meta",
+        "role=web",
+        "--print-config",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).expect("UTF-8");
+    for line in [
+        "name = \"p1\"",
+        "probe_interval = \"750ms\"",
+        "gossip_fanout = 4",
+        "detect_deadline = \"10s\"",
+        "role = \"web\"",
+    ] {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "{line} not in:\n{printed}"
+        );
+    }
+    let file = scratch.path().join("printed.toml");
+    std::fs::write(&file, &printed).expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let again = harness::roster(&["agent", "--config", &file, "--print-config"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stdout), printed);
+}
+
+#[test]
+fn a_duration_without_a_unit_is_refused_naming_the_flag() {
+    let out = harness::roster(&[
+        "agent",
+        "--bind",
+        "127.0.0.1:7946",
+        "--probe-interval",
+        "500",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("--probe-interval") && first.contains("time unit needed"),
+        "{stderr}"
+    );
+}

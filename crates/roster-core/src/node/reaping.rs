@@ -120,7 +120,7 @@ mod tests {
     use super::*;
     use crate::member::Meta;
 
-    const START: Time = Time::from_unix_ms(1_764_000_000_000);
+    const START: Time = Time::SIM_EPOCH;
 
     fn member(i: u8, state: State) -> Member {
         let addr = ([10, 0, 0, i], 7946).into();

@@ -6,7 +6,7 @@ use super::*;
 use crate::codec;
 use crate::message::Message;
 
-const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
+const EPOCH: Time = Time::SIM_EPOCH;
 
 fn identity(i: usize) -> Arc<Identity> {
     let addr = SocketAddr::from(([10, 0, 0, i as u8 + 1], 7946));

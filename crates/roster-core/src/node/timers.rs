@@ -141,7 +141,7 @@ mod tests {
     use crate::config::Config;
     use crate::member::{Identity, Member, Meta, State};
 
-    const START: Time = Time::from_unix_ms(1_764_000_000_000);
+    const START: Time = Time::SIM_EPOCH;
 
     fn identity(i: u8) -> Identity {
         let addr: SocketAddr = ([10, 0, 0, i], 7946).into();

@@ -14,8 +14,6 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use roster_core::{ChangeKind, Config, Event, Identity, Meta, Node, State, Time, Transport};
 
-pub const EPOCH: Time = Time::from_unix_ms(1_764_000_000_000);
-
 #[derive(Debug)]
 enum Payload {
     Datagram,
@@ -70,7 +68,7 @@ pub struct Net {
 impl Net {
     pub fn new(seed: u64, config: Config) -> Net {
         Net {
-            now: EPOCH,
+            now: Time::SIM_EPOCH,
             nodes: Vec::new(),
             names: Vec::new(),
             addrs: Vec::new(),

@@ -22,7 +22,7 @@ use std::time::Duration;
 use roster_core::{Footprint, Time};
 use serde::Serialize;
 
-use crate::engine::{EPOCH, Sim};
+use crate::engine::Sim;
 use crate::fault::Fault;
 use crate::metrics::Want;
 use crate::nemesis::plan::Plan;
@@ -301,7 +301,7 @@ fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
 
 fn check_rumours(sim: &Sim, excuses: &Excuses, detect: f64, spread: f64, findings: &mut Findings) {
     let end = sim.elapsed().as_secs_f64();
-    let since = |t: Time| (t - EPOCH).as_secs_f64();
+    let since = |t: Time| (t - Time::SIM_EPOCH).as_secs_f64();
     for r in sim.metrics.rumours.iter().filter(|r| !r.superseded) {
         let start = since(r.start);
         let window_end = start + spread;

@@ -1,21 +1,20 @@
-//! The agents a benchmark runs: child processes of this very binary on loopback (started by
-//! [`crate::child_agent`]), each with its own ports and data directory under one scratch directory.
+//! The agents a benchmark runs: child processes of this very binary on loopback (started through
+//! `roster_harness`), each with its own ports and data directory under one scratch directory.
 //!
 //! [`Cluster`] owns every process it starts and the scratch directory: dropping it kills them all (`kill -9`),
 //! reaps them and removes the directory, so an error, a panic that unwinds, or a signal (which only raises
 //! [`interrupted`]; the waits notice it) all end the same way. Children run in their own process group, so a
 //! Ctrl-C at the terminal reaches the benchmark alone and not 256 agents starting graceful leaves at once.
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use roster_harness::{AgentProcess, Launch, PortPicker, loopback};
 
 use super::observe::{LogTail, now_ms};
-use crate::child_agent::{self, Launch, PortPicker};
 use crate::interrupt::interrupted;
 
 /// Fails if a signal arrived, so every wait loop ends promptly and the cluster is dropped.
@@ -58,38 +57,30 @@ pub struct Agent {
     pub name: String,
     pub port: u16,
     pub http: u16,
-    pub data_dir: PathBuf,
     /// Wall-clock time the process was spawned.
     pub started_ms: u64,
     pub log: LogTail,
-    child: Option<Child>,
+    process: AgentProcess,
 }
 
 impl Agent {
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// Sends `kill -9` without waiting, so that several agents die within microseconds of each other.
     pub fn kill_now(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-        }
+        self.process.kill_now();
     }
 
     /// `kill -9`, and reap the process.
     pub fn kill(&mut self) {
-        child_agent::kill(&mut self.child);
-    }
-
-    /// The exit status if the process ended on its own.
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut()?.try_wait().ok().flatten()
+        self.process.kill();
     }
 
     /// The last lines the agent wrote to stderr, for an error message.
     pub fn stderr_tail(&self) -> String {
-        child_agent::stderr_tail(&self.data_dir)
+        self.process.stderr_tail()
     }
 }
 
@@ -133,11 +124,11 @@ impl Cluster {
             check_interrupted()?;
             let agent = cluster.spawn(&exe, index, &seed_addrs, keyring.as_deref(), options)?;
             cluster.last_start_ms = agent.started_ms;
-            let (port, http) = (agent.port, agent.http);
+            let port = agent.port;
             cluster.agents.push(agent);
             if index < seeds {
-                cluster.wait_ready(index, http, options.ready_timeout)?;
-                seed_addrs.push(child_agent::loopback(port));
+                cluster.wait_ready(index, options.ready_timeout)?;
+                seed_addrs.push(loopback(port));
             }
         }
         Ok(cluster)
@@ -152,61 +143,55 @@ impl Cluster {
         options: &Options,
     ) -> anyhow::Result<Agent> {
         let name = format!("m{index}");
-        let (port, http) = (self.ports.free_port()?, self.ports.free_port()?);
+        let port = self.ports.free_port().map_err(|e| anyhow!(e))?;
+        let http = self.ports.free_port().map_err(|e| anyhow!(e))?;
         let data_dir = self.dir.join(&name);
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
-        let stderr = File::create(child_agent::stderr_path(&data_dir))
-            .with_context(|| format!("cannot create {name}'s stderr file"))?;
-        let child = Launch {
-            name: &name,
-            port,
-            http,
-            data_dir: &data_dir,
-            log_level: &options.log_level,
-            join,
-            keyring,
+        let mut launch =
+            Launch::new(&name, loopback(port), loopback(http), &data_dir).own_process_group();
+        launch.log_level = options.log_level.clone();
+        launch.join = join.to_vec();
+        if let Some(keyring) = keyring {
+            launch = launch.arg("--keyring").arg(keyring);
         }
-        .spawn(exe, stderr)
-        .with_context(|| format!("cannot start agent {name}"))?;
+        let process = launch
+            .spawn(Command::new(exe))
+            .map_err(|e| anyhow!(e))
+            .with_context(|| format!("cannot start agent {name}"))?;
         Ok(Agent {
             log: LogTail::new(data_dir.join("events.jsonl")),
             name,
             port,
             http,
-            data_dir,
             started_ms: now_ms(),
-            child: Some(child),
+            process,
         })
     }
 
-    fn wait_ready(&mut self, index: usize, http: u16, timeout: Duration) -> anyhow::Result<()> {
-        let client = super::observe::http_client();
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            check_interrupted()?;
-            if client
-                .get(&format!("http://127.0.0.1:{http}/v1/self"))
-                .call()
-                .is_ok()
-            {
-                return Ok(());
-            }
-            self.check_alive()?;
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!(
-            "agent {} did not serve its HTTP API within {timeout:?}: {}",
-            self.agents[index].name,
-            self.agents[index].stderr_tail()
-        )
+    fn wait_ready(&mut self, index: usize, timeout: Duration) -> anyhow::Result<()> {
+        let (done, others) = self.agents.split_at_mut(index);
+        let (agent, later) = others.split_first_mut().expect("the agent just started");
+        agent
+            .process
+            .wait_ready(timeout, || {
+                check_interrupted().map_err(|e| e.to_string())?;
+                for other in done.iter_mut().chain(later.iter_mut()) {
+                    if let Some(status) = other.process.exit_status() {
+                        return Err(format!(
+                            "agent {} exited early ({status}): {}",
+                            other.name,
+                            other.stderr_tail()
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| anyhow!(e))
     }
 
     /// Fails, naming the agent and its last words, if any agent that should run has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         for agent in &mut self.agents {
-            if let Some(status) = agent.exited() {
-                agent.child = None;
+            if let Some(status) = agent.process.exit_status() {
                 bail!(
                     "agent {} exited early ({status}): {}",
                     agent.name,

@@ -83,7 +83,7 @@ pub struct Victim {
     pub lists_marking_failed: usize,
 }
 
-/// The deadlines of DESIGN.md R5 at the default configuration.
+/// The detection and dissemination deadlines at the default configuration.
 pub const DETECT_DEADLINE_MS: u64 = 10_000;
 pub const DISSEMINATE_DEADLINE_MS: u64 = 15_000;
 

@@ -1,17 +1,16 @@
-//! The demo's agents: `roster agent` child processes of this very binary on loopback (started by
-//! [`crate::child_agent`]), each with its own ports and data directory under one temporary directory. This
+//! The demo's agents: `roster agent` child processes of this very binary on loopback (started through
+//! `roster_harness`), each with its own ports and data directory under one temporary directory. This
 //! module owns their lifetime: whatever way the demo ends (success, a missed deadline, Ctrl-C, a panic),
 //! dropping the [`Cluster`] kills every child, reaps it and removes the directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use roster_agent::MemberInfo;
-
-use crate::child_agent::{self, Launch, PortPicker};
+use roster_harness::{AgentProcess, Launch, PortPicker, loopback};
 
 /// One agent of the demo, running or not.
 #[derive(Debug)]
@@ -20,24 +19,24 @@ pub struct Agent {
     pub port: u16,
     pub http: u16,
     pub data_dir: PathBuf,
-    child: Option<Child>,
+    process: Option<AgentProcess>,
 }
 
 impl Agent {
     pub fn addr(&self) -> SocketAddr {
-        child_agent::loopback(self.port)
+        loopback(self.port)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        child_agent::loopback(self.http)
+        loopback(self.http)
     }
 
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.is_some()
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.as_ref().and_then(AgentProcess::pid)
     }
 
     pub fn events_path(&self) -> PathBuf {
@@ -46,24 +45,16 @@ impl Agent {
 
     /// `kill -9`: the process gets no chance to say goodbye, which is the point of the demo.
     pub fn kill(&mut self) {
-        child_agent::kill(&mut self.child);
+        self.process = None;
     }
 
     /// Whether the process has exited by itself (after a leave); reaps it if so.
     pub fn has_exited(&mut self) -> bool {
-        match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(Some(_))) | Some(Err(_)) => {
-                self.child = None;
-                true
-            }
-            Some(Ok(None)) => false,
-            None => true,
+        if self.process.as_mut().is_some_and(AgentProcess::is_running) {
+            return false;
         }
-    }
-
-    /// The last lines the agent wrote to stderr, to explain why it stopped.
-    pub fn stderr_tail(&self) -> String {
-        child_agent::stderr_tail(&self.data_dir)
+        self.process = None;
+        true
     }
 }
 
@@ -106,12 +97,12 @@ impl Cluster {
         for _ in 0..3 {
             let mut agent = Agent {
                 name: name.to_owned(),
-                port: self.ports.free_port()?,
-                http: self.ports.free_port()?,
+                port: self.ports.free_port().map_err(|e| anyhow!(e))?,
+                http: self.ports.free_port().map_err(|e| anyhow!(e))?,
                 data_dir: self.dir.join(name),
-                child: None,
+                process: None,
             };
-            match spawn(&self.exe, &self.http, &mut agent, join) {
+            match spawn(&self.exe, &mut agent, join) {
                 Ok(()) => {
                     self.agents.push(agent);
                     return Ok(self.agents.len() - 1);
@@ -128,10 +119,7 @@ impl Cluster {
     /// Starts agent `index` again on its ports and data directory, with no `--join`: it finds the cluster
     /// from its snapshot alone.
     pub fn restart(&mut self, index: usize) -> anyhow::Result<()> {
-        let Cluster {
-            agents, exe, http, ..
-        } = self;
-        spawn(exe, http, &mut agents[index], None)
+        spawn(&self.exe, &mut self.agents[index], None)
     }
 
     /// The list agent `agent` holds, from its HTTP API.
@@ -184,45 +172,22 @@ impl Drop for Cluster {
 }
 
 /// Starts `agent`'s process and waits (bounded) until it serves its HTTP API.
-fn spawn(
-    exe: &Path,
-    http: &ureq::Agent,
-    agent: &mut Agent,
-    join: Option<SocketAddr>,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&agent.data_dir)
-        .with_context(|| format!("cannot create {}", agent.data_dir.display()))?;
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(child_agent::stderr_path(&agent.data_dir))
-        .context("cannot open an agent's stderr file")?;
-    let launch = Launch {
-        name: &agent.name,
-        port: agent.port,
-        http: agent.http,
-        data_dir: &agent.data_dir,
-        log_level: "warn",
-        join: join.as_slice(),
-        keyring: None,
-    };
-    agent.child = Some(
-        launch
-            .spawn(exe, stderr)
-            .context("cannot start `roster agent`")?,
-    );
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if agent.has_exited() {
-            bail!("{} stopped at start: {}", agent.name, agent.stderr_tail());
-        }
-        if members(http, agent).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    bail!("{} did not serve its HTTP API within 10 s", agent.name)
+fn spawn(exe: &Path, agent: &mut Agent, join: Option<SocketAddr>) -> anyhow::Result<()> {
+    let mut launch = Launch::new(
+        &agent.name,
+        agent.addr(),
+        agent.http_addr(),
+        &agent.data_dir,
+    )
+    .own_process_group();
+    launch.log_level = "warn".into();
+    launch.join.extend(join);
+    let mut process = launch.spawn(Command::new(exe)).map_err(|e| anyhow!(e))?;
+    process
+        .wait_ready(Duration::from_secs(10), || Ok(()))
+        .map_err(|e| anyhow!(e))?;
+    agent.process = Some(process);
+    Ok(())
 }
 
 fn members(http: &ureq::Agent, agent: &Agent) -> anyhow::Result<Vec<MemberInfo>> {

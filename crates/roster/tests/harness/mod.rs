@@ -1,34 +1,19 @@
-//! A small harness for tests that run real `roster` processes on loopback: free ports, agents that are killed
-//! when the test ends however it ends, and bounded waits.
+//! A small harness for tests that run real `roster` processes on loopback: agents started and killed through
+//! `roster_harness` (as the demo, the benchmark and the fault suite run theirs), the `roster` command itself,
+//! and bounded waits.
 
 #![allow(dead_code)]
 
-use std::collections::HashSet;
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use roster_harness::{AgentProcess, Launch, loopback};
 use serde_json::Value;
 
-pub const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
+pub use roster_harness::free_port;
 
-/// A port free for UDP and TCP on 127.0.0.1, never handed out twice in one test binary.
-pub fn free_port() -> u16 {
-    static TAKEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
-        let port = udp.local_addr().expect("local addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_err() {
-            continue;
-        }
-        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-        if taken.get_or_insert_with(HashSet::new).insert(port) {
-            return port;
-        }
-    }
-}
+pub const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
 
 /// A scratch directory removed at the end of the test.
 pub struct Scratch(PathBuf);
@@ -62,7 +47,7 @@ pub struct Agent {
     pub data_dir: PathBuf,
     /// More flags for `roster agent`, e.g. `--keyring FILE`.
     pub extra: Vec<String>,
-    child: Option<Child>,
+    process: Option<AgentProcess>,
 }
 
 impl Agent {
@@ -80,7 +65,7 @@ impl Agent {
             http,
             data_dir: scratch.path().join(name),
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            child: None,
+            process: None,
         };
         agent.spawn(join);
         agent
@@ -88,55 +73,41 @@ impl Agent {
 
     /// The process id, while running.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.as_ref().and_then(AgentProcess::pid)
     }
 
-    /// Starts (again) on the same ports and data directory.
+    /// Starts (again) on the same ports and data directory, and waits until it serves its HTTP API.
     pub fn spawn(&mut self, join: &[u16]) {
-        assert!(self.child.is_none(), "{} is already running", self.name);
-        std::fs::create_dir_all(&self.data_dir).expect("data dir");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.data_dir.with_extension("stderr"))
-            .expect("stderr file");
-        let mut cmd = Command::new(ROSTER);
-        cmd.args(["agent", "--name", &self.name])
-            .args(["--bind", &format!("127.0.0.1:{}", self.port)])
-            .args(["--http", &format!("127.0.0.1:{}", self.http)])
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--log-level", "info"])
-            .args(&self.extra);
-        for port in join {
-            cmd.args(["--join", &format!("127.0.0.1:{port}")]);
+        assert!(self.process.is_none(), "{} is already running", self.name);
+        let mut launch = Launch::new(
+            &self.name,
+            loopback(self.port),
+            loopback(self.http),
+            &self.data_dir,
+        );
+        launch.join = join.iter().map(|&port| loopback(port)).collect();
+        for arg in &self.extra {
+            launch = launch.arg(arg);
         }
-        let child = cmd
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn roster agent");
-        self.child = Some(child);
-        let http = self.http;
-        wait_until(Duration::from_secs(10), || holds(members(http).is_ok()))
-            .unwrap_or_else(|| panic!("{} did not serve its HTTP API within 10 s", self.name));
+        let mut process = launch
+            .spawn(Command::new(ROSTER))
+            .unwrap_or_else(|e| panic!("{e}"));
+        process
+            .wait_ready(Duration::from_secs(10), || Ok(()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.process = Some(process);
     }
 
     /// `kill -9`.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process = None;
     }
 
     /// Sends a signal by name (`TERM`, `INT`) with kill(1).
     pub fn signal(&self, name: &str) {
-        let child = self.child.as_ref().expect("running");
+        let pid = self.pid().expect("running");
         let status = Command::new("kill")
-            .args([&format!("-{name}"), &child.id().to_string()])
+            .args([&format!("-{name}"), &pid.to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
@@ -144,16 +115,9 @@ impl Agent {
 
     /// Waits for the process to exit by itself; its exit status.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let child = self.child.as_mut()?;
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        let status = self.process.as_mut()?.wait_exit(within)?;
+        self.process = None;
+        Some(status)
     }
 
     pub fn events(&self) -> Vec<Value> {
@@ -164,13 +128,7 @@ impl Agent {
     }
 
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(self.data_dir.with_extension("stderr")).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill();
+        std::fs::read_to_string(roster_harness::stderr_path(&self.data_dir)).unwrap_or_default()
     }
 }
 
