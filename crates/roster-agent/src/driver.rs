@@ -38,13 +38,13 @@ const DATAGRAM_BATCH: usize = 256;
 
 /// What the core's lock guards.
 #[derive(Debug)]
-pub(crate) struct State {
+pub(crate) struct CoreState {
     pub node: Node<SmallRng>,
     /// The last direct-probe round trip to each member, for `rtt_ms`.
     pub rtt: HashMap<Box<str>, Duration>,
 }
 
-impl State {
+impl CoreState {
     pub fn member_info(&self, member: &roster_core::Member) -> MemberInfo {
         MemberInfo::new(member, self.rtt.get(member.name()).copied())
     }
@@ -53,7 +53,7 @@ impl State {
 /// What the agent's handle, the HTTP API and the driver share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub state: Mutex<State>,
+    pub state: Mutex<CoreState>,
     pub metrics: Metrics,
     pub events: broadcast::Sender<AgentEvent>,
     pub commands: mpsc::Sender<Command>,
@@ -77,7 +77,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub fn lock(&self) -> MutexGuard<'_, CoreState> {
         // A panic while holding the lock leaves the core as it was between two calls; reading on is safe.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -68,7 +68,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 pub use crate::control::OperatorToken;
-use crate::driver::{Command, DriverSetup, Shared, State};
+use crate::driver::{Command, CoreState, DriverSetup, Shared};
 use crate::eventlog::EventLog;
 pub use crate::eventlog::{AgentEvent, rfc3339};
 pub use crate::health::Health;
@@ -237,7 +237,7 @@ pub struct SelfInfo {
 }
 
 impl SelfInfo {
-    fn read(shared: &Shared, state: &State) -> SelfInfo {
+    fn read(shared: &Shared, state: &CoreState) -> SelfInfo {
         SelfInfo {
             member: state.member_info(state.node.local()),
             health_score: state.node.health_score(),
@@ -434,7 +434,7 @@ impl Agent {
         let (stopped_tx, stopped) = watch::channel(false);
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+            state: Mutex::new(CoreState {
                 node,
                 rtt: Default::default(),
             }),

@@ -52,7 +52,7 @@ pub enum ChangeKind {
     /// A member is declared failed.
     Failed,
     /// An alive member changed its address or metadata.
-    Update,
+    Updated,
 }
 
 impl ChangeKind {
@@ -64,7 +64,7 @@ impl ChangeKind {
             ChangeKind::Suspect => "suspect",
             ChangeKind::Alive => "alive",
             ChangeKind::Failed => "failed",
-            ChangeKind::Update => "update",
+            ChangeKind::Updated => "update",
         }
     }
 }

@@ -120,7 +120,7 @@ impl Sim {
                 self.metrics
                     .heard(self.now, observer, subject, joined_at_ms, Want::Left)
             }
-            ChangeKind::Join | ChangeKind::Alive | ChangeKind::Update => {
+            ChangeKind::Join | ChangeKind::Alive | ChangeKind::Updated => {
                 if change.member.state.is_active() {
                     self.metrics
                         .heard(self.now, observer, subject, joined_at_ms, Want::Alive);

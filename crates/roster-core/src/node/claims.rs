@@ -206,7 +206,7 @@ pub(super) fn news_priority(
         Some(p)
             if p.state.is_active()
                 && p.incarnation < current.incarnation
-                && kind != Some(ChangeKind::Update) =>
+                && kind != Some(ChangeKind::Updated) =>
         {
             Priority::Refutation
         }
@@ -230,7 +230,7 @@ pub(super) fn change_kind(previous: Option<&Member>, current: &Member) -> Option
         (State::Alive, State::Alive) => {
             let moved = previous.identity.addr() != current.identity.addr()
                 || previous.identity.meta() != current.identity.meta();
-            moved.then_some(ChangeKind::Update)
+            moved.then_some(ChangeKind::Updated)
         }
         (_, State::Alive) => Some(ChangeKind::Alive),
         (State::Suspect, State::Suspect) => None,

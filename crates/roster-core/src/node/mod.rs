@@ -430,7 +430,7 @@ impl<R: Rng> Node<R> {
                 Member::new(Arc::new(identity), 0, successor.state)
             }
         };
-        self.publish_local(local, ChangeKind::Update, None);
+        self.publish_local(local, ChangeKind::Updated, None);
         Ok(())
     }
 
