@@ -120,6 +120,15 @@ impl BroadcastQueue {
         self.items.is_empty()
     }
 
+    /// How urgently the queued update about `name` goes out, if one is queued.
+    #[cfg(test)]
+    pub(crate) fn priority_of(&self, name: &str) -> Option<Priority> {
+        self.items
+            .iter()
+            .find(|q| !q.conflict && q.member.name() == name)
+            .map(|q| q.priority)
+    }
+
     /// How many times the queued update about `name` has been sent, if one is queued.
     pub fn transmits(&self, name: &str) -> Option<u32> {
         self.items

@@ -190,7 +190,8 @@ impl<R: Rng> Node<R> {
 }
 
 /// How urgently news about a member goes out. Anything but plain "alive" is urgent, and so is an "alive" that
-/// clears a failure: those are the updates whose loss leaves a list wrong. A refutation (the member raised its
+/// clears a failure or brings a new instance in place of an old one: those are the updates whose loss leaves a
+/// list wrong. A refutation (the member raised its
 /// incarnation to answer a suspicion) goes first, wherever it passes: it races the suspicion timers running
 /// elsewhere, and after a partition heals hundreds of fresher updates would otherwise hold it back for seconds.
 pub(super) fn news_priority(
@@ -211,6 +212,9 @@ pub(super) fn news_priority(
             Priority::Refutation
         }
         _ if kind == Some(ChangeKind::Alive) => Priority::Urgent,
+        // A new instance in place of an old one (a restart) clears the old one's failure, or would leave a
+        // list holding it: as urgent as the failure was.
+        None if previous.is_some() => Priority::Urgent,
         _ => Priority::Routine,
     }
 }

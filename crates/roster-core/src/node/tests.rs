@@ -3,6 +3,7 @@
 use rand::SeedableRng;
 
 use super::*;
+use crate::broadcast::Priority;
 use crate::codec;
 use crate::message::Message;
 
@@ -154,5 +155,27 @@ fn a_leave_that_cannot_get_its_goodbye_out_ends_at_its_timeout() {
             .iter()
             .any(|e| matches!(e, Event::Left { announced: false })),
         "{events:?}"
+    );
+}
+
+#[test]
+fn a_restart_in_place_of_a_failed_instance_is_urgent_news() {
+    let mut node = converged(8);
+    let now = EPOCH + Duration::from_secs(1);
+    node.adopt_members(now, [Member::new(identity(1), 0, State::Failed)]);
+    assert_eq!(node.member("m1").unwrap().state, State::Failed);
+    // m2 passes on m1's new instance (joined later, at the same address).
+    let restarted = Identity::new("m1", identity(1).addr(), 2, Meta::default()).unwrap();
+    let news = Message::Update(Update {
+        member: Member::new(Arc::new(restarted), 0, State::Alive),
+        accuser: None,
+    });
+    let bytes = codec::encode_packet("m2", &[news]);
+    node.handle_packet(now, identity(2).addr(), &bytes).unwrap();
+    assert_eq!(node.member("m1").unwrap().state, State::Alive);
+    assert_eq!(
+        node.broadcasts.priority_of("m1"),
+        Some(Priority::Urgent),
+        "sent as often as the failure it clears"
     );
 }
