@@ -112,6 +112,9 @@ pub(crate) struct Slot {
     pub(crate) max_lag: Duration,
     /// When the instance started to leave, if it did.
     pub(crate) left_at: Option<Time>,
+    /// The seeds the instance joined through: it joins through them again when a join fails, as an agent run
+    /// with `--retry-join` does (the way a fleet is deployed), rather than stay a cluster of one.
+    pub(crate) seeds: Vec<std::net::SocketAddr>,
     /// The wake-up the node asked for, and the token of the queue entry that carries it.
     pub(crate) armed_for: Option<Time>,
     pub(crate) token: u64,
@@ -284,6 +287,7 @@ impl Sim {
             };
             slots.push(Slot {
                 left_at: None,
+                seeds: Vec::new(),
                 clock,
                 clone_of: None,
                 budget: Budget::full(Time::SIM_EPOCH, world.network.packet_budget.unwrap_or(0.0)),
@@ -609,7 +613,7 @@ impl Sim {
             }
             (node.poll_timeout(), node.is_standby())
         };
-        let (wake, standby) = wake;
+        let (mut wake, standby) = wake;
         for t in transmits.drain(..) {
             let Some(to) = index_of(t.to).filter(|&j| j < self.slots.len()) else {
                 self.metrics
@@ -622,9 +626,18 @@ impl Sim {
             }
         }
         let mut left = false;
+        let mut join_failed = false;
         for e in events.drain(..) {
             left |= matches!(e, Event::Left { .. });
+            join_failed |= matches!(e, Event::JoinFailed { .. });
             self.observe(i, &e);
+        }
+        let slot = &mut self.slots[i];
+        if join_failed && let Some(node) = slot.node.as_mut() {
+            let now = slot.clock.now_at(self.now);
+            node.join(now, &slot.seeds);
+            // What the new attempt sends goes out at its next wake, with the retry.
+            wake = node.poll_timeout();
         }
         self.spare_transmits = transmits;
         self.spare_events = events;

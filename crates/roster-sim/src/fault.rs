@@ -333,6 +333,7 @@ impl Sim {
         node.join(clock.now_at(now), &seeds);
         self.metrics.replaced(i);
         let slot = &mut self.slots[i];
+        slot.seeds = seeds;
         slot.identity = Arc::new(identity);
         slot.node = Some(node);
         slot.clock = clock;
