@@ -90,19 +90,8 @@ fn a_page_from_another_origin_cannot_act_but_the_dashboard_with_the_token_can() 
     let dashboard = format!("http://127.0.0.1:{}/#token={token}", agent.http);
 
     let driver = ChromeDriver::start(&chromedriver, scratch.path());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = browser::session(&chromium, &driver, scratch.path()).await;
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(90),
-            try_both(&client, &hostile, &dashboard, &mut agent),
-        )
-        .await;
-        let _ = client.close().await;
-        outcome.expect("the browser test did not finish within 90 s");
+    browser::drive(&chromium, &driver, scratch.path(), |client| async move {
+        try_both(&client, &hostile, &dashboard, &mut agent).await;
     });
 }
 

@@ -37,19 +37,9 @@ fn the_dashboard_shows_three_alive_members_then_a_crash_as_failed_without_a_relo
     let driver = ChromeDriver::start(&chromedriver, scratch.path());
     let artefacts = artefact_dir();
     let url = format!("http://127.0.0.1:{}/", b1.http);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = browser::session(&chromium, &driver, scratch.path()).await;
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(90),
-            watch_the_crash(&client, &url, &mut b3, &artefacts),
-        )
-        .await;
-        let _ = client.close().await;
-        outcome.expect("the browser test did not finish within 90 s");
+    let shots = artefacts.as_path();
+    browser::drive(&chromium, &driver, scratch.path(), |client| async move {
+        watch_the_crash(&client, &url, &mut b3, shots).await;
     });
     eprintln!("screenshots in {}", artefacts.display());
 }

@@ -304,19 +304,8 @@ fn the_fleet_page_renders_ten_thousand_members_and_filters_sorts_and_scrolls_the
     let agent = fleet_agent(&scratch, &seed);
     let driver = ChromeDriver::start(&chromedriver, scratch.path());
     let url = format!("http://127.0.0.1:{}/fleet", agent.http);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = browser::session(&chromium, &driver, scratch.path()).await;
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(90),
-            use_the_fleet_page(&client, &url, agent.http),
-        )
-        .await;
-        let _ = client.close().await;
-        outcome.expect("the browser test did not finish within 90 s");
+    browser::drive(&chromium, &driver, scratch.path(), |client| async move {
+        use_the_fleet_page(&client, &url, agent.http).await;
     });
 }
 

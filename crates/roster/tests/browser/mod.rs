@@ -52,6 +52,25 @@ pub async fn session(chromium: &Path, driver: &ChromeDriver, scratch: &Path) -> 
         .expect("WebDriver session")
 }
 
+/// Runs `test` in a fresh WebDriver session (see [`session`]) on a runtime of its own, for at most 90 s, and
+/// closes the session whatever the outcome.
+pub fn drive<F, Fut>(chromium: &Path, driver: &ChromeDriver, scratch: &Path, test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = session(chromium, driver, scratch).await;
+        let outcome = tokio::time::timeout(Duration::from_secs(90), test(client.clone())).await;
+        let _ = client.close().await;
+        outcome.expect("the browser test did not finish within 90 s");
+    });
+}
+
 /// Polls `done` every 200 ms for at most `within`.
 pub async fn wait_for<F, Fut>(client: &Client, within: Duration, done: F) -> bool
 where
