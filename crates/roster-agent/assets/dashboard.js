@@ -8,7 +8,6 @@ const REQUEST_TIMEOUT_MS = 3000;
 const MAX_EVENTS = 200;
 const HEALTH_MAX = Number(document.body.dataset.healthMax) || 1;
 
-const byId = (id) => document.getElementById(id);
 const previousStates = new Map();
 let selfName = null;
 let refreshTimer = null;
@@ -25,24 +24,6 @@ function el(tag, props, ...children) {
   }
   for (const child of children) node.append(child);
   return node;
-}
-
-async function getJson(path) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
-  try {
-    const response = await fetch(path, { signal: controller.signal, cache: "no-store" });
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return await response.json();
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function setLink(status, text) {
-  const link = byId("link");
-  link.dataset.status = status;
-  link.textContent = text;
 }
 
 function ago(ms) {
@@ -118,7 +99,10 @@ async function refresh() {
   if (refreshing) return;
   refreshing = true;
   try {
-    const [self, members] = await Promise.all([getJson("/v1/self"), getJson("/v1/members")]);
+    const [self, members] = await Promise.all([
+      getJson("/v1/self", REQUEST_TIMEOUT_MS),
+      getJson("/v1/members", REQUEST_TIMEOUT_MS),
+    ]);
     renderSelf(self);
     renderMembers(members);
     lastOk = Date.now();

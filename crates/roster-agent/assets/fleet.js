@@ -16,7 +16,6 @@ const MAX_TAG_OPTIONS = 300;
 const STATES = ["alive", "suspect", "failed", "left"];
 const STATE_RANK = { alive: 0, suspect: 1, failed: 2, left: 3 };
 
-const byId = (id) => document.getElementById(id);
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
 // What the page knows, and what it shows.
@@ -27,24 +26,6 @@ const view = {
 };
 // Timings a test (or a curious operator) can read: milliseconds, from the page's own clock.
 window.__fleet = { firstRenderMs: null, renders: 0, lastFilterMs: null, lastSortMs: null, rows: 0, domRows: 0 };
-
-async function getJson(path) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
-  try {
-    const response = await fetch(path, { signal: controller.signal, cache: "no-store" });
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return await response.json();
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function setLink(status, text) {
-  const link = byId("link");
-  link.dataset.status = status;
-  link.textContent = text;
-}
 
 // ---- the model -------------------------------------------------------------------------------------------
 
@@ -383,7 +364,7 @@ async function showDetail(name) {
   byId("detail-trace").textContent = `roster trace ${name} DATA_DIR...`;
   let reply;
   try {
-    reply = await getJson(`/v1/members/${encodeURIComponent(name)}/history`);
+    reply = await getJson(`/v1/members/${encodeURIComponent(name)}/history`, REQUEST_TIMEOUT_MS);
   } catch (err) {
     byId("detail-summary").textContent = `no history: ${err.message}`;
     return;
@@ -472,7 +453,7 @@ function closeDetail() {
 
 async function resync() {
   try {
-    loadFleet(await getJson("/v1/fleet"));
+    loadFleet(await getJson("/v1/fleet", REQUEST_TIMEOUT_MS));
     render();
     if (byId("link").dataset.status !== "live") setLink("live", "live");
   } catch (err) {
@@ -482,7 +463,7 @@ async function resync() {
 
 async function refreshHistory() {
   try {
-    renderChart(await getJson("/v1/fleet/history"));
+    renderChart(await getJson("/v1/fleet/history", REQUEST_TIMEOUT_MS));
   } catch (err) {
     // The next full read reports the link; the chart keeps what it had.
   }

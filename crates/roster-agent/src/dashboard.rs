@@ -1,7 +1,8 @@
 //! The web dashboard: `/`, one agent's list with its live events, and `/fleet`, the view for a large cluster
 //! (counts over time, a virtualised member table, a member's history, the agent's own health). Each is an HTML
-//! page, a stylesheet and a script, with a shared icon, all compiled into the binary with `include_str!`, so an
-//! installed agent needs no asset files and the pages fetch nothing from anywhere but this agent.
+//! page, a stylesheet and a script, with a shared icon and a shared script of helpers, all compiled into the
+//! binary with `include_str!`, so an installed agent needs no asset files and the pages fetch nothing from
+//! anywhere but this agent.
 //!
 //! The pages read the public API (`/v1/self`, `/v1/members`, `/v1/events`, `/v1/fleet`, `/v1/fleet/history`,
 //! `/v1/members/{name}/history`) and own no state on the server side. Its one action, leave, goes through the same door as the CLI's: a same-origin request with the
@@ -21,6 +22,7 @@ const INDEX: &str = include_str!("../assets/dashboard.html");
 const STYLE: &str = include_str!("../assets/dashboard.css");
 const SCRIPT: &str = include_str!("../assets/dashboard.js");
 const ICON: &str = include_str!("../assets/favicon.svg");
+const COMMON_SCRIPT: &str = include_str!("../assets/common.js");
 const FLEET: &str = include_str!("../assets/fleet.html");
 const FLEET_STYLE: &str = include_str!("../assets/fleet.css");
 const FLEET_SCRIPT: &str = include_str!("../assets/fleet.js");
@@ -42,6 +44,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             get(|| asset("text/javascript; charset=utf-8", SCRIPT)),
         )
         .route("/assets/favicon.svg", get(|| asset("image/svg+xml", ICON)))
+        .route(
+            "/assets/common.js",
+            get(|| asset("text/javascript; charset=utf-8", COMMON_SCRIPT)),
+        )
         .route("/fleet", get(|| page(FLEET.to_owned())))
         .route(
             "/assets/fleet.css",
