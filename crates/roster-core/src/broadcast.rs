@@ -19,10 +19,7 @@ use crate::message::{Message, Update};
 
 #[derive(Debug)]
 struct Queued {
-    /// The member the news is about (for a conflict notice: the claimant).
-    member: Member,
-    /// A conflict notice rather than an update; the two are queued apart.
-    conflict: bool,
+    subject: Subject,
     bytes: Vec<u8>,
     transmits: u32,
     /// Insertion order: among equally sent updates of one priority the oldest goes first.
@@ -30,6 +27,36 @@ struct Queued {
     /// Receivers so far, for failure notices only.
     receivers: Option<Vec<Arc<Identity>>>,
     priority: Priority,
+}
+
+/// What queued news is about.
+#[derive(Debug)]
+enum Subject {
+    /// An update about the member.
+    Update(Member),
+    /// A conflict notice about the claimant; queued apart from updates about it.
+    Conflict(Member),
+    /// A user event or a query: news about no member, never replaced.
+    Event,
+}
+
+impl Queued {
+    /// The member an update is about, for an update.
+    fn update(&self) -> Option<&Member> {
+        match &self.subject {
+            Subject::Update(member) => Some(member),
+            _ => None,
+        }
+    }
+
+    /// The first wire version that can carry it.
+    fn since_version(&self) -> u8 {
+        match self.subject {
+            Subject::Update(_) => 1,
+            Subject::Conflict(_) => 2,
+            Subject::Event => 3,
+        }
+    }
 }
 
 /// How queued news is sent.
@@ -67,14 +94,13 @@ impl BroadcastQueue {
         let retired = self
             .items
             .iter()
-            .position(|q| !q.conflict && q.member.name() == update.member.name())
+            .position(|q| q.update().is_some_and(|m| m.name() == update.member.name()))
             .and_then(|at| retire(self.items.swap_remove(at)));
         let mut bytes = Vec::with_capacity(32);
         codec::encode_update(&mut bytes, update);
         let receivers = (update.member.state == State::Failed).then(Vec::new);
         self.items.push(Queued {
-            member: update.member.clone(),
-            conflict: false,
+            subject: Subject::Update(update.member.clone()),
             bytes,
             transmits: 0,
             id: self.next_id,
@@ -89,7 +115,7 @@ impl BroadcastQueue {
     /// the same name. Only members that speak wire version 2 get it.
     pub fn push_conflict(&mut self, holder: &Member, claimant: &Member) {
         self.items
-            .retain(|q| !(q.conflict && q.member.name() == claimant.name()));
+            .retain(|q| !matches!(&q.subject, Subject::Conflict(m) if m.name() == claimant.name()));
         let mut bytes = Vec::with_capacity(64);
         codec::encode_message(
             &mut bytes,
@@ -99,13 +125,26 @@ impl BroadcastQueue {
             },
         );
         self.items.push(Queued {
-            member: claimant.clone(),
-            conflict: true,
+            subject: Subject::Conflict(claimant.clone()),
             bytes,
             transmits: 0,
             id: self.next_id,
             receivers: None,
             priority: Priority::Urgent,
+        });
+        self.next_id += 1;
+    }
+
+    /// Queues a user event or a query, already encoded as one message; only members that speak wire version
+    /// 3 get it. Routine news: it is sent as often as any update.
+    pub fn push_event(&mut self, bytes: Vec<u8>) {
+        self.items.push(Queued {
+            subject: Subject::Event,
+            bytes,
+            transmits: 0,
+            id: self.next_id,
+            receivers: None,
+            priority: Priority::Routine,
         });
         self.next_id += 1;
     }
@@ -125,7 +164,7 @@ impl BroadcastQueue {
     pub(crate) fn priority_of(&self, name: &str) -> Option<Priority> {
         self.items
             .iter()
-            .find(|q| !q.conflict && q.member.name() == name)
+            .find(|q| q.update().is_some_and(|m| m.name() == name))
             .map(|q| q.priority)
     }
 
@@ -133,7 +172,7 @@ impl BroadcastQueue {
     pub fn transmits(&self, name: &str) -> Option<u32> {
         self.items
             .iter()
-            .find(|q| !q.conflict && q.member.name() == name)
+            .find(|q| q.update().is_some_and(|m| m.name() == name))
             .map(|q| q.transmits)
     }
 
@@ -168,9 +207,10 @@ impl BroadcastQueue {
         // answer it, and in a flood of news (a partition healing) it would otherwise wait its turn for seconds.
         if let Some(receiver) = receiver
             && let Some(at) = self.items.iter().position(|q| {
-                !q.conflict
-                    && matches!(q.member.state, State::Suspect | State::Failed)
-                    && q.member.identity.same_instance(receiver)
+                q.update().is_some_and(|m| {
+                    matches!(m.state, State::Suspect | State::Failed)
+                        && m.identity.same_instance(receiver)
+                })
             })
             && at != 0
         {
@@ -179,8 +219,8 @@ impl BroadcastQueue {
         }
         let mut sent_any = false;
         for item in &mut self.items {
-            let skipped = !item.conflict && skip == Some(item.member.name());
-            if skipped || (item.conflict && version < 2) || buf.len() + item.bytes.len() > mtu {
+            let skipped = skip.is_some() && item.update().map(Member::name) == skip;
+            if skipped || version < item.since_version() || buf.len() + item.bytes.len() > mtu {
                 continue;
             }
             buf.extend_from_slice(&item.bytes);
@@ -216,10 +256,10 @@ impl BroadcastQueue {
 
 fn retire(item: Queued) -> Option<RetiredFailure> {
     let to = item.receivers?;
-    (!to.is_empty()).then_some(RetiredFailure {
-        member: item.member,
-        to,
-    })
+    let Subject::Update(member) = item.subject else {
+        return None;
+    };
+    (!to.is_empty()).then_some(RetiredFailure { member, to })
 }
 
 #[cfg(test)]

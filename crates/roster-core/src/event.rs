@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::member::{Identity, Member};
+use crate::query::QueryId;
+use crate::time::Time;
 
 /// How a node came to know what an event reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,5 +144,48 @@ pub enum Event {
     Left {
         /// Whether the goodbye went out in full before the timeout.
         announced: bool,
+    },
+    /// A user event, reported once per node (this node's own included).
+    User {
+        /// What the event is called.
+        name: Arc<str>,
+        /// What it carries.
+        payload: Arc<[u8]>,
+        /// Its time on the origin's event clock.
+        ltime: u64,
+        /// The member that sent it.
+        from: Arc<str>,
+    },
+    /// A query whose filter this node matches (this node's own included): answer it with
+    /// [`crate::Node::answer_query`] before `deadline`, or not at all.
+    Query {
+        /// Which query.
+        query: QueryId,
+        /// Its time on the origin's query clock.
+        ltime: u64,
+        /// What the query is called.
+        name: Arc<str>,
+        /// What it carries.
+        payload: Arc<[u8]>,
+        /// The last moment an answer is taken.
+        deadline: Time,
+    },
+    /// An answer to one of this node's queries, once per member.
+    QueryAnswer {
+        /// Which query.
+        query: QueryId,
+        /// The member that answered.
+        from: Arc<str>,
+        /// Its answer.
+        payload: Arc<[u8]>,
+    },
+    /// One of this node's queries reached its deadline.
+    QueryDone {
+        /// Which query.
+        query: QueryId,
+        /// Members that answered.
+        answered: Vec<Arc<str>>,
+        /// Members that matched its filter and were alive when it was sent, and did not answer.
+        missing: Vec<Arc<str>>,
     },
 }

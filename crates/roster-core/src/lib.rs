@@ -45,14 +45,20 @@ pub mod message;
 pub mod mix;
 mod node;
 mod probe;
+pub mod query;
 mod round_clock;
 mod suspicion;
 mod time;
+pub mod user_event;
 
 pub use codec::DecodeError;
 pub use config::{Config, ConfigError, ProbeSchedule, Timers};
 pub use event::{Change, ChangeKind, Event, ProbeOutcome, Via};
 pub use member::{Identity, IdentityError, Member, Meta, State};
 pub use membership::name_hash;
-pub use node::{Footprint, MAX_SYNC_CHUNK_BYTES, Node, Stats, Transmit, Transport, backoff};
+pub use node::{
+    Footprint, MAX_SYNC_CHUNK_BYTES, Node, QueryStarted, Stats, Transmit, Transport, backoff,
+};
+pub use query::{QueryFilter, QueryId};
 pub use time::Time;
+pub use user_event::EventError;

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::member::Member;
+use crate::query::{Query, QueryAnswer};
+use crate::user_event::UserEvent;
 
 /// A claim about a member, as it travels. A suspicion names its accuser, so that independent accusers can be
 /// counted as confirmations (Lifeguard).
@@ -88,6 +90,20 @@ pub enum Message {
         /// The instance refused it.
         claimant: Member,
     },
+    /// A user event, passed on like news. Since wire version 3.
+    UserEvent(UserEvent),
+    /// A query, passed on like news; its answers go straight to its origin. Since wire version 3.
+    Query(Query),
+    /// An answer to a query this packet's receiver sent. Since wire version 3.
+    QueryAnswer(QueryAnswer),
+    /// The sender's event and query clocks, beside its list in a full sync, so that a member that joins does not
+    /// replay what was sent before it arrived. Since wire version 3.
+    Clocks {
+        /// The event clock.
+        event: u64,
+        /// The query clock.
+        query: u64,
+    },
 }
 
 /// A decoded packet: in which wire version, who sent it and what it says.
@@ -105,6 +121,10 @@ impl Message {
     /// The first wire version that has this message.
     pub fn since_version(&self) -> u8 {
         match self {
+            Message::UserEvent(_)
+            | Message::Query(_)
+            | Message::QueryAnswer(_)
+            | Message::Clocks { .. } => 3,
             Message::Conflict { .. }
             | Message::Ping {
                 round_clock: Some(_),

@@ -122,9 +122,13 @@ impl<R: Rng> Node<R> {
                     false,
                 ),
                 Message::Conflict { holder, claimant } => self.note_conflict(holder, claimant),
+                Message::UserEvent(event) => self.hear_user_event(event),
+                Message::Query(query) => self.hear_query(now, query),
+                Message::QueryAnswer(answer) => self.hear_answer(&sender, answer),
                 Message::SyncRequest { .. }
                 | Message::SyncResponse { .. }
-                | Message::SyncPush { .. } => {
+                | Message::SyncPush { .. }
+                | Message::Clocks { .. } => {
                     // A whole list belongs on a stream; a datagram claiming to carry one is not ours.
                     self.stats.misdirected += 1;
                 }
@@ -194,6 +198,8 @@ impl<R: Rng> Node<R> {
         let Some(mut sender) = self.sender(now, packet.sender, from, true, None) else {
             return Ok(None);
         };
+        // Clocks that come with a seed's answer to this node's join are the cluster's before it arrived.
+        let joining = self.join.is_some();
         let mut reply = Vec::new();
         for message in packet.messages {
             match message {
@@ -235,6 +241,7 @@ impl<R: Rng> Node<R> {
                         digest: self.list.digest(),
                         members: chunks.pop().unwrap_or_default(),
                     });
+                    reply.push(self.clocks());
                     // A list too large for one frame goes on in pushes, each a frame of its own.
                     let to = sender.identity.as_ref().map_or(from, |id| id.addr());
                     for chunk in rest {
@@ -281,12 +288,22 @@ impl<R: Rng> Node<R> {
                 }
                 Message::SyncPush { members } => self.merge(now, members, &mut sender),
                 Message::Conflict { holder, claimant } => self.note_conflict(holder, claimant),
-                Message::Ping { .. } | Message::Nack { .. } | Message::PingReq { .. } => {
-                    self.stats.misdirected += 1
-                }
+                Message::Clocks { event, query } => self.take_clocks(event, query, joining),
+                Message::UserEvent(event) => self.hear_user_event(event),
+                Message::Query(query) => self.hear_query(now, query),
+                Message::Ping { .. }
+                | Message::Nack { .. }
+                | Message::PingReq { .. }
+                | Message::QueryAnswer(_) => self.stats.misdirected += 1,
             }
         }
         reply.extend(self.corrections.drain(..).map(Message::Update));
+        // A joiner asks in the oldest version, not knowing what the seed speaks; its record (now in the list)
+        // says what it speaks, and the answer may use that.
+        let version = sender
+            .identity
+            .as_deref()
+            .map_or(version, |id| self.version_for(Some(id)).max(version));
         Ok((!reply.is_empty()).then(|| codec::encode_packet_at(version, &self.name, &reply)))
     }
 }

@@ -24,6 +24,7 @@ use crate::probe::{Probe, Relay, RttEstimator, Schedule};
 use crate::round_clock::RoundClock;
 use crate::suspicion::Suspicion;
 use crate::time::Time;
+use crate::user_event::Recent;
 mod claims;
 mod dissemination;
 mod input;
@@ -31,15 +32,19 @@ mod join;
 mod outbox;
 mod own_entry;
 mod probing;
+mod queries;
 mod reaping;
 mod suspicions;
 #[cfg(test)]
 mod tests;
 mod timers;
+mod user_events;
 
 use join::JoinAttempt;
 pub use join::backoff;
 pub use outbox::{Transmit, Transport};
+use queries::Queries;
+pub use queries::QueryStarted;
 use reaping::Reaps;
 
 /// Reconnect attempts each failed member gets per reconnect interval, from the whole cluster: enough that a
@@ -179,6 +184,12 @@ pub struct Node<R = SmallRng> {
     /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
     /// said (see [`Node::handle_wall_clock`]).
     wall_offset_us: i64,
+    /// The event clock and the user events heard lately.
+    user_events: Recent,
+    /// The query clock and the queries heard lately.
+    queries_heard: Recent,
+    /// Queries sent and awaiting answers, and queries heard that this node may answer.
+    queries: Queries,
 }
 
 impl<R: Rng> Node<R> {
@@ -225,6 +236,9 @@ impl<R: Rng> Node<R> {
             returned: VecDeque::new(),
             next_conflict_notice: Time::ZERO,
             wall_offset_us: 0,
+            user_events: Recent::default(),
+            queries_heard: Recent::default(),
+            queries: Queries::default(),
             config,
             rng,
         };

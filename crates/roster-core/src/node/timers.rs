@@ -31,10 +31,12 @@ pub(super) enum Timer {
     Reap,
     /// A leave stops waiting for its goodbye to go out.
     LeaveDeadline,
+    /// A query this node sent stops taking answers.
+    QueryDeadline,
 }
 
 impl Timer {
-    pub(super) const ALL: [Timer; 10] = [
+    pub(super) const ALL: [Timer; 11] = [
         Timer::Suspicion,
         Timer::Probe,
         Timer::Relay,
@@ -45,6 +47,7 @@ impl Timer {
         Timer::JoinRetry,
         Timer::Reap,
         Timer::LeaveDeadline,
+        Timer::QueryDeadline,
     ];
 }
 
@@ -99,6 +102,7 @@ impl<R: Rng> Node<R> {
             Timer::JoinRetry => self.join.as_ref().map(|j| j.next_retry),
             Timer::Reap => self.reaps.next_deadline(),
             Timer::LeaveDeadline => self.leave_deadline,
+            Timer::QueryDeadline => self.queries.next_deadline(),
         }
     }
 
@@ -126,6 +130,7 @@ impl<R: Rng> Node<R> {
             Timer::JoinRetry => self.retry_join(now),
             Timer::Reap => self.reap(now),
             Timer::LeaveDeadline => {}
+            Timer::QueryDeadline => self.close_queries(now),
         }
     }
 }

@@ -235,7 +235,7 @@ impl Net {
         self.pending.insert(self.seq, delivery);
     }
 
-    fn drain(&mut self, i: usize) {
+    pub fn drain(&mut self, i: usize) {
         let from = self.addrs[i];
         let node = self.nodes[i].as_mut().expect("draining a running node");
         let mut out = Vec::new();
