@@ -101,6 +101,8 @@ pub(crate) enum Command {
         roster_core::Meta,
         oneshot::Sender<Result<(), roster_core::IdentityError>>,
     ),
+    /// Send a user event or a query, or answer a query.
+    Events(crate::user_events::EventCommand),
 }
 
 /// Something that arrived for the driver from a stream task or the seed resolver.
@@ -132,6 +134,8 @@ pub(crate) struct DriverSetup {
     pub data_dir: Option<PathBuf>,
     pub seeds: Seeds,
     pub max_connections: usize,
+    /// The event handlers and their timeout.
+    pub event_handlers: (Vec<crate::handlers::EventHandler>, Duration),
 }
 
 /// A leave in progress.
@@ -174,6 +178,10 @@ struct Driver {
     local_name: Box<str>,
     /// Whether the node was on standby at the last flush, to log the change once.
     standby: bool,
+    /// Queries this agent sent, and where their answers go.
+    open_queries: crate::user_events::OpenQueries,
+    /// The event handlers' queue, when any are set.
+    handlers: Option<crate::handlers::Handlers>,
 }
 
 mod join;
@@ -190,12 +198,23 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         data_dir,
         seeds,
         max_connections,
+        event_handlers,
     } = setup;
     shared.metrics.udp_receive_buffer(setup_buffer(&udp));
     let (inbound_tx, inbound) = mpsc::channel(256);
     let streams = Arc::new(Semaphore::new(max_connections.max(1)));
     let wire = shared.wire.clone();
-    let local_name = shared.lock().node.local().name().into();
+    let local_name: Box<str> = shared.lock().node.local().name().into();
+    let me = crate::handlers::SelfInfo {
+        name: local_name.to_string(),
+        addr: shared.lock().node.local().identity.addr().to_string(),
+    };
+    let handlers = crate::handlers::Handlers::start(
+        event_handlers.0,
+        event_handlers.1,
+        me,
+        shared.commands.clone(),
+    );
     let mut driver = Driver {
         shared: shared.clone(),
         udp: Arc::new(udp),
@@ -222,6 +241,8 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         reported: Vec::new(),
         local_name,
         standby: false,
+        open_queries: Default::default(),
+        handlers,
     };
     let accept = tokio::spawn(streams::accept_loop(
         tcp,
@@ -400,6 +421,11 @@ impl Driver {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::Events(command) => {
+                let now = self.shared.clock.now();
+                let mut state = self.shared.lock();
+                self.open_queries.run(&mut state.node, now, command);
+            }
             Command::SetMeta(meta, reply) => {
                 let now = self.shared.clock.now();
                 let result = self.shared.lock().node.set_meta(now, meta);
@@ -497,7 +523,20 @@ impl Driver {
     }
 
     fn report(&mut self, event: Event) -> Result<(), AgentError> {
+        if let Some(handlers) = &self.handlers {
+            handlers.dispatch(&event, self.shared.clock.now());
+        }
         match &event {
+            Event::QueryAnswer { .. } | Event::QueryDone { .. } => {
+                self.open_queries.route(&event);
+                return Ok(());
+            }
+            Event::User { name, from, .. } => {
+                tracing::info!(name = &**name, from = &**from, "user event");
+            }
+            Event::Query { query, name, .. } => {
+                tracing::info!(name = &**name, query = %query, "query");
+            }
             Event::Joined { through } => {
                 tracing::info!(through = through.name(), "joined");
                 self.shared.joined.store(true, Ordering::Release);

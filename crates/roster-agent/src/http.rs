@@ -72,6 +72,7 @@ fn acting(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/v1/keys/install", post(install_key))
         .route("/v1/keys/use", post(use_key))
         .route("/v1/keys/remove", post(remove_key))
+        .merge(crate::user_events::routes())
         .route_layer(middleware::from_fn_with_state(
             shared,
             control::require_operator,

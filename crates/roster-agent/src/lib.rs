@@ -41,6 +41,7 @@ pub mod diagnose;
 mod driver;
 pub mod eventlog;
 mod fleet;
+mod handlers;
 pub mod health;
 mod http;
 pub mod keyring;
@@ -51,6 +52,7 @@ mod seeds;
 pub mod snapshot;
 mod streams;
 pub mod transport;
+mod user_events;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -71,6 +73,7 @@ pub use crate::control::OperatorToken;
 use crate::driver::{Command, CoreState, DriverSetup, Shared};
 use crate::eventlog::EventLog;
 pub use crate::eventlog::{AgentEvent, rfc3339};
+pub use crate::handlers::{EventHandler, HandlerFilter};
 pub use crate::health::Health;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -78,6 +81,7 @@ use crate::seeds::Seeds;
 pub use crate::seeds::{DEFAULT_PORT, SeedResolver};
 use crate::snapshot::{Loaded, Snapshot};
 use crate::transport::{Sockets, Wire};
+pub use crate::user_events::{QueryStream, QueryUpdate};
 
 /// How to run an agent. [`AgentConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -114,6 +118,10 @@ pub struct AgentConfig {
     pub meta: Meta,
     /// The protocol's configuration.
     pub protocol: Config,
+    /// Programs run on membership changes, user events and queries (see [`EventHandler`]).
+    pub event_handlers: Vec<EventHandler>,
+    /// An event handler still running after this long is killed (a query's, at the query's deadline).
+    pub event_handler_timeout: Duration,
 }
 
 impl AgentConfig {
@@ -135,6 +143,8 @@ impl AgentConfig {
             keyring: None,
             meta: Meta::default(),
             protocol: Config::default(),
+            event_handlers: Vec::new(),
+            event_handler_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -166,6 +176,8 @@ pub enum AgentError {
     JoinFailed { attempts: u32, reason: String },
     #[error("the agent has stopped")]
     Stopped,
+    #[error("{0}")]
+    Event(roster_core::EventError),
 }
 
 impl AgentError {
@@ -492,6 +504,7 @@ impl Agent {
             data_dir: config.data_dir.clone(),
             seeds,
             max_connections: config.max_connections,
+            event_handlers: (config.event_handlers.clone(), config.event_handler_timeout),
         };
         let driver = tokio::spawn(driver::run(setup));
         Ok(Agent {
@@ -560,6 +573,60 @@ impl Agent {
         rx.await
             .map_err(|_| AgentError::Stopped)?
             .map_err(AgentError::InvalidMeta)
+    }
+
+    /// Sends a user event to every member (this one included); returns its time on the event clock.
+    pub async fn send_event(&self, name: &str, payload: &[u8]) -> Result<u64, AgentError> {
+        self.user_event_request(|reply| user_events::EventCommand::Send {
+            name: name.to_owned(),
+            payload: payload.to_vec(),
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a query to the members `filter` matches; their answers arrive on the stream as they come.
+    pub async fn query(
+        &self,
+        name: &str,
+        payload: &[u8],
+        filter: roster_core::QueryFilter,
+        timeout: Duration,
+    ) -> Result<QueryStream, AgentError> {
+        self.user_event_request(|reply| user_events::EventCommand::Query {
+            name: name.to_owned(),
+            payload: payload.to_vec(),
+            filter,
+            timeout,
+            reply,
+        })
+        .await
+    }
+
+    /// Answers a query this member was asked (an `Event::Query` from [`Agent::events`]), once.
+    pub async fn answer_query(
+        &self,
+        id: roster_core::QueryId,
+        payload: &[u8],
+    ) -> Result<(), AgentError> {
+        self.user_event_request(|reply| user_events::EventCommand::Answer {
+            id,
+            payload: payload.to_vec(),
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    async fn user_event_request<T>(
+        &self,
+        command: impl FnOnce(
+            oneshot::Sender<Result<T, roster_core::EventError>>,
+        ) -> user_events::EventCommand,
+    ) -> Result<T, AgentError> {
+        user_events::ask(&self.shared, command)
+            .await
+            .ok_or(AgentError::Stopped)?
+            .map_err(AgentError::Event)
     }
 
     /// Leaves the cluster: announces `left`, waits (bounded) until the news has gone out, and stops.

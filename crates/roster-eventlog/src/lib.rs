@@ -27,5 +27,5 @@ mod timestamp;
 pub use file::EventLog;
 pub use line::encode;
 pub use read::{LOG_FILE, ReadError, log_files, read_file, read_logs};
-pub use record::{Kind, ParseError, Record};
+pub use record::{Kind, ParseError, Record, UserFields};
 pub use timestamp::{parse_rfc3339_ms, rfc3339};

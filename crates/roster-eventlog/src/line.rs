@@ -11,9 +11,12 @@ struct Line<'a> {
     node: &'a str,
     event: &'a str,
     member: &'a str,
-    addr: String,
-    joined_at: String,
-    incarnation: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    joined_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incarnation: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     via: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,6 +28,19 @@ struct Line<'a> {
     holder_addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     holder_joined_at: Option<String>,
+    /// For a user event or a query: its name, payload and time on its origin's clock (the line's member is
+    /// the origin). A payload that is not UTF-8 is written in hex, as `payload_hex`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ltime: Option<u64>,
+    /// For a query: the id its origin drew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_id: Option<u32>,
 }
 
 impl<'a> Line<'a> {
@@ -34,16 +50,50 @@ impl<'a> Line<'a> {
             node,
             event,
             member: member.name(),
-            addr: member.identity.addr().to_string(),
-            joined_at: rfc3339(Time::from_unix_ms(member.identity.joined_at_ms())),
-            incarnation: member.incarnation,
+            addr: Some(member.identity.addr().to_string()),
+            joined_at: Some(rfc3339(Time::from_unix_ms(member.identity.joined_at_ms()))),
+            incarnation: Some(member.incarnation),
+            ..Line::bare(node, time, event, member.name())
+        }
+    }
+
+    /// A line about no member instance: a user event or a query, whose `member` is its origin.
+    fn bare(node: &'a str, time: Time, event: &'a str, member: &'a str) -> Line<'a> {
+        Line {
+            time: rfc3339(time),
+            node,
+            event,
+            member,
+            addr: None,
+            joined_at: None,
+            incarnation: None,
             via: None,
             from: None,
             to: None,
             holder_addr: None,
             holder_joined_at: None,
+            name: None,
+            payload: None,
+            payload_hex: None,
+            ltime: None,
+            query_id: None,
         }
     }
+
+    fn with_payload(self, name: &'a str, payload: &'a [u8], ltime: u64) -> Line<'a> {
+        let text = std::str::from_utf8(payload).ok();
+        Line {
+            name: Some(name),
+            payload: text,
+            payload_hex: text.is_none().then(|| hex(payload)),
+            ltime: Some(ltime),
+            ..self
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The log line (without its newline) for `event`, which the node named `node` reported at `time` by its
@@ -74,10 +124,29 @@ pub fn encode(node: &str, time: Time, event: &Event) -> Option<String> {
             holder_joined_at: Some(rfc3339(Time::from_unix_ms(holder.identity.joined_at_ms()))),
             ..Line::about(node, time, "conflict", claimant)
         },
+        Event::User {
+            name,
+            payload,
+            ltime,
+            from,
+        } => Line::bare(node, time, "user", from).with_payload(name, payload, *ltime),
+        Event::Query {
+            query,
+            ltime,
+            name,
+            payload,
+            ..
+        } => Line {
+            query_id: Some(query.id),
+            ..Line::bare(node, time, "query", &query.origin).with_payload(name, payload, *ltime)
+        },
+        // Answers and the end of a query are the business of whoever sent it, not the log.
         Event::Probed { .. }
         | Event::Joined { .. }
         | Event::JoinFailed { .. }
-        | Event::Left { .. } => return None,
+        | Event::Left { .. }
+        | Event::QueryAnswer { .. }
+        | Event::QueryDone { .. } => return None,
     };
     // Serializing plain strings and integers cannot fail.
     serde_json::to_string(&line).ok()
@@ -127,6 +196,40 @@ mod tests {
             (Kind::Failed, "m1", Some("m2"))
         );
         assert_eq!(back.joined_at_ms, 1_795_986_130_004);
+    }
+
+    #[test]
+    fn a_user_event_line_names_its_origin_and_reads_back() {
+        let event = Event::User {
+            name: "deploy".into(),
+            payload: Arc::from(&b"v1.2"[..]),
+            ltime: 41,
+            from: "m2".into(),
+        };
+        let line = encode("m1", Time::from_unix_ms(1_795_986_871_123), &event).unwrap();
+        assert_eq!(
+            line,
+            r#"{"time":"2026-11-29T21:14:31.123Z","node":"m1","event":"user","member":"m2","name":"deploy","payload":"v1.2","ltime":41}"#
+        );
+        let back = Record::parse(&line).expect("reads back");
+        assert_eq!((back.kind, back.member.as_str()), (Kind::User, "m2"));
+        let user = back.user.expect("the event's fields");
+        assert_eq!(
+            (user.name.as_str(), user.payload.as_slice(), user.ltime),
+            ("deploy", &b"v1.2"[..], 41)
+        );
+        let binary = Event::User {
+            name: "raw".into(),
+            payload: Arc::from(&[0xff, 0x00][..]),
+            ltime: 1,
+            from: "m2".into(),
+        };
+        let line = encode("m1", Time::ZERO, &binary).unwrap();
+        assert!(line.contains(r#""payload_hex":"ff00""#), "{line}");
+        assert_eq!(
+            Record::parse(&line).unwrap().user.unwrap().payload,
+            [0xff, 0x00]
+        );
     }
 
     #[test]

@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}:3: unknown event \"gone\" (known: join, leave, suspect, alive, failed, update, sent, conflict)",
+                "{}:3: unknown event \"gone\" (known: join, leave, suspect, alive, failed, update, sent, conflict, user, query)",
                 path.display()
             )
         );

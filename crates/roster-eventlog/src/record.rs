@@ -26,11 +26,15 @@ pub enum Kind {
     Sent,
     /// Two live processes claim the member's name; the line's member is the one refused it.
     Conflict,
+    /// A user event arrived; the line's member is its origin.
+    User,
+    /// A query this node matches arrived; the line's member is its origin.
+    Query,
 }
 
 impl Kind {
     /// Every kind, in the order the log's documentation lists them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Join,
         Kind::Leave,
         Kind::Suspect,
@@ -39,6 +43,8 @@ impl Kind {
         Kind::Update,
         Kind::Sent,
         Kind::Conflict,
+        Kind::User,
+        Kind::Query,
     ];
 
     /// The word in the log's `event` field.
@@ -52,6 +58,8 @@ impl Kind {
             Kind::Update => "update",
             Kind::Sent => "sent",
             Kind::Conflict => "conflict",
+            Kind::User => "user",
+            Kind::Query => "query",
         }
     }
 }
@@ -98,9 +106,20 @@ pub enum ParseError {
     },
     /// An `event` this version does not know.
     #[error(
-        "unknown event {0:?} (known: join, leave, suspect, alive, failed, update, sent, conflict)"
+        "unknown event {0:?} (known: join, leave, suspect, alive, failed, update, sent, conflict, user, query)"
     )]
     UnknownEvent(String),
+    /// A field the kind of line needs is absent.
+    #[error("a {kind} line needs a {field} field")]
+    Missing {
+        /// The field.
+        field: &'static str,
+        /// The kind of line.
+        kind: Kind,
+    },
+    /// A `payload_hex` that is not hex.
+    #[error("payload_hex {0:?} is not hex")]
+    Hex(String),
 }
 
 /// One line of a log, read back.
@@ -114,11 +133,12 @@ pub struct Record {
     pub kind: Kind,
     /// The member it happened to.
     pub member: String,
-    /// The member's address, as `ip:port`.
+    /// The member's address, as `ip:port` (empty on a user event or query line).
     pub addr: String,
-    /// The member instance's start (Unix milliseconds): with the name, it tells instances apart.
+    /// The member instance's start (Unix milliseconds): with the name, it tells instances apart (0 on a user
+    /// event or query line).
     pub joined_at_ms: u64,
-    /// The member's incarnation in the change.
+    /// The member's incarnation in the change (0 on a user event or query line).
     pub incarnation: u32,
     /// How the node learned it (`probe`, `indirect-probe`, `suspicion-timeout`, `gossip`, `sync`, `self`).
     pub via: Option<String>,
@@ -128,6 +148,21 @@ pub struct Record {
     pub to: Vec<String>,
     /// For a conflict: the address of the process that keeps the name.
     pub holder_addr: Option<String>,
+    /// For a user event or a query: what it carried.
+    pub user: Option<UserFields>,
+}
+
+/// What a user event or query line carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserFields {
+    /// The event's or query's name.
+    pub name: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Its time on its origin's clock.
+    pub ltime: u64,
+    /// For a query: the id its origin drew.
+    pub query_id: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -136,9 +171,12 @@ struct Raw {
     node: String,
     event: String,
     member: String,
-    addr: String,
-    joined_at: String,
-    incarnation: u32,
+    #[serde(default)]
+    addr: Option<String>,
+    #[serde(default)]
+    joined_at: Option<String>,
+    #[serde(default)]
+    incarnation: Option<u32>,
     #[serde(default)]
     via: Option<String>,
     #[serde(default)]
@@ -147,6 +185,26 @@ struct Raw {
     to: Vec<String>,
     #[serde(default)]
     holder_addr: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    payload: Option<String>,
+    #[serde(default)]
+    payload_hex: Option<String>,
+    #[serde(default)]
+    ltime: Option<u64>,
+    #[serde(default)]
+    query_id: Option<u32>,
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Record {
@@ -159,18 +217,43 @@ impl Record {
                 value: value.to_owned(),
             })
         };
+        let kind: Kind = raw.event.parse()?;
+        let missing = |field: &'static str| ParseError::Missing { field, kind };
+        let (addr, joined_at_ms, incarnation, user) = if matches!(kind, Kind::User | Kind::Query) {
+            let payload = match (raw.payload, raw.payload_hex) {
+                (Some(text), _) => text.into_bytes(),
+                (None, Some(hex)) => unhex(&hex).ok_or(ParseError::Hex(hex))?,
+                (None, None) => return Err(missing("payload")),
+            };
+            let user = UserFields {
+                name: raw.name.ok_or_else(|| missing("name"))?,
+                payload,
+                ltime: raw.ltime.ok_or_else(|| missing("ltime"))?,
+                query_id: raw.query_id,
+            };
+            (String::new(), 0, 0, Some(user))
+        } else {
+            let joined_at = raw.joined_at.ok_or_else(|| missing("joined_at"))?;
+            (
+                raw.addr.ok_or_else(|| missing("addr"))?,
+                time("joined_at", &joined_at)?,
+                raw.incarnation.ok_or_else(|| missing("incarnation"))?,
+                None,
+            )
+        };
         Ok(Record {
             time_ms: time("time", &raw.time)?,
-            joined_at_ms: time("joined_at", &raw.joined_at)?,
-            kind: raw.event.parse()?,
+            joined_at_ms,
+            kind,
             node: raw.node,
             member: raw.member,
-            addr: raw.addr,
-            incarnation: raw.incarnation,
+            addr,
+            incarnation,
             via: raw.via,
             from: raw.from,
             to: raw.to,
             holder_addr: raw.holder_addr,
+            user,
         })
     }
 

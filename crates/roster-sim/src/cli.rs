@@ -111,6 +111,10 @@ pub struct SimArgs {
     /// with several runs), in the agent's format and by each node's own clock, for `roster trace`.
     #[arg(long, value_name = "DIR")]
     pub events_dir: Option<PathBuf>,
+    /// A running member sends a user event at this moment of each run (e.g. 5s); the report says how long
+    /// it took to reach every live member, and the verdict holds it to the dissemination deadline.
+    #[arg(long, value_parser = parse_duration)]
+    pub user_event_at: Option<Duration>,
 }
 
 /// Parses `0.5` (changes per second) or `1%/min` (a share of the members per minute).
@@ -285,6 +289,7 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
         churn: args.churn.unwrap_or_default(),
         packet_budget: args.packet_budget,
         crash_at: args.crash_at,
+        user_event_at: args.user_event_at,
         ..Params::default()
     };
     if let Some(budget) = base.packet_budget {

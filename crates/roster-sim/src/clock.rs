@@ -46,6 +46,11 @@ impl NodeClock {
         NodeClock::new(started, 0, 0)
     }
 
+    /// True time at which the process started.
+    pub fn started(&self) -> Time {
+        self.started
+    }
+
     /// The protocol's `now` at true time `t`.
     pub fn now_at(&self, t: Time) -> Time {
         let elapsed = i128::from(t.as_micros().saturating_sub(self.started.as_micros()));

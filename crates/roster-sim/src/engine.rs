@@ -49,6 +49,8 @@ pub struct World {
     /// Whether a join makes the engine wait for every list to agree (a check that costs N^2 lookups every
     /// `converge_check`: churn turns it off).
     pub watch_joins: bool,
+    /// Moments at which a running member sends a user event, followed to every list.
+    pub user_events: Vec<Duration>,
 }
 
 /// How far each machine's wall clock is from true time, and how fast it runs.
@@ -74,6 +76,7 @@ impl World {
             join_seeds: 2,
             clocks: Clocks::default(),
             watch_joins: true,
+            user_events: Vec::new(),
         }
     }
 }
@@ -141,6 +144,8 @@ pub(crate) enum What {
         bytes: Vec<u8>,
     },
     Fault(usize),
+    /// The world's `k`-th user event is sent.
+    UserEvent(usize),
     /// A partition heals: start waiting for the lists to agree.
     Heal,
     /// Do the lists agree yet?
@@ -336,6 +341,12 @@ impl Sim {
         sim.metrics.set_running(Time::SIM_EPOCH, sim.running);
         for i in 0..sim.world.initial {
             sim.settle(i);
+        }
+        for k in 0..sim.world.user_events.len() {
+            sim.push(
+                Time::SIM_EPOCH + sim.world.user_events[k],
+                What::UserEvent(k),
+            );
         }
         for index in 0..sim.world.faults.len() {
             let at = Time::SIM_EPOCH + sim.world.faults[index].at;
@@ -556,6 +567,7 @@ impl Sim {
                 self.metrics.end_quiet(self.now);
                 self.apply(fault);
             }
+            What::UserEvent(k) => self.send_user_event(k),
             What::Heal => {
                 self.metrics.open_watch("heal", self.now);
                 self.arm_check();

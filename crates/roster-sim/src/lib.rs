@@ -34,6 +34,7 @@ pub mod report;
 pub mod scenario;
 pub mod trace;
 mod truth;
+pub mod user_events;
 
 pub use clock::NodeClock;
 pub use engine::{Clocks, Sim, World, name_of};

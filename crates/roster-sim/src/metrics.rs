@@ -100,6 +100,8 @@ pub struct Mistake {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub rumours: Vec<Rumour>,
+    /// User events sent, and where each was delivered.
+    pub user_events: Vec<crate::user_events::Followed>,
     by_subject: Vec<Vec<u32>>,
     /// Live, unpartitioned members marked failed.
     pub false_positives: Vec<Mistake>,

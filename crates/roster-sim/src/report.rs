@@ -91,6 +91,8 @@ pub struct RunOutcome {
     /// When each observer of the first crash marked it failed, and how many observers there were.
     pub spread: Option<(Vec<f64>, usize)>,
     pub steps: u64,
+    /// How each user event sent in the run spread.
+    pub user_events: Vec<crate::user_events::Spread>,
 }
 
 impl RunOutcome {
@@ -109,6 +111,7 @@ impl RunOutcome {
             max_stream_bytes: m.max_stream_bytes,
             decode_errors: m.decode_errors,
             steps: sim.steps,
+            user_events: sim.user_event_spreads(),
             ..RunOutcome::default()
         };
         let period = sim.world().config.probe_interval.as_secs_f64();
@@ -214,6 +217,12 @@ pub struct Summary {
     pub decode_errors: u64,
     pub member_periods: f64,
     pub mistakes: Vec<Mistake>,
+    /// User events sent (`--user-event-at`), from the send to the last live member that delivered each.
+    pub user_events: usize,
+    pub user_event_everywhere_s: Quantiles,
+    /// User events some live member never delivered, and deliveries past the first (both must be zero).
+    pub user_event_missed: usize,
+    pub user_event_repeats: u64,
     pub verdict: Verdict,
     #[serde(skip)]
     pub spread: Option<(Vec<f64>, usize)>,
@@ -325,11 +334,51 @@ impl Summary {
             decode_errors: runs.iter().map(|r| r.decode_errors).sum(),
             member_periods: (member_seconds / setup.probe_interval_s).round(),
             mistakes,
+            user_events: runs.iter().map(|r| r.user_events.len()).sum(),
+            user_event_everywhere_s: Quantiles::of(
+                &runs
+                    .iter()
+                    .flat_map(|r| r.user_events.iter().filter_map(|u| u.everywhere_s))
+                    .collect::<Vec<f64>>(),
+            ),
+            user_event_missed: runs
+                .iter()
+                .flat_map(|r| &r.user_events)
+                .filter(|u| u.missed > 0)
+                .count(),
+            user_event_repeats: runs
+                .iter()
+                .flat_map(|r| &r.user_events)
+                .map(|u| u.repeats)
+                .sum(),
             verdict: Verdict::default(),
             spread: runs.iter().find_map(|r| r.spread.clone()),
             detection_samples: detection,
             dissemination_samples: dissemination,
             wall_s: round3(wall_s),
+        }
+    }
+
+    /// Judges the user events sent: each delivered once by every live member within `deadline_s`.
+    pub fn judge_user_events(&mut self, deadline_s: f64) {
+        if self.user_events == 0 {
+            return;
+        }
+        let missed = self.user_event_missed;
+        self.require(
+            missed == 0,
+            format!("{missed} user events never reached every live member"),
+        );
+        let repeats = self.user_event_repeats;
+        self.require(
+            repeats == 0,
+            format!("user events delivered {repeats} times more than once"),
+        );
+        if let Some(max) = self.user_event_everywhere_s.max {
+            self.require(
+                max <= deadline_s,
+                format!("a user event took {max:.2}s > {deadline_s}s to reach every live member"),
+            );
         }
     }
 

@@ -43,6 +43,8 @@ pub struct Params {
     pub packet_budget: Option<f64>,
     /// When the crash scenarios crash their members (within the following second).
     pub crash_at: Duration,
+    /// When a running member sends a user event, followed to every live list.
+    pub user_event_at: Option<Duration>,
 }
 
 /// A rate of membership changes.
@@ -87,6 +89,7 @@ impl Default for Params {
             churn: Churn::None,
             packet_budget: None,
             crash_at: Duration::from_secs(5),
+            user_event_at: None,
         }
     }
 }
@@ -316,6 +319,11 @@ impl Cell {
             drift_ppm: p.clock_drift_ppm,
         };
         world.network.packet_budget = p.packet_budget;
+        if let Some(at) = p.user_event_at {
+            world.user_events.push(at);
+            // Room for it to spread, and for the verdict to see it did.
+            world.duration = world.duration.max(at + Duration::from_secs(20));
+        }
         let churn = p.churn.per_second(p.nodes);
         if churn > 0.0 {
             world.nodes += churn::spare_slots(churn, world.duration);
@@ -403,6 +411,7 @@ impl Cell {
 
     fn judge(&self, s: &mut Summary) {
         let deadline = self.params.targets.dissemination_max_s;
+        s.judge_user_events(self.params.config.disseminate_deadline.as_secs_f64());
         match self.kind {
             Kind::Crash | Kind::Lifeguard => {
                 s.judge_crashes(&self.params.targets);

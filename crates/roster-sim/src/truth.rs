@@ -21,8 +21,17 @@ impl Sim {
             Event::Probed { target, .. } => index_of(target.addr()),
             Event::FailureSent { member, .. } => index_of(member.identity.addr()),
             Event::Conflict { claimant, .. } => index_of(claimant.identity.addr()),
-            Event::Joined { .. } | Event::JoinFailed { .. } | Event::Left { .. } => None,
+            Event::Joined { .. }
+            | Event::JoinFailed { .. }
+            | Event::Left { .. }
+            | Event::User { .. }
+            | Event::Query { .. }
+            | Event::QueryAnswer { .. }
+            | Event::QueryDone { .. } => None,
         };
+        if let Event::User { from, ltime, .. } = event {
+            self.user_event_heard(observer, from, *ltime);
+        }
         let traced = self.traced.contains(&observer)
             || self.traced_members.contains(&observer)
             || about.is_some_and(|j| self.traced_members.contains(&j));

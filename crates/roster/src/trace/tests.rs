@@ -20,6 +20,7 @@ fn line(node: &str, kind: Kind, time_ms: u64, via: &str, from: Option<&str>) -> 
         from: from.map(str::to_owned),
         to: Vec::new(),
         holder_addr: None,
+        user: None,
     }
 }
 
