@@ -130,6 +130,31 @@ pub struct AgentSettings {
     #[arg(long, env = "ROSTER_MAX_CONNECTIONS", value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
+    /// Run PROGRAM (with sh -c) on member-join, member-leave, member-failed, member-update, user[:NAME] or
+    /// query[:NAME] (comma-separated; none for all); details in ROSTER_* variables, payload on stdin, a
+    /// query's answer on stdout. Repeat for more
+    #[arg(
+        long = "event-handler",
+        env = "ROSTER_EVENT_HANDLER",
+        value_name = "[FILTER=]PROGRAM",
+        value_parser = parse_event_handler
+    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_handler: Vec<String>,
+    /// Kill an event handler still running after this long (a query's, at the query's deadline) [default: 30s]
+    #[arg(long, env = "ROSTER_EVENT_HANDLER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde",
+        default
+    )]
+    pub event_handler_timeout: Option<Duration>,
+}
+
+/// An event handler, checked as the agent will read it.
+fn parse_event_handler(text: &str) -> Result<String, String> {
+    text.parse::<roster_agent::EventHandler>()?;
+    Ok(text.to_owned())
 }
 
 /// How log lines look on stderr.
@@ -347,6 +372,14 @@ impl AgentSettings {
         agent.event_log_keep = self.event_log_keep.unwrap_or(agent.event_log_keep);
         agent.keyring = self.keyring.clone();
         agent.max_connections = self.max_connections.unwrap_or(agent.max_connections);
+        agent.event_handlers = self
+            .event_handler
+            .iter()
+            .map(|h| h.parse().map_err(BadInput))
+            .collect::<Result<_, _>>()?;
+        agent.event_handler_timeout = self
+            .event_handler_timeout
+            .unwrap_or(agent.event_handler_timeout);
         agent.protocol = protocol;
         Ok(agent)
     }
@@ -374,6 +407,8 @@ fn settings_in_force(
         event_log_keep: Some(agent.event_log_keep),
         keyring: agent.keyring.clone(),
         max_connections: Some(agent.max_connections),
+        event_handler: given.event_handler.clone(),
+        event_handler_timeout: Some(agent.event_handler_timeout),
     }
 }
 

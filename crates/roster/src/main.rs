@@ -11,6 +11,7 @@ mod bench;
 mod client;
 mod config;
 mod demo;
+mod events;
 mod interrupt;
 mod keys;
 mod trace;
@@ -38,6 +39,10 @@ enum Command {
     Leave(client::HttpArgs),
     /// Follow a running agent's events as JSON lines.
     Monitor(client::HttpArgs),
+    /// Send a user event to every member, through a running agent.
+    Event(events::EventArgs),
+    /// Ask the members a query and print their answers as JSON lines as they come.
+    Query(events::QueryArgs),
     /// Check that a running agent is a working member: exit 0 when it is, 1 with the reason when not.
     Health(client::HttpArgs),
     /// Simulate thousands of members on a modelled network and check the deadlines.
@@ -97,6 +102,8 @@ fn main() -> ExitCode {
         Command::Members(args) => client::members(&args),
         Command::Leave(args) => client::leave(&args),
         Command::Monitor(args) => client::monitor(&args),
+        Command::Event(args) => events::event(&args),
+        Command::Query(args) => events::query(&args),
         Command::Health(args) => client::health(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Trace(args) => trace::run(&args),

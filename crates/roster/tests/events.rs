@@ -1,0 +1,141 @@
+//! User events, queries and event handlers on real `roster agent` processes on loopback.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{Agent, Scratch, holds, members, roster, state_of, wait_until};
+
+/// Waits until every agent lists every one of `names` as alive.
+fn converged(agents: &[&Agent], names: &[&str]) {
+    wait_until(Duration::from_secs(15), || {
+        holds(agents.iter().all(|a| {
+            members(a.http).is_ok_and(|list| {
+                names
+                    .iter()
+                    .all(|n| state_of(&list, n).as_deref() == Some("alive"))
+            })
+        }))
+    })
+    .expect("the agents did not converge within 15 s");
+}
+
+fn api(agent: &Agent) -> String {
+    format!("127.0.0.1:{}", agent.http)
+}
+
+fn user_lines(agent: &Agent, name: &str) -> Vec<serde_json::Value> {
+    agent
+        .events()
+        .into_iter()
+        .filter(|l| l["event"] == "user" && l["name"] == name)
+        .collect()
+}
+
+#[test]
+fn an_event_reaches_three_agents_once() {
+    let scratch = Scratch::new("events-once");
+    let a1 = Agent::start(&scratch, "a1", &[]);
+    let a2 = Agent::start(&scratch, "a2", &[a1.port]);
+    let a3 = Agent::start(&scratch, "a3", &[a2.port]);
+    converged(&[&a1, &a2, &a3], &["a1", "a2", "a3"]);
+    let out = roster(&["event", "--http", &api(&a2), "deploy", "v1.2"]);
+    assert!(
+        out.status.success(),
+        "roster event failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agents = [&a1, &a2, &a3];
+    wait_until(Duration::from_secs(15), || {
+        holds(agents.iter().all(|a| !user_lines(a, "deploy").is_empty()))
+    })
+    .expect("the event did not reach every agent within 15 s");
+    // Gossip repeats it for a while; each agent still delivers it once.
+    std::thread::sleep(Duration::from_secs(3));
+    for agent in agents {
+        let lines = user_lines(agent, "deploy");
+        assert_eq!(lines.len(), 1, "{}: {lines:?}", agent.name);
+        assert_eq!(lines[0]["payload"], "v1.2");
+        assert_eq!(lines[0]["member"], "a2", "the line names the origin");
+    }
+    // Past the size limit: refused, with the limit and the size.
+    let big = "x".repeat(600);
+    let out = roster(&["event", "--http", &api(&a1), "big", &big]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("603 bytes, over the limit of 512 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_query_gets_three_answers_from_a_handler_script() {
+    let scratch = Scratch::new("events-query");
+    let handler = r#"--event-handler=query:whoami=printf 'I am %s' "$ROSTER_SELF_NAME""#;
+    let a1 = Agent::start_with(&scratch, "a1", &[], &[handler]);
+    let a2 = Agent::start_with(&scratch, "a2", &[a1.port], &[handler]);
+    let a3 = Agent::start_with(&scratch, "a3", &[a2.port], &[handler]);
+    converged(&[&a1, &a2, &a3], &["a1", "a2", "a3"]);
+    let out = roster(&["query", "--http", &api(&a1), "whoami", "--timeout", "3s"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "roster query failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(lines[0]["expected"].as_array().map(Vec::len), Some(3), "{stdout}");
+    let mut answers: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l["answer"]["payload"].as_str().map(str::to_owned))
+        .collect();
+    answers.sort();
+    assert_eq!(answers, ["I am a1", "I am a2", "I am a3"], "{stdout}");
+    let done = &lines.last().expect("a last line")["done"];
+    assert_eq!(done["answered"].as_array().map(Vec::len), Some(3), "{stdout}");
+    assert_eq!(done["missing"].as_array().map(Vec::len), Some(0), "{stdout}");
+    // A filter on a name asks that member alone.
+    let out = roster(&[
+        "query", "--http", &api(&a1), "whoami", "--node", "a3", "--timeout", "2s",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("\"answer\"").count(), 1, "{stdout}");
+    assert!(stdout.contains("I am a3"), "{stdout}");
+}
+
+#[test]
+fn a_handler_runs_on_a_member_failure_with_the_details_in_its_environment() {
+    let scratch = Scratch::new("events-handler");
+    let env_file = scratch.path().join("failed.env");
+    let input_file = scratch.path().join("failed.in");
+    let handler = format!(
+        "--event-handler=member-failed=env | grep ^ROSTER_ | sort > {}; cat > {}",
+        env_file.display(),
+        input_file.display()
+    );
+    let a1 = Agent::start_with(&scratch, "a1", &[], &[&handler]);
+    let a2 = Agent::start(&scratch, "a2", &[a1.port]);
+    let mut a3 = Agent::start(&scratch, "a3", &[a1.port]);
+    converged(&[&a1, &a2, &a3], &["a1", "a2", "a3"]);
+    a3.kill();
+    let env = wait_until(Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&env_file).ok()?;
+        text.contains("ROSTER_EVENT=").then_some(text)
+    })
+    .expect("the member-failed handler did not run within 20 s of the crash");
+    assert!(env.contains("ROSTER_EVENT=member-failed\n"), "{env}");
+    assert!(env.contains("ROSTER_SELF_NAME=a1\n"), "{env}");
+    let input = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&input_file)
+            .ok()
+            .filter(|t| !t.is_empty())
+    })
+    .expect("the handler's input");
+    assert!(input.starts_with("a3\t127.0.0.1:"), "{input}");
+    assert!(input.contains("\tfailed\t"), "{input}");
+}
