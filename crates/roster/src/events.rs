@@ -112,7 +112,10 @@ pub fn query(args: &QueryArgs) -> anyhow::Result<()> {
         return Err(if status == 400 {
             BadInput(reason).into()
         } else {
-            anyhow!("the agent at {} answered HTTP {status}: {reason}", args.http.http)
+            anyhow!(
+                "the agent at {} answered HTTP {status}: {reason}",
+                args.http.http
+            )
         });
     }
     let reader = BufReader::new(response.into_body().into_reader());

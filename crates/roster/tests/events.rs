@@ -88,7 +88,11 @@ fn a_query_gets_three_answers_from_a_handler_script() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("NDJSON"))
         .collect();
-    assert_eq!(lines[0]["expected"].as_array().map(Vec::len), Some(3), "{stdout}");
+    assert_eq!(
+        lines[0]["expected"].as_array().map(Vec::len),
+        Some(3),
+        "{stdout}"
+    );
     let mut answers: Vec<String> = lines
         .iter()
         .filter_map(|l| l["answer"]["payload"].as_str().map(str::to_owned))
@@ -96,11 +100,26 @@ fn a_query_gets_three_answers_from_a_handler_script() {
     answers.sort();
     assert_eq!(answers, ["I am a1", "I am a2", "I am a3"], "{stdout}");
     let done = &lines.last().expect("a last line")["done"];
-    assert_eq!(done["answered"].as_array().map(Vec::len), Some(3), "{stdout}");
-    assert_eq!(done["missing"].as_array().map(Vec::len), Some(0), "{stdout}");
+    assert_eq!(
+        done["answered"].as_array().map(Vec::len),
+        Some(3),
+        "{stdout}"
+    );
+    assert_eq!(
+        done["missing"].as_array().map(Vec::len),
+        Some(0),
+        "{stdout}"
+    );
     // A filter on a name asks that member alone.
     let out = roster(&[
-        "query", "--http", &api(&a1), "whoami", "--node", "a3", "--timeout", "2s",
+        "query",
+        "--http",
+        &api(&a1),
+        "whoami",
+        "--node",
+        "a3",
+        "--timeout",
+        "2s",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
