@@ -18,6 +18,10 @@ pub const MAX_EVENT_BYTES: usize = 512;
 /// Clock ticks of events remembered: an event this much older than the local clock is dropped as too old.
 pub const EVENT_BUFFER: u64 = 256;
 
+/// Distinct events remembered at one clock time (sent at once by different members); more at that time are
+/// dropped, so the memory for repeats stays bounded whatever arrives.
+pub const EVENTS_PER_TIME: usize = 64;
+
 /// Why an event (or a query, or an answer) was refused before it was sent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -134,7 +138,8 @@ pub enum Verdict {
     New,
     /// Heard before.
     Repeat,
-    /// Older than the window remembered (or from before this node joined).
+    /// Older than the window remembered (or from before this node joined), or one more at a time that
+    /// already holds [`EVENTS_PER_TIME`].
     TooOld,
 }
 
@@ -181,6 +186,9 @@ impl Recent {
         let (at, keys) = &self.slots[(ltime % EVENT_BUFFER) as usize];
         if *at == ltime && keys.contains(&key) {
             return Verdict::Repeat;
+        }
+        if *at == ltime && keys.len() >= EVENTS_PER_TIME {
+            return Verdict::TooOld;
         }
         self.remember(ltime, key);
         Verdict::New
@@ -264,6 +272,16 @@ mod tests {
         assert_eq!(recent.hear(1_000, key), Verdict::New);
         assert_eq!(recent.hear(1_000 - EVENT_BUFFER, key), Verdict::TooOld);
         assert_eq!(recent.hear(1_001 - EVENT_BUFFER + 1, key), Verdict::New);
+    }
+
+    #[test]
+    fn the_events_remembered_at_one_time_are_bounded() {
+        let mut recent = Recent::default();
+        for key in 0..EVENTS_PER_TIME as u64 {
+            assert_eq!(recent.hear(3, key), Verdict::New);
+        }
+        assert_eq!(recent.hear(3, u64::MAX), Verdict::TooOld);
+        assert_eq!(recent.hear(3, 0), Verdict::Repeat);
     }
 
     #[test]

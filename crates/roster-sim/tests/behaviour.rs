@@ -76,3 +76,20 @@ fn a_short_nemesis() {
         "--scenario nemesis --runs 3 --nodes 10 --seed 21 --threads 1"
     ));
 }
+
+#[test]
+fn a_user_event_during_crashes_reaches_every_live_member_once() {
+    let json: Value = serde_json::from_str(&behaviour(
+        "--nodes 200 --loss 5% --seed 3 --user-event-at 5500ms",
+    ))
+    .expect("JSON");
+    assert_eq!(json["user_events"], 1);
+    assert_eq!(json["user_event_missed"], 0);
+    assert_eq!(json["user_event_repeats"], 0);
+    let everywhere = json["user_event_everywhere_s"]["max"]
+        .as_f64()
+        .expect("the event reached every live member");
+    assert!(everywhere <= 15.0, "{everywhere} s");
+    assert_eq!(json["pass"], true, "{json}");
+    assert_eq!(json["undetected"], 0);
+}

@@ -39,6 +39,37 @@ fn an_event_reaches_three_agents_once() {
     let a2 = Agent::start(&scratch, "a2", &[a1.port]);
     let a3 = Agent::start(&scratch, "a3", &[a2.port]);
     converged(&[&a1, &a2, &a3], &["a1", "a2", "a3"]);
+    // `roster monitor` on a3 streams the event as it arrives.
+    let mut monitor = std::process::Command::new(harness::ROSTER)
+        .args(["monitor", "--http", &api(&a3)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn roster monitor");
+    let stdout = monitor.stdout.take().expect("piped");
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(r#""event":"user""#) && seen_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The stream starts with what happens after it connects: warm-up events until one shows it is open.
+    let open = wait_until(Duration::from_secs(15), || {
+        let out = roster(&["event", "--http", &api(&a3), "warm-up"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.recv_timeout(Duration::from_secs(1)).ok()
+    });
+    assert!(open.is_some(), "roster monitor streamed no user event");
     let out = roster(&["event", "--http", &api(&a2), "deploy", "v1.2"]);
     assert!(
         out.status.success(),
@@ -50,6 +81,17 @@ fn an_event_reaches_three_agents_once() {
         holds(agents.iter().all(|a| !user_lines(a, "deploy").is_empty()))
     })
     .expect("the event did not reach every agent within 15 s");
+    let streamed = wait_until(Duration::from_secs(15), || {
+        seen.recv_timeout(Duration::from_secs(1))
+            .ok()
+            .filter(|line| line.contains(r#""name":"deploy""#))
+    });
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    assert!(
+        streamed.is_some(),
+        "roster monitor did not stream the event"
+    );
     // Gossip repeats it for a while; each agent still delivers it once.
     std::thread::sleep(Duration::from_secs(3));
     for agent in agents {
