@@ -409,12 +409,12 @@ fn the_small_spec_scenario_meets_the_deadlines() {
                 cell.label,
                 summary.samples
             );
-            // The p99 targets are tighter than the deadlines and missed at small N (see docs/timing.md); the
-            // deadlines themselves must hold.
+            // The p99 targets are stretch targets, tighter than the deadlines and missed at small N (see
+            // docs/timing.md); the promise itself must hold.
             assert!(
-                summary.verdict.deadlines_met,
+                summary.verdict.promise_met,
                 "{} seed 4: {:?}",
-                cell.label, summary.verdict.failures
+                cell.label, summary.verdict.promise_broken
             );
         }
     }

@@ -91,7 +91,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        // The simulator's verdict decides the exit code: non-zero when a scenario misses its deadlines.
+        // The simulator's verdict decides the exit code: non-zero when the promise is broken (a deadline
+        // missed, a false positive, an invariant violated); a missed stretch target is only reported.
         Command::Sim(args) => {
             return roster_sim::cli::run(*args).unwrap_or_else(|e| {
                 eprintln!("roster: {}", format!("{e:#}").replace('\n', " "));

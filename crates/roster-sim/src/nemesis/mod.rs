@@ -82,7 +82,8 @@ pub struct Report {
     pub scenario: &'static str,
     pub seed: u64,
     pub runs: usize,
-    pub pass: bool,
+    /// No invariant was violated: the promise held.
+    pub promise_met: bool,
     pub sizes: Sizes,
     pub simulated_s: f64,
     /// Every broken invariant (empty when all held), the first few explained.
@@ -159,7 +160,7 @@ pub fn run(options: &Options, progress: &(dyn Fn() + Sync)) -> anyhow::Result<Re
         scenario: "nemesis",
         seed: options.seed,
         runs: results.len(),
-        pass: reported.is_empty(),
+        promise_met: reported.is_empty(),
         sizes: Sizes {
             min: sizes.first().copied().unwrap_or(0),
             p50: sizes.get(sizes.len() / 2).copied().unwrap_or(0),
@@ -195,7 +196,7 @@ pub fn replay(plan: &Plan, options: &Options) -> anyhow::Result<Report> {
         scenario: "nemesis",
         seed: plan.seed,
         runs: 1,
-        pass: reported.is_empty(),
+        promise_met: reported.is_empty(),
         sizes: Sizes {
             min: plan.initial,
             p50: plan.initial,

@@ -101,7 +101,11 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(
         out,
         "nemesis: {} in {:.1}s wall ({} violations)",
-        if r.pass { "PASS" } else { "FAIL" },
+        if r.promise_met {
+            "PASS, the promise held"
+        } else {
+            "FAIL, the promise was broken"
+        },
         r.wall_s,
         r.invariant_violations.len()
     );

@@ -1,0 +1,33 @@
+//! `roster sim`'s exit status follows the promise: 0 when every deadline held and nothing was a false positive
+//! or undetected, whatever the stretch targets say (a missed one is printed as such), and 1 when the promise
+//! was broken.
+
+mod harness;
+
+use harness::roster;
+
+#[test]
+fn a_missed_stretch_target_is_printed_and_the_exit_status_is_0() {
+    // Three of five members crashing at once misses the 5 s p99 detection target, inside the deadlines.
+    let out = roster(&["sim", "--nodes", "5"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("stretch target missed: detection p99"),
+        "{text}"
+    );
+    assert!(text.contains("crash: PASS, the promise held"), "{text}");
+}
+
+#[test]
+fn a_missed_deadline_is_printed_and_the_exit_status_is_1() {
+    // Two packets a second per machine cannot carry the probes: a crash is detected past the 10 s deadline.
+    let out = roster(&["sim", "--nodes", "5", "--packet-budget", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL: detection max"), "{text}");
+    assert!(
+        text.contains("crash: FAIL, the promise was broken"),
+        "{text}"
+    );
+}
