@@ -18,6 +18,11 @@ pub const MAX_EVENT_BYTES: usize = 512;
 /// Clock ticks of events remembered: an event this much older than the local clock is dropped as too old.
 pub const EVENT_BUFFER: u64 = 256;
 
+/// How far ahead of the local clock an event's time may be: a cluster sends nowhere near this many events
+/// while two members are apart, so a time further ahead is garbage (or forged), and taking it would leave the
+/// clock so far ahead that every real event after it looked too old.
+pub const MAX_CLOCK_JUMP: u64 = 1 << 32;
+
 /// Distinct events remembered at one clock time (sent at once by different members); more at that time are
 /// dropped, so the memory for repeats stays bounded whatever arrives.
 pub const EVENTS_PER_TIME: usize = 64;
@@ -141,6 +146,8 @@ pub enum Verdict {
     /// Older than the window remembered (or from before this node joined), or one more at a time that
     /// already holds [`EVENTS_PER_TIME`].
     TooOld,
+    /// Stamped more than [`MAX_CLOCK_JUMP`] ahead of the local clock: dropped, and the clock left alone.
+    TooFarAhead,
 }
 
 /// The events (or queries) of the last [`EVENT_BUFFER`] clock ticks, by a hash of what tells them apart.
@@ -178,6 +185,9 @@ impl Recent {
 
     /// Judges a message stamped `ltime` told apart by `key`, and remembers it if it is new.
     pub fn hear(&mut self, ltime: u64, key: u64) -> Verdict {
+        if ltime > self.clock.time().saturating_add(MAX_CLOCK_JUMP) {
+            return Verdict::TooFarAhead;
+        }
         self.clock.witness(ltime);
         let now = self.clock.time();
         if ltime < self.min_time || (now > EVENT_BUFFER && ltime < now - EVENT_BUFFER) {
@@ -197,6 +207,9 @@ impl Recent {
     /// Takes a peer's clock from a full sync; `joining` also drops everything stamped before it, which the
     /// cluster sent before this node was a member.
     pub fn sync(&mut self, remote: u64, joining: bool) {
+        if remote > self.clock.time().saturating_add(MAX_CLOCK_JUMP) {
+            return;
+        }
         self.clock.advance_to(remote);
         if joining {
             self.min_time = self.min_time.max(remote);
@@ -272,6 +285,16 @@ mod tests {
         assert_eq!(recent.hear(1_000, key), Verdict::New);
         assert_eq!(recent.hear(1_000 - EVENT_BUFFER, key), Verdict::TooOld);
         assert_eq!(recent.hear(1_001 - EVENT_BUFFER + 1, key), Verdict::New);
+    }
+
+    #[test]
+    fn a_time_far_ahead_is_dropped_and_leaves_the_clock_alone() {
+        let mut recent = Recent::default();
+        assert_eq!(recent.hear(10, 1), Verdict::New);
+        assert_eq!(recent.hear(u64::MAX, 2), Verdict::TooFarAhead);
+        recent.sync(u64::MAX, true);
+        assert_eq!(recent.clock().time(), 11);
+        assert_eq!(recent.hear(11, 3), Verdict::New);
     }
 
     #[test]

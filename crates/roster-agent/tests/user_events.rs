@@ -1,0 +1,110 @@
+//! User events and queries through the library, as an embedding program uses them: events arrive on
+//! `Agent::events`, and the program answers queries itself with `Agent::answer_query`.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+use roster_agent::{Agent, AgentConfig, QueryUpdate};
+use roster_core::{Event, QueryFilter};
+
+/// A port free for UDP and TCP on 127.0.0.1.
+fn free_addr() -> SocketAddr {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = udp.local_addr().expect("addr");
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+}
+
+async fn start(name: &str, addr: SocketAddr, seed: Option<SocketAddr>) -> Agent {
+    let mut config = AgentConfig::new(name, addr);
+    config.http = None;
+    config.join = seed.map(|s| s.to_string()).into_iter().collect();
+    Agent::start(config).await.expect("start")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_embedding_program_sends_events_and_answers_queries() {
+    let (a, b) = (free_addr(), free_addr());
+    let first = start("lib-a", a, None).await;
+    let second = start("lib-b", b, Some(a)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(first.members().len() == 2 && second.members().len() == 2) {
+        assert!(Instant::now() < deadline, "the two agents did not meet");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut events = second.events();
+    first.send_event("deploy", b"v2").await.expect("sent");
+    let heard = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Some(line) = events.next().await
+                && let Event::User {
+                    name,
+                    payload,
+                    from,
+                    ..
+                } = &line.event
+            {
+                return (name.to_string(), payload.to_vec(), from.to_string());
+            }
+        }
+    })
+    .await
+    .expect("the event reached the second agent");
+    assert_eq!(heard, ("deploy".into(), b"v2".to_vec(), "lib-a".into()));
+
+    // The second agent's program answers the query it is asked.
+    let mut asked = second.events();
+    let mut answers = first
+        .query(
+            "who",
+            b"",
+            QueryFilter {
+                nodes: vec!["lib-b".into()],
+                tags: Vec::new(),
+            },
+            Duration::from_secs(3),
+        )
+        .await
+        .expect("sent");
+    assert_eq!(answers.expected, ["lib-b"]);
+    let query = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(line) = asked.next().await
+                && let Event::Query { query, .. } = &line.event
+            {
+                return query.clone();
+            }
+        }
+    })
+    .await
+    .expect("the query reached the second agent");
+    second
+        .answer_query(query.clone(), b"here")
+        .await
+        .expect("answered");
+    let again = second.answer_query(query, b"twice").await;
+    assert!(again.is_err(), "a second answer is refused");
+    let mut updates = Vec::new();
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(10), answers.next())
+        .await
+        .expect("the query ends at its deadline")
+    {
+        updates.push(update);
+    }
+    assert_eq!(
+        updates,
+        [
+            QueryUpdate::Answer {
+                from: "lib-b".into(),
+                payload: "here".into()
+            },
+            QueryUpdate::Done {
+                answered: vec!["lib-b".into()],
+                missing: Vec::new()
+            }
+        ]
+    );
+}
