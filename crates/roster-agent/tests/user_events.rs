@@ -1,25 +1,15 @@
 //! User events and queries through the library, as an embedding program uses them: events arrive on
 //! `Agent::events`, and the program answers queries itself with `Agent::answer_query`.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use roster_agent::{Agent, AgentConfig, QueryUpdate};
 use roster_core::{Event, QueryFilter};
 
-/// A port free for UDP and TCP on 127.0.0.1.
-fn free_addr() -> SocketAddr {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let addr = udp.local_addr().expect("addr");
-        if TcpListener::bind(addr).is_ok() {
-            return addr;
-        }
-    }
-}
-
-async fn start(name: &str, addr: SocketAddr, seed: Option<SocketAddr>) -> Agent {
-    let mut config = AgentConfig::new(name, addr);
+/// An agent on a port of the system's choosing (port 0 picks one free for UDP and TCP alike).
+async fn start(name: &str, seed: Option<SocketAddr>) -> Agent {
+    let mut config = AgentConfig::new(name, SocketAddr::from(([127, 0, 0, 1], 0)));
     config.http = None;
     config.join = seed.map(|s| s.to_string()).into_iter().collect();
     Agent::start(config).await.expect("start")
@@ -27,9 +17,8 @@ async fn start(name: &str, addr: SocketAddr, seed: Option<SocketAddr>) -> Agent 
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_embedding_program_sends_events_and_answers_queries() {
-    let (a, b) = (free_addr(), free_addr());
-    let first = start("lib-a", a, None).await;
-    let second = start("lib-b", b, Some(a)).await;
+    let first = start("lib-a", None).await;
+    let second = start("lib-b", Some(first.addr())).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while !(first.members().len() == 2 && second.members().len() == 2) {
         assert!(Instant::now() < deadline, "the two agents did not meet");

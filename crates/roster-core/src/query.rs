@@ -115,39 +115,22 @@ pub struct QueryAnswer {
 
 /// Checks that a query fits [`MAX_QUERY_BYTES`] and its filter [`MAX_FILTER_ENTRIES`].
 pub fn check_query(name: &str, payload: &[u8], filter: &QueryFilter) -> Result<(), EventError> {
-    for (what, len) in [
-        ("query filter's names", filter.nodes.len()),
-        ("query filter's tags", filter.tags.len()),
-    ] {
-        if len > MAX_FILTER_ENTRIES {
-            return Err(EventError::TooLarge {
-                what,
-                len,
-                max: MAX_FILTER_ENTRIES,
-            });
-        }
-    }
-    let len = name.len() + payload.len() + filter.byte_len();
-    if len > MAX_QUERY_BYTES {
-        return Err(EventError::TooLarge {
-            what: "query name, payload and filter",
-            len,
-            max: MAX_QUERY_BYTES,
-        });
-    }
-    Ok(())
+    EventError::check_len(
+        "query filter's names",
+        filter.nodes.len(),
+        MAX_FILTER_ENTRIES,
+    )?;
+    EventError::check_len("query filter's tags", filter.tags.len(), MAX_FILTER_ENTRIES)?;
+    EventError::check_len(
+        "query name, payload and filter",
+        name.len() + payload.len() + filter.byte_len(),
+        MAX_QUERY_BYTES,
+    )
 }
 
 /// Checks that an answer fits [`MAX_ANSWER_BYTES`].
 pub fn check_answer(payload: &[u8]) -> Result<(), EventError> {
-    if payload.len() > MAX_ANSWER_BYTES {
-        return Err(EventError::TooLarge {
-            what: "query answer",
-            len: payload.len(),
-            max: MAX_ANSWER_BYTES,
-        });
-    }
-    Ok(())
+    EventError::check_len("query answer", payload.len(), MAX_ANSWER_BYTES)
 }
 
 #[cfg(test)]

@@ -97,15 +97,21 @@ pub fn check_name(name: &str) -> Result<(), EventError> {
 
 /// Checks that an event fits [`MAX_EVENT_BYTES`].
 pub fn check_size(name: &str, payload: &[u8]) -> Result<(), EventError> {
-    let len = name.len() + payload.len();
-    if len > MAX_EVENT_BYTES {
-        return Err(EventError::TooLarge {
-            what: "event name and payload",
-            len,
-            max: MAX_EVENT_BYTES,
-        });
+    EventError::check_len(
+        "event name and payload",
+        name.len() + payload.len(),
+        MAX_EVENT_BYTES,
+    )
+}
+
+impl EventError {
+    /// `Ok` when `len` is within `max`, else [`EventError::TooLarge`] naming `what`.
+    pub(crate) fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), EventError> {
+        if len > max {
+            return Err(EventError::TooLarge { what, len, max });
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A Lamport clock.
