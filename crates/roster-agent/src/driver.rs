@@ -204,10 +204,14 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
     let (inbound_tx, inbound) = mpsc::channel(256);
     let streams = Arc::new(Semaphore::new(max_connections.max(1)));
     let wire = shared.wire.clone();
-    let local_name: Box<str> = shared.lock().node.local().name().into();
-    let me = crate::handlers::SelfInfo {
-        name: local_name.to_string(),
-        addr: shared.lock().node.local().identity.addr().to_string(),
+    let (local_name, me): (Box<str>, _) = {
+        let state = shared.lock();
+        let local = state.node.local();
+        let me = crate::handlers::SelfInfo {
+            name: local.name().to_owned(),
+            addr: local.identity.addr().to_string(),
+        };
+        (local.name().into(), me)
     };
     let handlers = crate::handlers::Handlers::start(
         event_handlers.0,
