@@ -20,7 +20,8 @@ impl<R: Rng> Node<R> {
         let len = self.list.active_count();
         let mut sent = 0;
         for _ in 0..len {
-            if sent == self.config.gossip_fanout || self.broadcasts.is_empty() {
+            let goodbye = self.awaiting_goodbye_answers();
+            if sent == self.config.gossip_fanout || (self.broadcasts.is_empty() && !goodbye) {
                 break;
             }
             self.gossip_cursor = self.gossip_cursor.wrapping_add(1);
@@ -31,7 +32,11 @@ impl<R: Rng> Node<R> {
                 continue;
             }
             let target = Arc::clone(&target.identity);
-            self.send(target.addr(), Some(target), &[], None);
+            if goodbye {
+                self.say_goodbye(now, target);
+            } else {
+                self.send(target.addr(), Some(target), &[], None);
+            }
             sent += 1;
         }
     }

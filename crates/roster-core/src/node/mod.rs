@@ -29,6 +29,7 @@ mod claims;
 mod dissemination;
 mod input;
 mod join;
+mod leave;
 mod outbox;
 mod own_entry;
 mod probing;
@@ -43,6 +44,7 @@ mod user_events;
 
 use join::JoinAttempt;
 pub use join::backoff;
+use leave::Leave;
 pub use outbox::{Transmit, Transport};
 use queries::Queries;
 pub use queries::QueryStarted;
@@ -164,9 +166,8 @@ pub struct Node<R = SmallRng> {
     /// does not (a member it holds as failed that left). Sent back at the end of the input.
     corrections: Vec<Update>,
     join: Option<JoinAttempt>,
-    leaving: bool,
-    /// When a leave started stops waiting for its goodbye to go out; `None` once [`Event::Left`] is reported.
-    leave_deadline: Option<Time>,
+    /// The leave, once one started.
+    leave: Option<Leave>,
     /// Another live process holds this node's name: it takes no part, and keeps asking to join until the name
     /// is free (see `apply_to_self`).
     standby: bool,
@@ -225,8 +226,7 @@ impl<R: Rng> Node<R> {
             graves: Graves::new(config.failed_reap_timeout),
             corrections: Vec::new(),
             join: None,
-            leaving: false,
-            leave_deadline: None,
+            leave: None,
             standby: false,
             conflicts: VecDeque::new(),
             name_taken: false,
@@ -360,7 +360,7 @@ impl<R: Rng> Node<R> {
 
     /// Whether this node takes part in probing, gossip and syncs.
     fn participating(&self) -> bool {
-        !self.leaving && !self.standby
+        !self.leaving() && !self.standby
     }
 
     /// Adopts `members` as already known, without events or broadcasts: for a driver that starts a cluster in a
@@ -380,53 +380,6 @@ impl<R: Rng> Node<R> {
                 self.track_inactive(now, &current);
             }
         }
-    }
-
-    /// Leaves: marks itself left, tells the others, stops probing.
-    pub fn leave(&mut self, now: Time) {
-        self.start(now);
-        if self.leaving {
-            return;
-        }
-        self.leaving = true;
-        self.leave_deadline = Some(now + self.config.leave_timeout);
-        self.join = None;
-        self.probes.clear();
-        let current = self.list.local();
-        let local = Member {
-            incarnation: current.incarnation.saturating_add(1),
-            state: State::Left,
-            ..current.clone()
-        };
-        self.publish_local(local, ChangeKind::Leave, None);
-        self.next_gossip = now;
-    }
-
-    /// Reports the end of a leave once its goodbye has gone out, or its deadline passed.
-    fn finish_leave(&mut self, now: Time) {
-        let Some(deadline) = self.leave_deadline else {
-            return;
-        };
-        let announced = self.leave_announced();
-        if announced || now >= deadline {
-            self.leave_deadline = None;
-            self.events.push_back(Event::Left { announced });
-        }
-    }
-
-    /// Whether the news of this node's leave has gone out enough that the driver may stop.
-    pub fn leave_announced(&self) -> bool {
-        // The node itself left the ring when it left, so every active member is someone to tell. The goodbye
-        // goes out as often as any news does before the node stops: a few sends can all be lost (to loss, or
-        // to a partition that cuts off the members they went to), and then every list fails the member.
-        let others = self.list.active_count();
-        let enough = (self.config.retransmit_limit(others, false) as usize).min(others);
-        self.leaving
-            && (others == 0
-                || self
-                    .broadcasts
-                    .transmits(&self.name)
-                    .is_none_or(|sent| sent as usize >= enough))
     }
 
     /// Changes this node's metadata and tells the others.

@@ -122,6 +122,9 @@ impl<R: Rng> Node<R> {
             );
             return;
         }
+        if self.goodbye_answered(seq, &sender.name) {
+            return;
+        }
         let Some(at) = self.probes.iter().position(|p| p.seq == seq) else {
             return;
         };

@@ -96,12 +96,12 @@ impl<R: Rng> Node<R> {
             Timer::Reconnect => (self.participating()
                 && (!self.reconnects.is_empty() || self.graves.len() > 0))
                 .then_some(self.reconnects.next()),
-            Timer::Gossip => {
-                (!self.broadcasts.is_empty() && !self.standby).then_some(self.next_gossip)
-            }
+            Timer::Gossip => ((!self.broadcasts.is_empty() || self.awaiting_goodbye_answers())
+                && !self.standby)
+                .then_some(self.next_gossip),
             Timer::JoinRetry => self.join.as_ref().map(|j| j.next_retry),
             Timer::Reap => self.reaps.next_deadline(),
-            Timer::LeaveDeadline => self.leave_deadline,
+            Timer::LeaveDeadline => self.leave.as_ref().and_then(|l| l.deadline()),
             Timer::QueryDeadline => self.queries.next_deadline(),
         }
     }
