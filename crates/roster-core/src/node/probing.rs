@@ -161,7 +161,7 @@ impl<R: Rng> Node<R> {
         while at < self.probes.len() {
             let probe = &self.probes[at];
             if probe.helpers.is_none() && now >= probe.direct_deadline {
-                self.ask_helpers(at);
+                self.ask_helpers(now, at);
                 at += 1;
             } else if probe.helpers.is_some() && now >= probe.deadline {
                 let probe = self.probes.swap_remove(at);
@@ -175,8 +175,8 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// The direct ping went unanswered: ask `k` helpers to try, and try over a stream ourselves.
-    pub(super) fn ask_helpers(&mut self, at: usize) {
+    /// The direct ping went unanswered: ask `k` helpers to try, ping once more, and try over a stream.
+    pub(super) fn ask_helpers(&mut self, now: Time, at: usize) {
         let (seq, target) = (self.probes[at].seq, Arc::clone(&self.probes[at].target));
         let helpers = self.random_members(self.config.indirect_checks, Some(target.name()), true);
         self.probes[at].helpers = Some(helpers.len());
@@ -193,6 +193,11 @@ impl<R: Rng> Node<R> {
                 None,
             );
         }
+        // A second direct ping under the same sequence number: a lost ping or ack is far more often the reason
+        // than a dead member, and every live member suspected by mistake costs a suspicion and a refutation in
+        // every list of the cluster.
+        let ping = self.ping_for(now, &target, seq);
+        self.send(target.addr(), Some(Arc::clone(&target)), &[ping], None);
         if self.config.stream_fallback {
             self.send_stream(
                 target.addr(),

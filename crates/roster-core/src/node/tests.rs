@@ -5,6 +5,7 @@ use rand::SeedableRng;
 use super::*;
 use crate::broadcast::Priority;
 use crate::codec;
+use crate::event::ProbeOutcome;
 use crate::message::Message;
 
 const EPOCH: Time = Time::SIM_EPOCH;
@@ -228,5 +229,78 @@ fn a_restart_in_place_of_a_failed_instance_is_urgent_news() {
         node.broadcasts.priority_of("m1"),
         Some(Priority::Urgent),
         "sent as often as the failure it clears"
+    );
+}
+
+#[test]
+fn a_probe_whose_ping_went_unanswered_pings_again_before_anyone_is_suspected() {
+    let mut node = converged(8);
+    let mut events = Vec::new();
+    let mut first: Option<(SocketAddr, u32)> = None;
+    let mut answered = false;
+    while let Some(at) = node
+        .poll_timeout()
+        .filter(|&at| at <= EPOCH + Duration::from_secs(5))
+    {
+        node.handle_timeout(at);
+        let mut ack = None;
+        while let Some(t) = node.poll_transmit() {
+            // The stream fallback does not get through either.
+            if t.transport != Transport::Udp {
+                continue;
+            }
+            let packet = codec::decode_packet(&t.bytes).unwrap();
+            for message in packet.messages {
+                let Message::Ping { seq, target, .. } = message else {
+                    continue;
+                };
+                match first {
+                    // The probe's first ping, and every ping-req, are lost.
+                    None => first = Some((t.to, seq)),
+                    Some((to, first_seq)) if to == t.to && first_seq == seq && !answered => {
+                        ack = Some((
+                            t.to,
+                            codec::encode_packet(
+                                &target,
+                                &[Message::Ack {
+                                    seq,
+                                    round_clock: None,
+                                }],
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some((from, bytes)) = ack {
+            answered = true;
+            node.handle_packet(at, from, &bytes).unwrap();
+        }
+        events.extend(std::iter::from_fn(|| node.poll_event()));
+        if answered {
+            break;
+        }
+    }
+    assert!(answered, "no second ping: {events:?}");
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Probed {
+                outcome: ProbeOutcome::Acked { .. },
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::Changed(Change {
+                kind: ChangeKind::Suspect,
+                ..
+            })
+        )),
+        "{events:?}"
     );
 }
