@@ -57,7 +57,8 @@ pub use event::{Change, ChangeKind, Event, ProbeOutcome, Via};
 pub use member::{Identity, IdentityError, Member, Meta, State};
 pub use membership::name_hash;
 pub use node::{
-    Footprint, MAX_SYNC_CHUNK_BYTES, Node, QueryStarted, Stats, Transmit, Transport, backoff,
+    Footprint, ForceLeaveError, ForceLeft, MAX_SYNC_CHUNK_BYTES, Node, QueryStarted, Stats,
+    Transmit, Transport, backoff,
 };
 pub use query::{QueryFilter, QueryId};
 pub use time::Time;

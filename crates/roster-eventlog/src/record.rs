@@ -258,12 +258,12 @@ impl Record {
     }
 
     /// Whether the node learned the change by itself (its own probe, its own suspicion timing out, or the
-    /// member's own word about itself) rather than being told.
+    /// member's own word about itself, an operator's force-leave) rather than being told.
     pub fn is_first_hand(&self) -> bool {
         self.from.is_none()
             && matches!(
                 self.via.as_deref(),
-                Some("probe" | "indirect-probe" | "suspicion-timeout" | "self")
+                Some("probe" | "indirect-probe" | "suspicion-timeout" | "self" | "force-leave")
             )
     }
 }
