@@ -37,7 +37,6 @@ fn service(answer: &Arc<Mutex<Option<Vec<SocketAddr>>>>) -> SeedResolver {
 
 fn pod(name: &str, addr: SocketAddr, resolver: SeedResolver) -> AgentConfig {
     let mut config = AgentConfig::new(name, addr);
-    config.http = None;
     config.join = vec![SERVICE.to_owned()];
     config.retry_join = true;
     config.resolver = resolver;
@@ -60,7 +59,7 @@ fn alive(agent: &Agent, name: &str) -> bool {
     agent
         .members()
         .iter()
-        .any(|m| m.name == name && m.state == "alive")
+        .any(|m| m.name == name && m.state == roster_agent::State::Alive)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -106,8 +105,7 @@ async fn the_first_pod_starts_a_cluster_of_one_and_the_next_pods_join_it() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_name_that_does_not_resolve_yet_keeps_the_agent_joining_until_it_does() {
     let (seed_addr, joiner_addr) = (free_addr(), free_addr());
-    let mut config = AgentConfig::new("seed", seed_addr);
-    config.http = None;
+    let config = AgentConfig::new("seed", seed_addr);
     let seed = Agent::start(config).await.expect("start the seed");
 
     let answer = Arc::new(Mutex::new(None));

@@ -126,7 +126,7 @@ fn the_cli_acts_with_the_token_it_finds_and_takes_the_api_as_a_url() {
     );
     assert!(
         said.contains(&format!("running roster {}", env!("CARGO_PKG_VERSION")))
-            && said.contains("META"),
+            && said.contains("TAGS"),
         "{said}"
     );
     let out = roster(&["health", "--http", &url]);

@@ -9,7 +9,6 @@ use rand::Rng;
 use super::{CATCH_UP_SYNCS, Node, Sender};
 use crate::codec::{self, DecodeError};
 use crate::event::{Event, Via};
-use crate::member::State;
 use crate::message::{Message, Update};
 use crate::time::Time;
 
