@@ -87,6 +87,42 @@ impl Agent {
 
     /// The events from now on, typed. A reader that falls behind is told how many it missed, and can read them
     /// back from the event log when the agent keeps one (see [`Subscription`]).
+    ///
+    /// ```
+    /// # use roster_agent::{Agent, AgentConfig, Event, RecvError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let mut config = AgentConfig::new("m1", "127.0.0.1:0".parse()?);
+    /// config.data_dir = Some(dir.path().to_owned());
+    /// let agent = Agent::start(config).await?;
+    /// let mut events = agent.subscribe();
+    /// // A reader busy elsewhere while 300 events happen: more than the agent keeps for it.
+    /// for i in 0..300 {
+    ///     agent.send_event("tick", i.to_string().as_bytes()).await?;
+    /// }
+    /// let mut seen = Vec::new();
+    /// loop {
+    ///     match events.recv().await {
+    ///         Ok(Event::User(tick)) => seen.push(tick.payload),
+    ///         Ok(_) => {}
+    ///         Err(RecvError::Lagged(lagged)) => {
+    ///             for event in events.replay(&lagged).await? {
+    ///                 if let Event::User(tick) = event {
+    ///                     seen.push(tick.payload);
+    ///                 }
+    ///             }
+    ///         }
+    ///         Err(RecvError::Closed) => break,
+    ///     }
+    ///     if seen.len() == 300 {
+    ///         break;
+    ///     }
+    /// }
+    /// assert_eq!(seen[299], b"299");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn subscribe(&self) -> Subscription {
         // Under the lock the driver holds while it sends, so that no line falls between the two.
         let last = self
@@ -114,6 +150,21 @@ impl Agent {
     /// bounds ([`roster_core::MAX_META_BYTES`] bytes of keys and values,
     /// [`roster_core::MAX_META_ENTRIES`] entries) or a key starts with `roster.`. With a data directory
     /// the change survives a restart, unless the configured tags changed meanwhile.
+    ///
+    /// ```
+    /// # use roster_agent::{Agent, AgentConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let agent = Agent::start(AgentConfig::new("m1", "127.0.0.1:0".parse()?)).await?;
+    /// let tags = agent.set_tags([("role", "web"), ("zone", "a")]).await?;
+    /// assert_eq!(tags.len(), 2);
+    /// assert_eq!(agent.local().tag("role"), Some("web"));
+    ///
+    /// let too_big = agent.set_tags([("blob", "x".repeat(600))]).await.unwrap_err();
+    /// assert!(too_big.to_string().ends_with("the limit is 500"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn set_tags<K, V>(
         &self,
         tags: impl IntoIterator<Item = (K, V)>,
@@ -175,6 +226,33 @@ impl Agent {
 
     /// Sends a query to the members `filter` matches; their answers arrive on the stream as they come, and the
     /// stream ends at `timeout` with who answered and who did not.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use roster_agent::{Agent, AgentConfig, Event, QueryFilter, QueryUpdate};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let agent = Agent::start(AgentConfig::new("m1", "127.0.0.1:0".parse()?)).await?;
+    /// let mut asked = agent.subscribe();
+    /// let mut answers = agent
+    ///     .query("version", b"", QueryFilter::default(), Duration::from_millis(500))
+    ///     .await?;
+    /// assert_eq!(answers.expected, ["m1"]);
+    /// // This member matches its own query: the program answers it.
+    /// loop {
+    ///     if let Ok(Event::Query(query)) = asked.recv().await {
+    ///         agent.answer_query(&query.id, b"2.4.1").await?;
+    ///         break;
+    ///     }
+    /// }
+    /// let first = answers.next().await;
+    /// assert_eq!(
+    ///     first,
+    ///     Some(QueryUpdate::Answer { from: "m1".into(), payload: "2.4.1".into() })
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn query(
         &self,
         name: &str,
@@ -215,6 +293,17 @@ impl Agent {
     /// Forces the failed member `name` out: every list marks it left instead of failed, stops trying to
     /// reconnect to it, and forgets it after the left timeout. Refused for a member that is alive, suspect or
     /// unknown (should it be alive after all, it refutes, and is alive again everywhere).
+    ///
+    /// ```
+    /// # use roster_agent::{Agent, AgentConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let agent = Agent::start(AgentConfig::new("m1", "127.0.0.1:0".parse()?)).await?;
+    /// let refused = agent.force_leave("m9").await.unwrap_err();
+    /// assert_eq!(refused.to_string(), "no member named \"m9\" is in the list");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn force_leave(&self, name: &str) -> Result<ForceLeft, AgentError> {
         let (tx, rx) = oneshot::channel();
         self.shared
