@@ -21,7 +21,7 @@ use crate::member::Member;
 use crate::metrics::AgentMetrics;
 use crate::subscription::Subscription;
 use crate::tags::{self, TagChange};
-use crate::user_events::{self, EventCommand, QueryStream};
+use crate::user_events::{self, EventCommand, QueryStream, SendRefused};
 
 /// A running agent: one member of a cluster. Dropping it stops the agent at once, as a crash would (the others
 /// fail it); [`Agent::leave`] leaves gracefully.
@@ -97,29 +97,27 @@ impl Agent {
     /// config.data_dir = Some(dir.path().to_owned());
     /// let agent = Agent::start(config).await?;
     /// let mut events = agent.subscribe();
-    /// // A reader busy elsewhere while 300 events happen: more than the agent keeps for it.
+    /// // A reader busy elsewhere while 300 tag changes happen: more than the agent keeps for it.
     /// for i in 0..300 {
-    ///     agent.send_event("tick", i.to_string().as_bytes()).await?;
+    ///     agent.set_tags([("tick", i.to_string())]).await?;
     /// }
     /// let mut seen = Vec::new();
     /// loop {
-    ///     match events.recv().await {
-    ///         Ok(Event::User(tick)) => seen.push(tick.payload),
-    ///         Ok(_) => {}
-    ///         Err(RecvError::Lagged(lagged)) => {
-    ///             for event in events.replay(&lagged).await? {
-    ///                 if let Event::User(tick) = event {
-    ///                     seen.push(tick.payload);
-    ///                 }
-    ///             }
-    ///         }
+    ///     let events = match events.recv().await {
+    ///         Ok(event) => vec![event],
+    ///         Err(RecvError::Lagged(lagged)) => events.replay(&lagged).await?,
     ///         Err(RecvError::Closed) => break,
+    ///     };
+    ///     for event in events {
+    ///         if let Event::Updated(member) = event {
+    ///             seen.extend(member.tag("tick").map(str::to_owned));
+    ///         }
     ///     }
     ///     if seen.len() == 300 {
     ///         break;
     ///     }
     /// }
-    /// assert_eq!(seen[299], b"299");
+    /// assert_eq!(seen[299], "299");
     /// # Ok(())
     /// # }
     /// ```
@@ -214,14 +212,22 @@ impl Agent {
             .collect())
     }
 
-    /// Sends a user event to every member (this one included); returns its time on the event clock.
+    /// Sends a user event to every member (this one included); returns its time on the event clock. An agent
+    /// sends at most [`EVENTS_PER_SECOND`](crate::EVENTS_PER_SECOND) a second, in bursts of up to
+    /// [`EVENT_BURST`](crate::EVENT_BURST); past that it refuses with [`AgentError::TooManyEvents`], saying
+    /// when the next may go.
     pub async fn send_event(&self, name: &str, payload: &[u8]) -> Result<u64, AgentError> {
-        self.user_event_request(|reply| EventCommand::Send {
+        let sent = user_events::ask(&self.shared, |reply| EventCommand::Send {
             name: name.to_owned(),
             payload: payload.to_vec(),
             reply,
         })
         .await
+        .ok_or(AgentError::Stopped)?;
+        sent.map_err(|refused| match refused {
+            SendRefused::Event(e) => AgentError::Event(e),
+            SendRefused::TooFast(retry_after) => AgentError::TooManyEvents { retry_after },
+        })
     }
 
     /// Sends a query to the members `filter` matches; their answers arrive on the stream as they come, and the

@@ -74,6 +74,12 @@ pub enum AgentError {
     /// A user event or query was refused: its size, its name, or too many open at once.
     #[error("{0}")]
     Event(EventError),
+    /// This agent sent user events faster than it may; the next can go after `retry_after`.
+    #[error("{}", crate::user_events::too_fast(*retry_after))]
+    TooManyEvents {
+        /// How long until the next event may go.
+        retry_after: std::time::Duration,
+    },
     /// A force-leave was refused: the member is alive, suspect, unknown, or this one.
     #[error("{0}")]
     ForceLeave(ForceLeaveError),

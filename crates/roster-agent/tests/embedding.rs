@@ -235,14 +235,14 @@ async fn a_reader_that_falls_behind_is_told_how_many_it_missed_and_reads_them_ba
     let agent = Agent::start(logged).await.expect("start");
     let mut slow = agent.subscribe();
     let mut keeping_up = agent.subscribe();
-    // More events than the agent keeps for its readers (each is delivered here at once).
+    // More events than the agent keeps for its readers: each tag change is one, here at once.
     let sent = 600;
     let mut kept = Vec::new();
     for i in 0..sent {
         agent
-            .send_event("tick", format!("{i}").as_bytes())
+            .set_tags([("tick", i.to_string())])
             .await
-            .expect("sent");
+            .expect("set");
         while let Ok(Ok(event)) = tokio::time::timeout(Duration::ZERO, keeping_up.recv()).await {
             kept.push(event);
         }
@@ -254,7 +254,7 @@ async fn a_reader_that_falls_behind_is_told_how_many_it_missed_and_reads_them_ba
         events
             .iter()
             .filter_map(|e| match e {
-                Event::User(u) => Some(String::from_utf8_lossy(&u.payload).into_owned()),
+                Event::Updated(m) => m.tag("tick").map(str::to_owned),
                 _ => None,
             })
             .collect()
@@ -288,9 +288,7 @@ async fn a_reader_that_falls_behind_is_told_how_many_it_missed_and_reads_them_ba
     let bare = start("bare", None).await;
     let mut slow = bare.subscribe();
     for i in 0..400 {
-        bare.send_event("tick", format!("{i}").as_bytes())
-            .await
-            .expect("sent");
+        bare.set_tags([("tick", i.to_string())]).await.expect("set");
     }
     let Err(RecvError::Lagged(lagged)) = slow.recv().await else {
         panic!("expected a gap");
@@ -299,4 +297,32 @@ async fn a_reader_that_falls_behind_is_told_how_many_it_missed_and_reads_them_ba
         slow.replay(&lagged).await,
         Err(ReplayError::NoEventLog)
     ));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn user_events_past_the_send_rate_are_refused_saying_when_the_next_may_go() {
+    let agent = start("rate", None).await;
+    for i in 0..roster_agent::EVENT_BURST {
+        agent
+            .send_event("burst", i.to_string().as_bytes())
+            .await
+            .expect("a burst goes out at once");
+    }
+    let refused = agent.send_event("burst", b"one too many").await;
+    let Err(AgentError::TooManyEvents { retry_after }) = refused else {
+        panic!("expected the rate limit, got {refused:?}");
+    };
+    assert!(retry_after <= Duration::from_millis(125), "{retry_after:?}");
+    let message = AgentError::TooManyEvents { retry_after }.to_string();
+    assert!(
+        message.starts_with(
+            "too many user events: an agent sends at most 8 a second, in bursts of up to 32"
+        ),
+        "{message}"
+    );
+    tokio::time::sleep(retry_after).await;
+    agent
+        .send_event("burst", b"after the wait")
+        .await
+        .expect("sent after waiting as told");
 }

@@ -72,6 +72,8 @@ pub fn event(args: &EventArgs) -> anyhow::Result<()> {
             Ok(())
         }
         400 => Err(BadInput(client::error_of(&text)).into()),
+        // Too many events too fast: a failure at run time, worth a retry later.
+        429 => Err(anyhow!("{}", client::error_of(&text))),
         _ => Err(anyhow!(
             "the agent at {} answered HTTP {status}: {}",
             args.http.http,
