@@ -55,6 +55,10 @@ pub struct AgentConfig {
     pub event_handlers: Vec<EventHandler>,
     /// An event handler still running after this long is killed (a query's, at the query's deadline).
     pub event_handler_timeout: Duration,
+    /// When not zero, membership changes of one kind, and user events of one name, that come within this long
+    /// of the first run each handler once (with every member changed, or the latest event) at its end. Zero,
+    /// the default, runs handlers on every event as it comes.
+    pub event_handler_coalesce: Duration,
 }
 
 impl AgentConfig {
@@ -79,6 +83,7 @@ impl AgentConfig {
             protocol: Config::default(),
             event_handlers: Vec::new(),
             event_handler_timeout: Duration::from_secs(30),
+            event_handler_coalesce: Duration::ZERO,
         }
     }
 }

@@ -146,8 +146,11 @@ pub(crate) struct DriverSetup {
     pub data_dir: Option<PathBuf>,
     pub seeds: Seeds,
     pub max_connections: usize,
-    /// The event handlers and their timeout.
-    pub event_handlers: (Vec<crate::handlers::EventHandler>, Duration),
+    /// The event handlers, their timeout and their coalescing period.
+    pub event_handlers: (
+        Vec<crate::handlers::EventHandler>,
+        crate::handlers::HandlerTiming,
+    ),
     /// The tags the configuration gives, which the saved tags are compared with at a restart.
     pub configured_tags: roster_core::Meta,
 }

@@ -10,11 +10,13 @@
 //!
 //! Handlers never hold up the protocol: the driver only queues what happened (a bounded queue; past it,
 //! events are dropped and logged), and a task of its own runs the programs, a few at a time, each killed at
-//! its timeout (for a query, at the query's deadline if that comes first). Failures are logged.
+//! its timeout (for a query, at the query's deadline if that comes first). Failures are logged. With a
+//! coalescing period, a burst of changes of one kind, or of user events of one name, runs each handler once
+//! (see `coalesce`).
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use roster_core::query::MAX_ANSWER_BYTES;
 use roster_core::{ChangeKind, Event, QueryId, State};
@@ -23,6 +25,10 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::driver::Command;
 use crate::user_events::EventCommand;
+
+mod coalesce;
+
+use coalesce::Coalescer;
 
 /// Events waiting for a handler; past this they are dropped (and logged).
 const QUEUE: usize = 256;
@@ -133,13 +139,21 @@ fn looks_like_filters(head: &str) -> bool {
         })
 }
 
+/// One member's line on a membership handler's standard input.
+#[derive(Clone, Debug)]
+struct MemberLine {
+    name: String,
+    /// `NAME\tADDR\tSTATE\tKEY=VALUE,...` and a newline.
+    line: String,
+}
+
 /// What a handler is told.
 #[derive(Clone, Debug)]
 enum Happened {
     Member {
         kind: HandlerFilter,
-        /// `NAME\tADDR\tSTATE\tKEY=VALUE,...`
-        line: String,
+        /// Every member the change is about: one, or several once coalesced.
+        members: Vec<MemberLine>,
     },
     User {
         name: String,
@@ -186,7 +200,13 @@ impl Happened {
                     change.member.state.as_str(),
                     meta.join(",")
                 );
-                Happened::Member { kind, line }
+                Happened::Member {
+                    kind,
+                    members: vec![MemberLine {
+                        name: id.name().to_owned(),
+                        line,
+                    }],
+                }
             }
             Event::User {
                 name,
@@ -247,7 +267,7 @@ impl Handlers {
     /// Starts the task that runs `handlers`; query answers go back through `commands`.
     pub(crate) fn start(
         handlers: Vec<EventHandler>,
-        timeout: Duration,
+        timing: HandlerTiming,
         me: SelfInfo,
         commands: mpsc::Sender<Command>,
     ) -> Option<Handlers> {
@@ -257,7 +277,8 @@ impl Handlers {
         let (queue, rx) = mpsc::channel(QUEUE);
         let runner = Runner {
             handlers: handlers.into(),
-            timeout,
+            timeout: timing.timeout,
+            coalesce: timing.coalesce,
             me: Arc::new(me),
             commands,
             slots: Arc::new(Semaphore::new(CONCURRENT)),
@@ -280,9 +301,17 @@ impl Handlers {
     }
 }
 
+/// How long a handler may run, and how long a burst is held to run it once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HandlerTiming {
+    pub timeout: Duration,
+    pub coalesce: Duration,
+}
+
 struct Runner {
     handlers: Arc<[EventHandler]>,
     timeout: Duration,
+    coalesce: Duration,
     me: Arc<SelfInfo>,
     commands: mpsc::Sender<Command>,
     slots: Arc<Semaphore>,
@@ -290,26 +319,55 @@ struct Runner {
 
 impl Runner {
     async fn run(self, mut rx: mpsc::Receiver<Happened>) {
-        while let Some(happened) = rx.recv().await {
-            let happened = Arc::new(happened);
-            for handler in self.handlers.iter() {
-                if !handler.filters.is_empty()
-                    && !handler.filters.iter().any(|f| f.matches(&happened))
-                {
-                    continue;
-                }
-                let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (handler, happened) = (handler.clone(), Arc::clone(&happened));
-                let (me, commands, timeout) =
-                    (Arc::clone(&self.me), self.commands.clone(), self.timeout);
-                tokio::spawn(async move {
-                    run_one(&handler, &happened, &me, timeout, &commands).await;
-                    drop(slot);
-                });
+        let mut held = Coalescer::new(self.coalesce);
+        loop {
+            let due = held.next_due();
+            let ready = tokio::select! {
+                received = rx.recv() => match received {
+                    Some(happened) => held.hold(happened, Instant::now()).into_iter().collect(),
+                    // The agent stopped: what was held still runs.
+                    None => {
+                        for happened in held.release(None) {
+                            self.start_handlers(happened).await;
+                        }
+                        return;
+                    }
+                },
+                () = sleep_until(due) => held.release(Some(Instant::now())),
+            };
+            for happened in ready {
+                self.start_handlers(happened).await;
             }
         }
+    }
+
+    /// Starts every handler that runs on `happened`, as slots free up.
+    async fn start_handlers(&self, happened: Happened) {
+        let happened = Arc::new(happened);
+        for handler in self.handlers.iter() {
+            if !handler.filters.is_empty() && !handler.filters.iter().any(|f| f.matches(&happened))
+            {
+                continue;
+            }
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (handler, happened) = (handler.clone(), Arc::clone(&happened));
+            let (me, commands, timeout) =
+                (Arc::clone(&self.me), self.commands.clone(), self.timeout);
+            tokio::spawn(async move {
+                run_one(&handler, &happened, &me, timeout, &commands).await;
+                drop(slot);
+            });
+        }
+    }
+}
+
+/// Sleeps until `due`, or for ever when nothing is due.
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -332,7 +390,14 @@ async fn run_one(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let (input, timeout) = match happened {
-        Happened::Member { line, .. } => (line.as_bytes().to_vec(), timeout),
+        Happened::Member { members, .. } => (
+            members
+                .iter()
+                .flat_map(|m| m.line.as_bytes())
+                .copied()
+                .collect(),
+            timeout,
+        ),
         Happened::User {
             name,
             payload,
@@ -474,7 +539,7 @@ mod tests {
         assert!(!HandlerFilter::Query(None).matches(&deploy));
         let failed = Happened::Member {
             kind: HandlerFilter::MemberFailed,
-            line: String::new(),
+            members: Vec::new(),
         };
         assert!(HandlerFilter::MemberFailed.matches(&failed));
         assert!(!HandlerFilter::MemberJoin.matches(&failed));

@@ -18,6 +18,7 @@ use crate::control::OperatorToken;
 use crate::driver::{self, CoreState, DriverSetup, Shared};
 use crate::error::AgentError;
 use crate::eventlog::EventLog;
+use crate::handlers::HandlerTiming;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::seeds::{self, Seeds};
@@ -234,7 +235,13 @@ impl Agent {
             data_dir: config.data_dir.clone(),
             seeds,
             max_connections: config.max_connections,
-            event_handlers: (config.event_handlers.clone(), config.event_handler_timeout),
+            event_handlers: (
+                config.event_handlers.clone(),
+                HandlerTiming {
+                    timeout: config.event_handler_timeout,
+                    coalesce: config.event_handler_coalesce,
+                },
+            ),
             configured_tags: config.tags.clone(),
         };
         let driver = tokio::spawn(driver::run(setup));

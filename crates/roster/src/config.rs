@@ -163,6 +163,16 @@ pub struct AgentSettings {
         default
     )]
     pub event_handler_timeout: Option<Duration>,
+    /// Run event handlers once per burst: membership changes of one kind, and user events of one name, within
+    /// this long of the first run each handler once, with every member changed or the latest event [default: 0s,
+    /// every event as it comes]
+    #[arg(long, env = "ROSTER_EVENT_HANDLER_COALESCE", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde",
+        default
+    )]
+    pub event_handler_coalesce: Option<Duration>,
 }
 
 /// An event handler, checked as the agent will read it.
@@ -398,6 +408,9 @@ impl AgentSettings {
         agent.event_handler_timeout = self
             .event_handler_timeout
             .unwrap_or(agent.event_handler_timeout);
+        agent.event_handler_coalesce = self
+            .event_handler_coalesce
+            .unwrap_or(agent.event_handler_coalesce);
         agent.protocol = protocol;
         Ok(agent)
     }
@@ -427,6 +440,7 @@ fn settings_in_force(
         max_connections: Some(agent.max_connections),
         event_handler: given.event_handler.clone(),
         event_handler_timeout: Some(agent.event_handler_timeout),
+        event_handler_coalesce: Some(agent.event_handler_coalesce),
     }
 }
 
