@@ -71,6 +71,9 @@ pub enum ReplayError {
     /// A line that does not make an event.
     #[error("a line of the event log does not make an event: {0}")]
     Line(String),
+    /// The task reading the log did not finish (the runtime is shutting down).
+    #[error("reading the event log was cut short: {0}")]
+    Interrupted(String),
 }
 
 /// Where this run's lines are in the log: the log's directory, how many rotated files it keeps, and the run's
@@ -219,7 +222,7 @@ impl Subscription {
         let missed = lagged.missed;
         let records = tokio::task::spawn_blocking(move || log.after(after.as_deref(), missed))
             .await
-            .map_err(|e| ReplayError::Line(format!("the reader stopped: {e}")))??;
+            .map_err(|e| ReplayError::Interrupted(e.to_string()))??;
         let mut events = Vec::with_capacity(records.len());
         for record in &records {
             if let Some(event) = Event::from_record(record).map_err(ReplayError::Line)? {
