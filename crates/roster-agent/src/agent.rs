@@ -254,7 +254,7 @@ impl Agent {
     /// let first = answers.next().await;
     /// assert_eq!(
     ///     first,
-    ///     Some(QueryUpdate::Answer { from: "m1".into(), payload: "2.4.1".into() })
+    ///     Some(QueryUpdate::Answer { from: "m1".into(), payload: b"2.4.1".to_vec() })
     /// );
     /// # Ok(())
     /// # }

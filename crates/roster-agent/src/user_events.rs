@@ -60,8 +60,9 @@ pub enum QueryUpdate {
     Answer {
         /// The member.
         from: String,
-        /// Its answer, as text (lossy for bytes that are not UTF-8).
-        payload: String,
+        /// Its answer (in the HTTP API's NDJSON, as text, lossy for bytes that are not UTF-8).
+        #[serde(serialize_with = "as_text")]
+        payload: Vec<u8>,
     },
     /// The deadline passed: who answered, and which of the members expected did not.
     Done {
@@ -70,6 +71,10 @@ pub enum QueryUpdate {
         /// Members that matched and were alive when the query was sent, and did not answer.
         missing: Vec<String>,
     },
+}
+
+fn as_text<S: serde::Serializer>(payload: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(payload))
 }
 
 /// The answers to a query this agent sent, as they arrive; ends after [`QueryUpdate::Done`].
@@ -172,7 +177,7 @@ impl OpenQueries {
                 query,
                 QueryUpdate::Answer {
                     from: from.to_string(),
-                    payload: String::from_utf8_lossy(payload).into_owned(),
+                    payload: payload.to_vec(),
                 },
             ),
             Event::QueryDone {

@@ -78,7 +78,7 @@ async fn an_embedding_program_sends_events_and_answers_queries() {
         [
             QueryUpdate::Answer {
                 from: "lib-b".into(),
-                payload: "here".into()
+                payload: b"here".to_vec()
             },
             QueryUpdate::Done {
                 answered: vec!["lib-b".into()],
