@@ -2,6 +2,8 @@
 //! follows the cluster through typed events and members, changes its tags live, forces a crashed member out,
 //! and reads back what a slow reader missed. Every wait is bounded.
 
+mod support;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use roster_agent::{
     Subscription,
 };
 use roster_core::Config;
+use support::eventually;
 
 /// Timing faster than the default, so a crash is failed within a few seconds rather than ten.
 fn fast() -> Config {
@@ -33,18 +36,6 @@ fn config(name: &str, seed: Option<SocketAddr>) -> AgentConfig {
 
 async fn start(name: &str, seed: Option<SocketAddr>) -> Agent {
     Agent::start(config(name, seed)).await.expect("start")
-}
-
-/// Polls `done` every 50 ms for at most `within`.
-async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
 }
 
 fn holds(agent: &Agent, name: &str, state: State) -> bool {

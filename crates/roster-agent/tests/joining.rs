@@ -3,11 +3,14 @@
 //! The names are answered by a [`SeedResolver`] of the test's own, so the answers can change on cue; everything
 //! else (sockets, the join, the health check) is the real agent on loopback.
 
+mod support;
+
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use roster_agent::{Agent, AgentConfig, SeedResolver};
+use support::eventually;
 
 const SERVICE: &str = "roster.roster.svc.cluster.local";
 
@@ -41,18 +44,6 @@ fn pod(name: &str, addr: SocketAddr, resolver: SeedResolver) -> AgentConfig {
     config.retry_join = true;
     config.resolver = resolver;
     config
-}
-
-/// Polls `done` every 50 ms for at most `within`.
-async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
 }
 
 fn alive(agent: &Agent, name: &str) -> bool {

@@ -4,7 +4,7 @@
 
 use roster_core::{Member, Meta, Time};
 
-use crate::engine::{Sim, Status};
+use crate::engine::Sim;
 use crate::user_events::Spread;
 
 /// The tag every change sets, to a value of its own.
@@ -80,23 +80,7 @@ impl Sim {
         self.metrics
             .tag_changes
             .iter()
-            .map(|f| {
-                let live: Vec<usize> = (0..self.slots.len())
-                    .filter(|&i| {
-                        self.slots[i].status == Status::Running
-                            && self.slots[i].clock.started() <= f.sent
-                    })
-                    .collect();
-                let missed = live.iter().filter(|&&i| f.heard[i].is_none()).count();
-                let last = live.iter().filter_map(|&i| f.heard[i]).max();
-                Spread {
-                    everywhere_s: (missed == 0)
-                        .then(|| last.map(|t| (t - f.sent).as_secs_f64()))
-                        .flatten(),
-                    missed,
-                    repeats: 0,
-                }
-            })
+            .map(|f| self.spread(f.sent, &f.heard))
             .collect()
     }
 }

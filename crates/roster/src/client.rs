@@ -143,6 +143,27 @@ pub(crate) fn act(
     Ok((status, text))
 }
 
+/// Sends a request that acts and reads its JSON answer. A refusal of the request itself (400) is bad input
+/// (exit 2) and names the problem; too many too fast (429) and any other status are failures at run time.
+pub(crate) fn act_json(
+    http: &HttpArgs,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, text) = act(http, path, body, timeout)?;
+    match status {
+        200 => serde_json::from_str(&text).context("the agent's answer did not parse"),
+        400 => Err(BadInput(error_of(&text)).into()),
+        429 => Err(anyhow!("{}", error_of(&text))),
+        _ => Err(anyhow!(
+            "the agent at {} answered HTTP {status}: {}",
+            http.http,
+            error_of(&text)
+        )),
+    }
+}
+
 /// The `error` of a JSON error body, or the body itself.
 pub(crate) fn error_of(text: &str) -> String {
     serde_json::from_str::<serde_json::Value>(text)
@@ -216,33 +237,21 @@ pub struct ForceLeaveArgs {
 /// Has the agent mark a failed member left everywhere; a member alive, suspect or unknown is refused (exit 2).
 pub fn force_leave(args: &ForceLeaveArgs) -> anyhow::Result<()> {
     let body = serde_json::json!({ "name": args.name }).to_string();
-    let (status, text) = act(
+    let reply = act_json(
         &args.http,
         "/v1/force-leave",
         &body,
         Duration::from_secs(10),
     )?;
-    match status {
-        200 => {
-            let reply: serde_json::Value =
-                serde_json::from_str(&text).context("the agent's answer did not parse")?;
-            if reply["outcome"] == "already-left" {
-                println!("{} had already left", args.name);
-            } else {
-                println!(
-                    "{} is marked left; every list will show it within the dissemination deadline",
-                    args.name
-                );
-            }
-            Ok(())
-        }
-        400 => Err(BadInput(error_of(&text)).into()),
-        _ => Err(anyhow!(
-            "the agent at {} answered HTTP {status}: {}",
-            args.http.http,
-            error_of(&text)
-        )),
+    if reply["outcome"] == "already-left" {
+        println!("{} had already left", args.name);
+    } else {
+        println!(
+            "{} is marked left; every list will show it within the dissemination deadline",
+            args.name
+        );
     }
+    Ok(())
 }
 
 pub fn monitor(args: &HttpArgs) -> anyhow::Result<()> {

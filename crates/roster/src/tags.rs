@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use roster_agent::SelfInfo;
 use serde_json::json;
 
-use crate::BadInput;
 use crate::client::{self, HttpArgs};
 
 #[derive(Debug, Subcommand)]
@@ -62,28 +61,16 @@ pub fn run(command: TagsCommand) -> anyhow::Result<()> {
         }
         TagsCommand::Delete(args) => (args.http, json!({ "delete": args.keys })),
     };
-    let (status, text) = client::act(
+    let reply = client::act_json(
         &http,
         "/v1/tags",
         &body.to_string(),
         Duration::from_secs(10),
     )?;
-    match status {
-        200 => {
-            let reply: serde_json::Value =
-                serde_json::from_str(&text).context("the agent's answer did not parse")?;
-            let tags: BTreeMap<String, String> = serde_json::from_value(reply["tags"].clone())
-                .context("the agent's answer has no tags")?;
-            print(&tags);
-            Ok(())
-        }
-        400 => Err(BadInput(client::error_of(&text)).into()),
-        _ => Err(anyhow!(
-            "the agent at {} answered HTTP {status}: {}",
-            http.http,
-            client::error_of(&text)
-        )),
-    }
+    let tags: BTreeMap<String, String> =
+        serde_json::from_value(reply["tags"].clone()).context("the agent's answer has no tags")?;
+    print(&tags);
+    Ok(())
 }
 
 fn print(tags: &BTreeMap<String, String>) {
