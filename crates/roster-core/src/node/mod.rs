@@ -35,6 +35,7 @@ mod own_entry;
 mod probing;
 mod queries;
 mod reaping;
+mod reconnects;
 mod suspicions;
 #[cfg(test)]
 mod tests;
@@ -48,11 +49,7 @@ pub use outbox::{Transmit, Transport};
 use queries::Queries;
 pub use queries::QueryStarted;
 use reaping::Reaps;
-
-/// Reconnect attempts each failed member gets per reconnect interval, from the whole cluster: enough that a
-/// healed partition is found within an interval or so, few enough that a member every list holds as failed is
-/// not flooded with full syncs when it comes back.
-const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
+use reconnects::Reconnects;
 
 /// A full list goes out in frames of at most about this many bytes: far under what a driver accepts in one
 /// frame (16 MiB in the agent), whatever the size of the cluster and its metadata.
@@ -101,8 +98,10 @@ pub struct Footprint {
     pub broadcasts: usize,
     /// Suspicion timers running.
     pub suspicions: usize,
-    /// Probes in flight.
+    /// Probes of the round in flight.
     pub probes: usize,
+    /// Last looks at suspects in flight: at most one per suspicion.
+    pub last_looks: usize,
     /// Pings sent for other members' ping-reqs, awaiting an ack.
     pub relays: usize,
     /// Failed members to try now and then.
@@ -160,8 +159,7 @@ pub struct Node<R = SmallRng> {
     started: bool,
     next_gossip: Time,
     next_sync: Time,
-    next_reconnect: Time,
-    failed_pool: Vec<Arc<Identity>>,
+    reconnects: Reconnects,
     reaps: Reaps,
     graves: Graves,
     /// News for the sender of the input being handled: what this node knows that the sender's claims show it
@@ -224,8 +222,7 @@ impl<R: Rng> Node<R> {
             started: false,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,
-            next_reconnect: Time::ZERO,
-            failed_pool: Vec::new(),
+            reconnects: Reconnects::default(),
             reaps: Reaps::default(),
             graves: Graves::new(config.failed_reap_timeout),
             corrections: Vec::new(),
@@ -328,9 +325,10 @@ impl<R: Rng> Node<R> {
             members: self.list.len(),
             broadcasts: self.broadcasts.len(),
             suspicions: self.suspicions.len(),
-            probes: self.probes.len(),
+            probes: self.probes.iter().filter(|p| !p.last_look).count(),
+            last_looks: self.probes.iter().filter(|p| p.last_look).count(),
             relays: self.relays.len(),
-            reconnect_pool: self.failed_pool.len(),
+            reconnect_pool: self.reconnects.len(),
             reaps: self.reaps.len(),
             graves: self.graves.len(),
         }
@@ -469,7 +467,8 @@ impl<R: Rng> Node<R> {
         self.schedule.start(now);
         self.next_gossip = now;
         self.next_sync = now + self.jittered(self.config.sync_interval_for(1));
-        self.next_reconnect = now + self.jittered(self.config.reconnect_interval);
+        let first_reconnect = now + self.jittered(self.config.reconnect_interval);
+        self.reconnects.schedule(first_reconnect);
     }
 
     /// A duration drawn uniformly from [d/2, 3d/2), so that members' periodic work does not run in lockstep.

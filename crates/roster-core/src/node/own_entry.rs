@@ -83,7 +83,7 @@ impl<R: Rng> Node<R> {
     pub(super) fn forget_members(&mut self) {
         self.list = Membership::new(self.list.local().clone());
         self.suspicions.clear();
-        self.failed_pool.clear();
+        self.reconnects.clear();
         self.reaps.clear();
     }
 

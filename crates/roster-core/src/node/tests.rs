@@ -62,6 +62,7 @@ fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
         deadline: now,
         helpers: Some(0),
         nacks: 0,
+        last_look: false,
     };
     node.probe_failed(now, probe);
     node.recent_failures = (1..5).map(identity).collect();
@@ -106,7 +107,7 @@ fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() 
         }
     }
     assert_eq!(node.member("m2").unwrap().state, State::Alive);
-    assert!(node.failed_pool.len() <= 1, "{}", node.failed_pool.len());
+    assert!(node.reconnects.len() <= 1, "{}", node.reconnects.len());
     assert!(node.reaps.len() <= 2 * 6 + 16, "{}", node.reaps.len());
 }
 

@@ -94,8 +94,8 @@ impl<R: Rng> Node<R> {
                 (self.participating() && !self.list.is_alone()).then_some(self.next_sync)
             }
             Timer::Reconnect => (self.participating()
-                && (!self.failed_pool.is_empty() || self.graves.len() > 0))
-                .then_some(self.next_reconnect),
+                && (!self.reconnects.is_empty() || self.graves.len() > 0))
+                .then_some(self.reconnects.next()),
             Timer::Gossip => {
                 (!self.broadcasts.is_empty() && !self.standby).then_some(self.next_gossip)
             }
@@ -112,7 +112,7 @@ impl<R: Rng> Node<R> {
     fn due(&self, timer: Timer, now: Time) -> bool {
         match timer {
             Timer::Sync => self.participating() && now >= self.next_sync,
-            Timer::Reconnect => self.participating() && now >= self.next_reconnect,
+            Timer::Reconnect => self.participating() && now >= self.reconnects.next(),
             _ => self.deadline(timer).is_some_and(|at| at <= now),
         }
     }
