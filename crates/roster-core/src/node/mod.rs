@@ -27,6 +27,7 @@ use crate::time::Time;
 use crate::user_event::Recent;
 mod claims;
 mod dissemination;
+mod force_leave;
 mod input;
 mod join;
 mod leave;
@@ -42,6 +43,7 @@ mod tests;
 mod timers;
 mod user_events;
 
+pub use force_leave::{ForceLeaveError, ForceLeft};
 use join::JoinAttempt;
 pub use join::backoff;
 use leave::Leave;
