@@ -630,15 +630,12 @@ mod tests {
 
     #[test]
     fn a_missed_deadline_exits_1_and_says_so() {
-        // Two packets a second per machine cannot carry the probes: one crash is detected after 33 s.
+        // Two packets a second per machine cannot carry the probes: a crash is detected late or never, and
+        // live members are failed by mistake.
         let report = simulate(&args("--nodes 5 --packet-budget 2")).expect("runs");
         assert!(!report.promise_met, "{}", report.text);
         assert_eq!(report.exit_code(), ExitCode::FAILURE);
-        assert!(
-            report.text.contains("FAIL: detection max"),
-            "{}",
-            report.text
-        );
+        assert!(report.text.contains("| FAIL: "), "{}", report.text);
         assert!(
             report.text.contains("crash: FAIL, the promise was broken"),
             "{}",
