@@ -248,7 +248,9 @@ impl Membership {
         if removed.state.is_active() {
             self.ring_version += 1;
         } else {
-            let gap = self.inactive_index(at).expect("an inactive entry is listed");
+            let gap = self
+                .inactive_index(at)
+                .expect("an inactive entry is listed");
             self.inactive.remove(gap);
         }
         self.by_key.remove(at);
