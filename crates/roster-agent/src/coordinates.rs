@@ -105,8 +105,15 @@ impl CoordinatesInfo {
             .ok_or_else(|| RttError::NoCoordinate(name.to_owned()))
     }
 
-    /// The round trip between members `a` and `b` that their coordinates estimate.
+    /// The round trip between members `a` and `b` that their coordinates estimate. A name the list does not
+    /// hold is reported before a coordinate not learned yet.
     pub fn estimated_rtt(&self, a: &str, b: &str) -> Result<Duration, RttError> {
+        if let Some(unknown) = [a, b]
+            .into_iter()
+            .find(|n| *n != self.name && !self.members.contains_key(*n))
+        {
+            return Err(RttError::UnknownMember(unknown.to_owned()));
+        }
         Ok(self.coordinate_of(a)?.distance_to(&self.coordinate_of(b)?))
     }
 }
