@@ -24,9 +24,10 @@
 //! would choke on them. A coordinate travels as single-precision floats: a millionth of its value is far below
 //! what a network's jitter blurs anyway, and it halves the bytes every ping and ack add.
 //!
-//! Integers are LEB128 varints, so a quiet cluster's ping is about 15 bytes and its ack about 10. Decoding never
-//! panics and never allocates more than the input could hold: every length and count is checked against its
-//! bound and against the bytes left before a buffer is reserved.
+//! Integers are LEB128 varints, so a quiet cluster's ping is about 15 bytes and its ack about 12, each with 45
+//! more for the coordinate behind it in version 4. Decoding never panics and never allocates more than the input
+//! could hold: every length and count is checked against its bound and against the bytes left before a buffer
+//! is reserved.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
