@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_core::{ForceLeft, Meta, QueryFilter, QueryId};
+use roster_core::{Coordinate, ForceLeft, Meta, QueryFilter, QueryId};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::SelfInfo;
 use crate::control::OperatorToken;
+use crate::coordinates::{CoordinatesInfo, RttError};
 use crate::driver::{Command, Shared};
 use crate::error::AgentError;
 use crate::health::Health;
@@ -73,6 +74,61 @@ impl Agent {
     pub fn local(&self) -> Member {
         let state = self.shared.lock();
         state.member(state.node.local())
+    }
+
+    /// This member's network coordinate, once one of its probes was answered with the other end's: its
+    /// distance to another member's ([`Coordinate::distance_to`]) estimates the round trip between them.
+    pub fn coordinate(&self) -> Option<Coordinate> {
+        let state = self.shared.lock();
+        (state.node.coordinate_updates() > 0).then(|| state.node.coordinate().clone())
+    }
+
+    /// The network coordinate member `name` last sent this agent (this agent's own by its name), if any.
+    pub fn coordinate_of(&self, name: &str) -> Option<Coordinate> {
+        self.coordinates().coordinate_of(name).ok()
+    }
+
+    /// This agent's coordinate and every member's it holds, as `GET /v1/coordinates` shows them.
+    pub fn coordinates(&self) -> CoordinatesInfo {
+        CoordinatesInfo::read(&self.shared.lock())
+    }
+
+    /// The round trip between members `a` and `b` (either may be this agent) that their network coordinates
+    /// estimate, without sending anything: a member's coordinate comes with its pings and acks.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use roster_agent::{Agent, AgentConfig, RttError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let web = Agent::start(AgentConfig::new("web-1", "127.0.0.1:0".parse()?)).await?;
+    /// let mut config = AgentConfig::new("db-1", "127.0.0.1:0".parse()?);
+    /// config.join = vec![web.addr().to_string()];
+    /// let db = Agent::start(config).await?;
+    /// assert_eq!(
+    ///     web.estimated_rtt("web-1", "cache-1"),
+    ///     Err(RttError::UnknownMember("cache-1".into()))
+    /// );
+    /// // Each member places itself once its probes are answered: a round or two.
+    /// let placed = async {
+    ///     loop {
+    ///         match web.estimated_rtt("web-1", "db-1") {
+    ///             Ok(rtt) => return rtt,
+    ///             Err(RttError::NoCoordinate(_) | RttError::UnknownMember(_)) => {
+    ///                 tokio::time::sleep(Duration::from_millis(100)).await
+    ///             }
+    ///         }
+    ///     }
+    /// };
+    /// let rtt = tokio::time::timeout(Duration::from_secs(30), placed).await?;
+    /// // Both on loopback: well under a millisecond, give or take the model's error.
+    /// assert!(rtt < Duration::from_millis(20), "{rtt:?}");
+    /// # drop(db);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn estimated_rtt(&self, a: &str, b: &str) -> Result<Duration, RttError> {
+        self.coordinates().estimated_rtt(a, b)
     }
 
     /// This agent as `GET /v1/self` shows it: this member, its local health, its version.

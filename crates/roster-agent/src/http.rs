@@ -55,6 +55,7 @@ fn reading() -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/members", get(members))
         .route("/v1/self", get(local))
+        .route("/v1/coordinates", get(crate::coordinates::endpoint))
         .route("/v1/health", get(crate::health::endpoint))
         .route("/v1/events", get(events))
         .route("/v1/fleet", get(crate::fleet::fleet))

@@ -37,6 +37,7 @@ pub mod broadcast;
 mod broadcast;
 pub mod codec;
 mod config;
+mod coordinate;
 mod event;
 mod graves;
 mod member;
@@ -54,6 +55,7 @@ pub mod user_event;
 
 pub use codec::DecodeError;
 pub use config::{Config, ConfigError, ProbeSchedule, Timers};
+pub use coordinate::{Coordinate, CoordinateError};
 pub use event::{Change, ChangeKind, Event, ProbeOutcome, Via};
 pub use member::{
     Identity, IdentityError, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_LEN, Member, Meta, State,

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::coordinate::Coordinate;
 use crate::member::Member;
 use crate::query::{Query, QueryAnswer};
 use crate::user_event::UserEvent;
@@ -104,6 +105,9 @@ pub enum Message {
         /// The query clock.
         query: u64,
     },
+    /// The sender's network coordinate, behind a ping or an ack, so that the member that measures the round
+    /// trip knows where the other end sits. Since wire version 4.
+    Coordinate(Coordinate),
 }
 
 /// A decoded packet: in which wire version, who sent it and what it says.
@@ -121,6 +125,7 @@ impl Message {
     /// The first wire version that has this message.
     pub fn since_version(&self) -> u8 {
         match self {
+            Message::Coordinate(_) => crate::coordinate::SINCE_VERSION,
             Message::UserEvent(_)
             | Message::Query(_)
             | Message::QueryAnswer(_)

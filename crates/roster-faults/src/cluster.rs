@@ -6,7 +6,7 @@
 //! the network; the run directory is kept only when the test is failing, so its logs can be read.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
@@ -354,6 +354,26 @@ impl Cluster {
     /// `GET /v1/members` of host `i`'s agent.
     pub fn members(&self, i: usize) -> Result<Vec<MemberView>, String> {
         observe::members(self.net.subnet, self.net.host(i).ip, HTTP_PORT)
+    }
+
+    /// The round trip from host `i`'s agent to member `name` that its network coordinates estimate, in
+    /// milliseconds, as `roster rtt` prints it.
+    pub fn estimated_rtt_ms(&self, i: usize, name: &str) -> Result<f64, String> {
+        let api = format!("{}:{HTTP_PORT}", self.net.host(i).ip);
+        let out = Command::new(&self.bins.roster)
+            .args(["rtt", name, "--http", &api])
+            .output()
+            .map_err(|e| format!("roster rtt: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        // `estimated A <-> B rtt: 12.345 ms`
+        text.trim()
+            .strip_suffix(" ms")
+            .and_then(|t| t.rsplit(' ').next())
+            .and_then(|ms| ms.parse().ok())
+            .ok_or_else(|| format!("roster rtt printed {text:?}"))
     }
 
     /// Host `i`'s event log, as written so far, its times put back on the machine's clock for a host whose

@@ -689,3 +689,80 @@ fn s9_a_reboot_with_the_clock_two_minutes_behind_is_alive_everywhere_within_15_s
         ),
     );
 }
+
+/// The nearest-rank `p` quantile of `xs` (not empty).
+fn quantile(xs: &[f64], p: f64) -> f64 {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[test]
+fn s10_network_coordinates_estimate_delayed_round_trips_within_a_quarter() {
+    let scenario = "s10-coordinates";
+    let Some((_serial, bins)) = setup(scenario) else {
+        return;
+    };
+    let (mut c, converged) = running_cluster(scenario, 5, &bins);
+    let slow = [4, 5];
+    c.add_latency(&slow, 50).expect("latency");
+    // Each member probes one other a second: 40 s gives every pair several samples.
+    sleep(Duration::from_secs(40));
+    // Per observer and member: its coordinates' estimate against its last measured round trip.
+    let (mut delayed, mut clean) = (Vec::new(), Vec::new());
+    let mut missing = Vec::new();
+    for i in c.all() {
+        let measured = c.members(i).expect("the observer's list");
+        for j in others(&c, &[i]) {
+            let name = c.name(j).to_owned();
+            let Some(rtt) = measured
+                .iter()
+                .find(|m| m.name == name)
+                .and_then(|m| m.rtt_ms)
+            else {
+                missing.push(format!("{}->{name}: no measured rtt", c.name(i)));
+                continue;
+            };
+            match c.estimated_rtt_ms(i, &name) {
+                Ok(estimate) if slow.contains(&i) || slow.contains(&j) => {
+                    delayed.push((estimate - rtt).abs() / rtt)
+                }
+                Ok(estimate) => clean.push((estimate - rtt).abs()),
+                Err(e) => missing.push(format!("{}->{name}: {e}", c.name(i))),
+            }
+        }
+    }
+    assert_no_agent_died(&mut c);
+    summary(
+        scenario,
+        &format!(
+            "N=5 converged in {}; +50ms each way on {} (100ms round trips); after 40s, estimated vs measured \
+             rtt over {} delayed pairs: relative error p50 {:.3} p90 {:.3}; over {} loopback-fast pairs: \
+             absolute error p50 {:.2}ms max {:.2}ms; {} pairs without a figure",
+            secs(converged),
+            c.names(&slow).join(","),
+            delayed.len(),
+            quantile(&delayed, 0.5),
+            quantile(&delayed, 0.9),
+            clean.len(),
+            quantile(&clean, 0.5),
+            quantile(&clean, 1.0),
+            missing.len(),
+        ),
+    );
+    assert!(
+        missing.is_empty(),
+        "{scenario}: pairs without an estimate: {missing:?}"
+    );
+    // Loose bounds: the estimate must tell a 100 ms round trip from a sub-millisecond one.
+    let median = quantile(&delayed, 0.5);
+    assert!(
+        median < 0.25,
+        "{scenario}: median relative error {median:.3} over the delayed pairs"
+    );
+    let worst_clean = quantile(&clean, 1.0);
+    assert!(
+        worst_clean < 30.0,
+        "{scenario}: a fast pair estimated {worst_clean:.1} ms off"
+    );
+}

@@ -23,6 +23,7 @@ mod budget;
 pub mod churn;
 pub mod cli;
 mod clock;
+pub mod coordinates;
 pub mod engine;
 pub mod fault;
 mod logs;

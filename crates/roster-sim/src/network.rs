@@ -68,21 +68,37 @@ impl Latency {
         }
     }
 
+    /// The mean round trip between `from` and `to`: what a member measuring that link many times would
+    /// average, and so what a network coordinate should estimate.
+    pub fn mean_rtt(&self, from: usize, to: usize, seed: u64) -> Duration {
+        match *self {
+            Latency::Constant(rtt) => rtt,
+            Latency::Uniform { min, max } => (min + max) / 2,
+            // The mean of the capped Pareto factor: 1 + (1 - 1/10^2) / 2.
+            Latency::LongTail { min, max } => link_base(min, max, from, to, seed).mul_f64(1.495),
+        }
+    }
+
     fn one_way(&self, from: usize, to: usize, seed: u64, rng: &mut SmallRng) -> Duration {
         match *self {
             Latency::Constant(rtt) => rtt / 2,
             Latency::Uniform { min, max } => uniform(min, max, rng) / 2,
             Latency::LongTail { min, max } => {
-                let (a, b) = if from < to { (from, to) } else { (to, from) };
-                let unit = (finalize(seed ^ finalize((a as u64) << 32 | b as u64)) >> 11) as f64
-                    / (1u64 << 53) as f64;
-                let base = min + (max.saturating_sub(min)).mul_f64(unit);
+                let base = link_base(min, max, from, to, seed);
                 let u: f64 = rng.random_range(f64::EPSILON..1.0);
                 let factor = u.powf(-1.0 / 3.0).min(10.0);
                 (base / 2).mul_f64(factor)
             }
         }
     }
+}
+
+/// A link's base round trip, the same both ways, drawn once from the range by a hash of the pair.
+fn link_base(min: Duration, max: Duration, from: usize, to: usize, seed: u64) -> Duration {
+    let (a, b) = if from < to { (from, to) } else { (to, from) };
+    let unit =
+        (finalize(seed ^ finalize((a as u64) << 32 | b as u64)) >> 11) as f64 / (1u64 << 53) as f64;
+    min + (max.saturating_sub(min)).mul_f64(unit)
 }
 
 fn uniform(min: Duration, max: Duration, rng: &mut SmallRng) -> Duration {

@@ -64,6 +64,31 @@ impl Quantiles {
     }
 }
 
+/// How far the network coordinates' estimates were from the modelled round trips at the end of the runs:
+/// the median and p90 of |estimated - mean| / mean over the pairs of running members measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CoordinateError {
+    pub pairs: usize,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+impl CoordinateError {
+    fn of(errors: &[f64]) -> CoordinateError {
+        let mut sorted = errors.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+            sorted.get(k - 1).copied().map(round3)
+        };
+        CoordinateError {
+            pairs: sorted.len(),
+            p50: rank(0.50),
+            p90: rank(0.90),
+        }
+    }
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -103,6 +128,8 @@ pub struct RunOutcome {
     pub user_events: Vec<crate::user_events::Spread>,
     /// How each tag change made in the run spread.
     pub tag_changes: Vec<crate::user_events::Spread>,
+    /// Per pair of running members at the end: the coordinates' relative error.
+    pub coordinate_errors: Vec<f64>,
 }
 
 impl RunOutcome {
@@ -123,6 +150,7 @@ impl RunOutcome {
             steps: sim.steps,
             user_events: sim.user_event_spreads(),
             tag_changes: sim.tag_change_spreads(),
+            coordinate_errors: crate::coordinates::relative_errors(sim),
             ..RunOutcome::default()
         };
         let period = sim.world().config.probe_interval.as_secs_f64();
@@ -291,6 +319,8 @@ pub struct Summary {
     pub tag_change_everywhere_s: Quantiles,
     /// Tag changes some live list never held (must be zero).
     pub tag_change_missed: usize,
+    /// The network coordinates' relative error over pairs of running members at the end.
+    pub coordinate_error: CoordinateError,
     pub verdict: Verdict,
     #[serde(skip)]
     pub spread: Option<(Vec<f64>, usize)>,
@@ -431,6 +461,7 @@ impl Summary {
                 .flat_map(|r| &r.tag_changes)
                 .filter(|t| t.missed > 0)
                 .count(),
+            coordinate_error: CoordinateError::of(&all(|r| &r.coordinate_errors)),
             verdict: Verdict::default(),
             spread: runs.iter().find_map(|r| r.spread.clone()),
             detection_samples: detection,
@@ -707,6 +738,14 @@ pub fn table(summaries: &[Summary]) -> String {
         }
         if let Some(q) = s.quiet_packets_per_member_period {
             extra.push(format!("quiet: {q:.2} packets per member per period"));
+        }
+        if s.coordinate_error.pairs > 0 {
+            extra.push(format!(
+                "coordinates: relative round-trip error p50 {} p90 {} over {} pairs",
+                opt(s.coordinate_error.p50),
+                opt(s.coordinate_error.p90),
+                s.coordinate_error.pairs
+            ));
         }
         if s.live_suspected > 0 || s.partition_failed > 0 || s.frozen_failed > 0 {
             extra.push(format!(

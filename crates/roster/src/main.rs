@@ -15,6 +15,7 @@ mod events;
 mod interrupt;
 mod keys;
 mod members;
+mod rtt;
 mod tags;
 mod trace;
 
@@ -52,6 +53,8 @@ enum Command {
     Query(events::QueryArgs),
     /// Check that a running agent is a working member: exit 0 when it is, 1 with the reason when not.
     Health(client::HttpArgs),
+    /// Estimate the round trip between two members from their network coordinates (B: the agent asked).
+    Rtt(rtt::RttArgs),
     /// Simulate thousands of members on a modelled network and check the deadlines.
     Sim(Box<roster_sim::cli::SimArgs>),
     /// Run a cluster of agents on this machine through a scripted story of crashes, a leave and a restart.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Event(args) => events::event(&args),
         Command::Query(args) => events::query(&args),
         Command::Health(args) => client::health(&args),
+        Command::Rtt(args) => rtt::rtt(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Trace(args) => trace::run(&args),
         Command::Keys(command) => keys::run(command),

@@ -109,7 +109,14 @@ fn no_web_page_and_no_request_without_the_token_can_act() {
     let (got, _) = http(agent.http, "GET", "/v1/keys", &[], "");
     assert_eq!(got, 401, "GET /v1/keys without the token");
     // Reading stays open.
-    for path in ["/v1/members", "/v1/self", "/v1/health", "/metrics", "/"] {
+    for path in [
+        "/v1/members",
+        "/v1/self",
+        "/v1/coordinates",
+        "/v1/health",
+        "/metrics",
+        "/",
+    ] {
         let (got, body) = http(agent.http, "GET", path, &[], "");
         assert_eq!(got, 200, "GET {path}: {body}");
     }

@@ -36,10 +36,12 @@ impl<R: Rng> Node<R> {
             .inspect_err(|_| self.stats.undecodable += 1)?;
         // Acks and nacks are matched by sequence number; only pings, ping-reqs and news need the sender's entry,
         // and in a large list that lookup is the costliest part of handling an ack.
-        let identify = packet
-            .messages
-            .iter()
-            .any(|m| !matches!(m, Message::Ack { .. } | Message::Nack { .. }));
+        let identify = packet.messages.iter().any(|m| {
+            !matches!(
+                m,
+                Message::Ack { .. } | Message::Nack { .. } | Message::Coordinate(_)
+            )
+        });
         let Some(mut sender) = self.sender(now, packet.sender, from, identify, Some(bytes.len()))
         else {
             return Ok(());
@@ -119,6 +121,11 @@ impl<R: Rng> Node<R> {
                 Message::UserEvent(event) => self.hear_user_event(event),
                 Message::Query(query) => self.hear_query(now, query),
                 Message::QueryAnswer(answer) => self.hear_answer(&sender, answer),
+                Message::Coordinate(coordinate) => {
+                    // Only a member this list holds at the address it sends from may place itself.
+                    let known = sender.identity.is_some() && sender.reply_budget == usize::MAX;
+                    self.coordinates.heard(&sender.name, known, coordinate)
+                }
                 Message::SyncRequest { .. }
                 | Message::SyncResponse { .. }
                 | Message::SyncPush { .. }
@@ -128,6 +135,7 @@ impl<R: Rng> Node<R> {
                 }
             }
         }
+        self.coordinates.end_packet();
         for correction in std::mem::take(&mut self.corrections) {
             self.reply(&sender, &[], Some(&correction));
         }
@@ -288,7 +296,8 @@ impl<R: Rng> Node<R> {
                 Message::Ping { .. }
                 | Message::Nack { .. }
                 | Message::PingReq { .. }
-                | Message::QueryAnswer(_) => self.stats.misdirected += 1,
+                | Message::QueryAnswer(_)
+                | Message::Coordinate(_) => self.stats.misdirected += 1,
             }
         }
         reply.extend(self.corrections.drain(..).map(Message::Update));

@@ -15,6 +15,7 @@ use rand::rngs::SmallRng;
 use crate::awareness::Awareness;
 use crate::broadcast::BroadcastQueue;
 use crate::config::{Config, ConfigError};
+use crate::coordinate::{Coordinate, Coordinates};
 use crate::event::{Change, ChangeKind, Event, Via};
 use crate::graves::Graves;
 use crate::member::{Identity, IdentityError, Member, Meta, State};
@@ -146,6 +147,7 @@ pub struct Node<R = SmallRng> {
     schedule: Schedule,
     /// The clock the schedule numbers rounds by, agreed with the members this node probes.
     round_clock: RoundClock,
+    coordinates: Coordinates,
     exchanges: Exchanges,
     suspicions: Suspicions,
     broadcasts: BroadcastQueue,
@@ -206,6 +208,7 @@ impl<R: Rng> Node<R> {
             rtt: RttEstimator::default(),
             schedule,
             round_clock: RoundClock::default(),
+            coordinates: Coordinates::new(&name, config.max_members),
             list: Membership::new(local.clone()),
             name,
             suspicions: Suspicions::default(),
@@ -291,6 +294,29 @@ impl<R: Rng> Node<R> {
     /// The smoothed round trip of direct probes, once one was measured.
     pub fn smoothed_rtt(&self) -> Option<Duration> {
         self.rtt.smoothed()
+    }
+
+    /// This node's network coordinate: where it sits in the space whose distances estimate round trips. It
+    /// starts at the origin with the largest error, and moves with every ack that answers this node's own ping
+    /// of a member that sends its coordinate (wire version 4).
+    pub fn coordinate(&self) -> &Coordinate {
+        self.coordinates.own()
+    }
+
+    /// The network coordinate member `name` last sent this node, if it sent one and has not been reaped since.
+    /// `node.coordinate().distance_to(c)` estimates the round trip to it.
+    pub fn coordinate_of(&self, name: &str) -> Option<&Coordinate> {
+        self.coordinates.of(name)
+    }
+
+    /// Every member coordinate this node holds, in name order (at most `max_members` of them).
+    pub fn coordinates(&self) -> impl Iterator<Item = (&str, &Coordinate)> {
+        self.coordinates.peers()
+    }
+
+    /// How many round trips have moved this node's coordinate.
+    pub fn coordinate_updates(&self) -> u64 {
+        self.coordinates.updates()
     }
 
     /// Running totals, for metrics.

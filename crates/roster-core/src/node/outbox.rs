@@ -82,6 +82,7 @@ impl<R: Rng> Node<R> {
         if buf.len() > budget {
             return;
         }
+        self.coordinates.attach(&mut buf, version, messages, budget);
         let mut priority = priority;
         if let Some(update) = priority {
             let before = buf.len();

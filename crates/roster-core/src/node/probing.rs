@@ -136,6 +136,7 @@ impl<R: Rng> Node<R> {
         } else if *sender.name == *probe.target.name() {
             let rtt = now.saturating_since(probe.started);
             self.rtt.sample(rtt);
+            self.coordinates.measured(&sender.name, rtt);
             if let Some(stamp) = round_clock {
                 self.sample_round_clock(now, stamp, rtt);
             }

@@ -105,6 +105,7 @@ impl<R: Rng> Node<R> {
         while let Some(identity) = self.reaps.pop_due(now, &self.list) {
             if let Some(reaped) = self.list.remove(identity.name()) {
                 self.reconnects.forget(&reaped.identity);
+                self.coordinates.forget(reaped.identity.name());
                 self.graves.bury(now, &reaped);
             }
         }
