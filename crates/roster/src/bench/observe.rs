@@ -37,15 +37,16 @@ pub fn get(client: &ureq::Agent, http: u16, path: &str) -> anyhow::Result<String
         .map_err(|e| anyhow!("GET {path} on port {http}: {e}"))
 }
 
-/// The protocol counters of one agent at one moment.
+/// The protocol counters of one agent at one moment. Another program run as the agent may not count
+/// suspicions or failed probes: those are `None` then.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
     pub udp_packets: u64,
     pub tcp_packets: u64,
     pub udp_bytes: u64,
     pub tcp_bytes: u64,
-    pub suspicions: u64,
-    pub probe_failures: u64,
+    pub suspicions: Option<u64>,
+    pub probe_failures: Option<u64>,
 }
 
 impl Counters {
@@ -64,8 +65,8 @@ impl Counters {
                 r#"roster_sent_packets_total{transport="tcp"}"# => c.tcp_packets = value,
                 r#"roster_sent_bytes_total{transport="udp"}"# => c.udp_bytes = value,
                 r#"roster_sent_bytes_total{transport="tcp"}"# => c.tcp_bytes = value,
-                "roster_suspicions_total" => c.suspicions = value,
-                "roster_probe_failures_total" => c.probe_failures = value,
+                "roster_suspicions_total" => c.suspicions = Some(value),
+                "roster_probe_failures_total" => c.probe_failures = Some(value),
                 _ => {}
             }
         }
