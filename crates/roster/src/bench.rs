@@ -115,6 +115,7 @@ fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     let seed = args.seed.unwrap_or_else(|| now_ms() % 100_000);
     let options = Options {
         program,
+        other_program: args.agent_program.clone(),
         seeds: args.seeds,
         keyring: args.keyring,
         log_level: args.agent_log_level.clone(),
@@ -141,12 +142,14 @@ fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The name of the program the agents ran, for the report.
+/// The name of the program the agents ran, for the report: `roster` unless `--agent-program` named another.
 fn agent_name(options: &Options) -> String {
-    options
-        .program
-        .file_name()
-        .map_or_else(|| "roster".to_owned(), |n| n.to_string_lossy().into_owned())
+    match &options.other_program {
+        Some(path) => path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        None => "roster".to_owned(),
+    }
 }
 
 fn conditions(load_start: Option<f64>) -> Conditions {
@@ -254,11 +257,35 @@ fn converge(cluster: &mut Cluster, nodes: usize, first_start: u64) -> anyhow::Re
         })
         .collect();
     per_agent.sort_unstable();
+    let (cpu_ms, packets, bytes) = start_cost(cluster, &client)?;
     Ok(Convergence {
         start_span_ms: cluster.last_start_ms.saturating_sub(first_start),
         from_last_start_ms: *per_agent.last().unwrap_or(&0),
         agent_median_ms: per_agent[per_agent.len() / 2],
+        start_cpu_ms: Spread::of(&cpu_ms),
+        start_packets: Spread::of(&packets),
+        start_bytes: Spread::of(&bytes),
     })
+}
+
+/// What each agent spent from its start until every list was whole: CPU (from `/proc`, read first), and
+/// packets and payload bytes sent (from its counters).
+fn start_cost(
+    cluster: &Cluster,
+    client: &ureq::Agent,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let mut cpu_ms = Vec::with_capacity(cluster.agents.len());
+    for agent in &cluster.agents {
+        let pid = agent.pid().context("an agent stopped while starting")?;
+        cpu_ms.push(observe::cpu_time(pid)?.as_secs_f64() * 1000.0);
+    }
+    let (mut packets, mut bytes) = (Vec::new(), Vec::new());
+    for agent in &cluster.agents {
+        let c = Counters::parse(&observe::get(client, agent.http, "/metrics")?);
+        packets.push((c.udp_packets + c.tcp_packets) as f64);
+        bytes.push((c.udp_bytes + c.tcp_bytes) as f64);
+    }
+    Ok((cpu_ms, packets, bytes))
 }
 
 /// Whether every agent says it holds `nodes` members active. `/v1/self` carries the count, so the check costs

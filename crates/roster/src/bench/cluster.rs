@@ -43,6 +43,8 @@ pub fn sleep(total: Duration) -> anyhow::Result<()> {
 pub struct Options {
     /// The program every agent runs: this roster binary, or another that takes its flags.
     pub program: PathBuf,
+    /// The other program, when it is not this roster binary.
+    pub other_program: Option<PathBuf>,
     /// Agents the others join through; they start first and are waited for.
     pub seeds: usize,
     /// Encrypt all traffic with a fresh shared keyring.

@@ -22,6 +22,12 @@ pub struct Convergence {
     pub from_last_start_ms: u64,
     /// The same, for the median agent.
     pub agent_median_ms: u64,
+    /// CPU each agent used from its start until every list was whole, in milliseconds.
+    pub start_cpu_ms: Spread,
+    /// Packets (UDP and TCP) each agent sent from its start until every list was whole.
+    pub start_packets: Spread,
+    /// Payload bytes each agent sent from its start until every list was whole.
+    pub start_bytes: Spread,
 }
 
 /// Sent per member per second, averaged over all members.
@@ -209,6 +215,17 @@ impl ClusterReport {
             ms(Some(c.start_span_ms))
         );
         let count = |c: Option<u64>| c.map_or_else(|| "uncounted".to_owned(), |c| c.to_string());
+        let _ = writeln!(
+            s,
+            "start, per agent   {:.1} ms CPU, {:.0} packets, {:.1} KiB sent until then (median; max {:.1} ms, \
+             {:.0}, {:.1} KiB)",
+            c.start_cpu_ms.median,
+            c.start_packets.median,
+            c.start_bytes.median / 1024.0,
+            c.start_cpu_ms.max,
+            c.start_packets.max,
+            c.start_bytes.max / 1024.0
+        );
         let _ = writeln!(
             s,
             "quiet window       {:.1} s after {:.0} s settling; {} suspicions, {} failed probes",
