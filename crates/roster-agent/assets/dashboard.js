@@ -80,6 +80,8 @@ function renderMembers(members) {
     const name = el("td", { "data-label": "Name" }, label);
     const joined = el("td", { "data-label": "Joined", title: m.joined_at }, ago(m.joined_at_ms));
     const rtt = m.rtt_ms == null ? "\u2013" : `${m.rtt_ms.toFixed(m.rtt_ms < 10 ? 2 : 1)} ms`;
+    const tags = el("td", { class: "tags", "data-label": "Tags" },
+      ...Object.keys(m.tags || {}).sort().map((k) => el("span", { class: "tag", text: `${k}=${m.tags[k]}` })));
     return el("tr", {
       class: before !== undefined && before !== key ? "changed" : "",
       "data-member": m.name,
@@ -90,7 +92,8 @@ function renderMembers(members) {
       el("td", { "data-label": "State" }, el("span", { class: `state ${m.state}`, text: m.state })),
       el("td", { class: "num", "data-label": "Incarnation" }, String(m.incarnation)),
       joined,
-      el("td", { class: "num", "data-label": "Last round trip" }, rtt));
+      el("td", { class: "num", "data-label": "Last round trip" }, rtt),
+      tags);
   });
   byId("members").tBodies[0].replaceChildren(...rows);
 }
@@ -130,12 +133,17 @@ function describe(e) {
     case "suspect": return `${who} is suspected`;
     case "alive": return `${who} is alive, incarnation ${e.incarnation}`;
     case "failed": return `${who} failed`;
-    case "update": return `${who} updated, incarnation ${e.incarnation}`;
+    case "update": return `${who} updated, incarnation ${e.incarnation}${tagsOf(e)}`;
     case "conflict": return `two live members named ${e.member}: ${e.addr} and ${e.winner_addr || "?"}`;
     case "sent": return `told others that ${e.member} failed`;
     case "lagged": return "the stream fell behind";
     default: return `${e.event} ${who}`;
   }
+}
+
+function tagsOf(e) {
+  const keys = Object.keys(e.tags || {}).sort();
+  return keys.length ? `, tags ${keys.map((k) => `${k}=${e.tags[k]}`).join(" ")}` : "";
 }
 
 function how(e) {

@@ -375,7 +375,7 @@ async function showDetail(name) {
     ? `${now.addr} \u00b7 ${now.state} \u00b7 incarnation ${now.incarnation} \u00b7 joined ${now.joined_at}`
     : "no longer in this agent's list";
   const tags = byId("detail-tags").tBodies[0];
-  const meta = now ? now.meta : {};
+  const meta = now ? now.tags : {};
   const rows = Object.keys(meta).sort().map((k) => {
     const tr = document.createElement("tr");
     for (const text of [k, meta[k]]) {

@@ -9,8 +9,8 @@
 //! never grants, and its `Origin` gives it away. A request whose `Host` is a DNS name other than `localhost` is
 //! refused outright, so a page cannot rebind its own name to 127.0.0.1 and read the API as same-origin.
 //!
-//! [`protect`] is the one middleware every request passes; routes that act without being a write (listing the
-//! keyring's secrets) are wrapped in [`require_operator`] too.
+//! `protect` is the one middleware every request passes; routes that act without being a write (listing the
+//! keyring's secrets) are wrapped in `require_operator` too.
 
 use std::io;
 use std::net::IpAddr;

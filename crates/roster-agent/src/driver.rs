@@ -7,27 +7,29 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use roster_core::{ChangeKind, Event, Node, ProbeOutcome, Transmit, Transport};
+use roster_core::{Event, Node, ProbeOutcome, Transmit, Transport};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::clock::Clock;
 use crate::control::OperatorToken;
 use crate::diagnose::{Diagnostics, Mismatch};
-use crate::eventlog::{AgentEvent, EventLog};
+use crate::error::AgentError;
+use crate::eventlog::{EventLog, LoggedEvent};
 use crate::keyring::Purpose;
+use crate::member::Member;
 use crate::metrics::{self, Metrics, PacketDrop};
 use crate::seeds::{self, Seeds};
 use crate::snapshot::Snapshot;
 use crate::streams;
+use crate::subscription::LogPlace;
 use crate::transport::{MAX_DATAGRAM, Wire};
-use crate::{AgentError, MemberInfo};
 
 /// Shortest pause between two snapshot writes while the list keeps changing, per [`SNAPSHOT_SCALE_MEMBERS`]
 /// members: a write costs time and disk in proportion to the list, so a bigger list is written less often
@@ -49,8 +51,9 @@ pub(crate) struct CoreState {
 }
 
 impl CoreState {
-    pub fn member_info(&self, member: &roster_core::Member) -> MemberInfo {
-        MemberInfo::new(member, self.rtt.get(member.name()).copied())
+    /// The typed view of an entry, with the last round trip to it.
+    pub fn member(&self, member: &roster_core::Member) -> Member {
+        Member::from_core(member, self.rtt.get(member.name()).copied())
     }
 }
 
@@ -59,7 +62,11 @@ impl CoreState {
 pub(crate) struct Shared {
     pub state: Mutex<CoreState>,
     pub metrics: Metrics,
-    pub events: broadcast::Sender<AgentEvent>,
+    pub events: broadcast::Sender<LoggedEvent>,
+    /// The last line sent on `events`, held while sending: where a new reader's missed lines would start.
+    pub last_line: Mutex<Option<Arc<str>>>,
+    /// Where the event log is, if the agent keeps one.
+    pub log_place: Option<LogPlace>,
     pub commands: mpsc::Sender<Command>,
     pub clock: Clock,
     /// Turns true when the driver has stopped; the HTTP API winds down then.
@@ -100,10 +107,15 @@ impl Shared {
 pub(crate) enum Command {
     /// Leave, then answer whether the news went out before the deadline.
     Leave(oneshot::Sender<bool>),
-    /// Change this member's metadata and tell the others.
-    SetMeta(
-        roster_core::Meta,
-        oneshot::Sender<Result<(), roster_core::IdentityError>>,
+    /// Change this member's tags and tell the others; answer with the tags in force.
+    Tags(
+        crate::tags::TagChange,
+        oneshot::Sender<Result<roster_core::Meta, roster_core::IdentityError>>,
+    ),
+    /// Mark a failed member left everywhere.
+    ForceLeave(
+        String,
+        oneshot::Sender<Result<roster_core::ForceLeft, roster_core::ForceLeaveError>>,
     ),
     /// Send a user event or a query, or answer a query.
     Events(crate::user_events::EventCommand),
@@ -138,8 +150,13 @@ pub(crate) struct DriverSetup {
     pub data_dir: Option<PathBuf>,
     pub seeds: Seeds,
     pub max_connections: usize,
-    /// The event handlers and their timeout.
-    pub event_handlers: (Vec<crate::handlers::EventHandler>, Duration),
+    /// The event handlers, their timeout and their coalescing period.
+    pub event_handlers: (
+        Vec<crate::handlers::EventHandler>,
+        crate::handlers::HandlerTiming,
+    ),
+    /// The tags the configuration gives, which the saved tags are compared with at a restart.
+    pub configured_tags: roster_core::Meta,
 }
 
 /// A leave in progress.
@@ -186,9 +203,22 @@ struct Driver {
     open_queries: crate::user_events::OpenQueries,
     /// The event handlers' queue, when any are set.
     handlers: Option<crate::handlers::Handlers>,
+    /// The tags the configuration gives (see `tags`).
+    configured_tags: roster_core::Meta,
 }
 
+mod commands;
 mod join;
+mod report;
+
+/// Aborts a task when dropped: the accept loop ends with the driver, however the driver ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Runs the protocol until the node leaves or a fatal error.
 pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
@@ -203,6 +233,7 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         seeds,
         max_connections,
         event_handlers,
+        configured_tags,
     } = setup;
     shared.metrics.udp_receive_buffer(setup_buffer(&udp));
     let (inbound_tx, inbound) = mpsc::channel(256);
@@ -251,17 +282,18 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         standby: false,
         open_queries: Default::default(),
         handlers,
+        configured_tags,
     };
-    let accept = tokio::spawn(streams::accept_loop(
+    let accept = AbortOnDrop(tokio::spawn(streams::accept_loop(
         tcp,
         wire,
         inbound_tx.clone(),
         streams,
         shared.clone(),
-    ));
+    )));
     driver.start_join(seeds);
     let result = driver.run().await;
-    accept.abort();
+    drop(accept);
     if result.is_ok() {
         // A background write may still be in flight; both use the same temporary file.
         let writing = driver.snapshot_writing.clone();
@@ -427,36 +459,6 @@ impl Driver {
         Ok(())
     }
 
-    fn on_command(&mut self, command: Command) {
-        match command {
-            Command::Events(command) => {
-                let now = self.shared.clock.now();
-                let mut state = self.shared.lock();
-                self.open_queries.run(&mut state.node, now, command);
-            }
-            Command::SetMeta(meta, reply) => {
-                let now = self.shared.clock.now();
-                let result = self.shared.lock().node.set_meta(now, meta);
-                let _ = reply.send(result);
-            }
-            Command::Leave(reply) => {
-                if let Some(leaving) = &mut self.leaving {
-                    leaving.waiters.push(reply);
-                    return;
-                }
-                tracing::info!("leaving");
-                self.shared.leaving.store(true, Ordering::Release);
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-                let now = self.shared.clock.now();
-                self.shared.lock().node.leave(now);
-                self.leaving = Some(Leaving {
-                    waiters: vec![reply],
-                    done: None,
-                });
-            }
-        }
-    }
-
     /// Sends what the core wants sent and reports what it has to report.
     async fn flush(&mut self) -> Result<(), AgentError> {
         {
@@ -527,81 +529,6 @@ impl Driver {
             }
         }
         self.note_readiness();
-        Ok(())
-    }
-
-    fn report(&mut self, event: Event) -> Result<(), AgentError> {
-        if let Some(handlers) = &self.handlers {
-            handlers.dispatch(&event, self.shared.clock.now());
-        }
-        match &event {
-            Event::QueryAnswer { .. } | Event::QueryDone { .. } => {
-                self.open_queries.route(&event);
-                return Ok(());
-            }
-            Event::User { name, from, .. } => {
-                tracing::info!(name = &**name, from = &**from, "user event");
-            }
-            Event::Query { query, name, .. } => {
-                tracing::info!(name = &**name, query = %query, "query");
-            }
-            Event::Joined { through } => {
-                tracing::info!(through = through.name(), "joined");
-                self.shared.joined.store(true, Ordering::Release);
-                self.join_failures = 0;
-                // The seed's list is the one worth having on disk: an agent killed right after joining should
-                // still find its cluster again when restarted.
-                self.snapshot_dirty = true;
-                self.snapshot_due = Instant::now();
-                return Ok(());
-            }
-            Event::JoinFailed { attempts } => return self.on_join_failed(*attempts),
-            Event::Left { announced } => {
-                if let Some(leaving) = &mut self.leaving {
-                    leaving.done = Some(*announced);
-                }
-                return Ok(());
-            }
-            Event::Changed(change) => {
-                self.snapshot_dirty = true;
-                let level_warn = matches!(change.kind, ChangeKind::Failed | ChangeKind::Suspect);
-                if level_warn {
-                    tracing::warn!(
-                        member = change.member.name(),
-                        kind = change.kind.as_str(),
-                        via = change.via.as_str(),
-                        "list changed"
-                    );
-                } else {
-                    tracing::info!(
-                        member = change.member.name(),
-                        kind = change.kind.as_str(),
-                        via = change.via.as_str(),
-                        "list changed"
-                    );
-                }
-            }
-            Event::Conflict { holder, claimant } => {
-                tracing::error!(
-                    member = claimant.name(),
-                    holder = %holder.identity.addr(),
-                    claimant = %claimant.identity.addr(),
-                    "name conflict: two live processes claim this name; the holder keeps it"
-                );
-            }
-            Event::FailureSent { .. } | Event::Probed { .. } => {}
-        }
-        // A log line carries the wall clock as it reads now, stepped or not: lines from many machines are read
-        // side by side.
-        if let Some(line) = AgentEvent::from_event(&self.local_name, Clock::wall(), event) {
-            if let Some(log) = &mut self.log
-                && let Err(e) = log.append(line.json())
-            {
-                tracing::error!(error = %e, "could not write the event log");
-            }
-            // Nobody listening is fine.
-            let _ = self.shared.events.send(line);
-        }
         Ok(())
     }
 

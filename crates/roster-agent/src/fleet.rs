@@ -20,7 +20,7 @@ use roster_core::{Member, State as MemberState};
 use roster_eventlog::{LOG_FILE, Record};
 use serde::Serialize;
 
-use crate::MemberInfo;
+use crate::api::MemberInfo;
 use crate::clock::Clock;
 use crate::driver::Shared;
 use crate::health::Health;
@@ -330,7 +330,10 @@ pub(crate) async fn member_history(
 ) -> Response {
     let now = {
         let state = shared.lock();
-        state.node.member(&name).map(|m| state.member_info(m))
+        state
+            .node
+            .member(&name)
+            .map(|m| MemberInfo::from(&state.member(m)))
     };
     let rtt_ms = shared.fleet.rtts_of(&name);
     let Some(dir) = shared.fleet.data_dir.clone() else {

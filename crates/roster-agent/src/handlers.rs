@@ -10,19 +10,23 @@
 //!
 //! Handlers never hold up the protocol: the driver only queues what happened (a bounded queue; past it,
 //! events are dropped and logged), and a task of its own runs the programs, a few at a time, each killed at
-//! its timeout (for a query, at the query's deadline if that comes first). Failures are logged.
+//! its timeout (for a query, at the query's deadline if that comes first). Failures are logged. With a
+//! coalescing period, a burst of changes of one kind, or of user events of one name, runs each handler once
+//! (see `coalesce`).
 
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use roster_core::query::MAX_ANSWER_BYTES;
 use roster_core::{ChangeKind, Event, QueryId, State};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::driver::Command;
-use crate::user_events::EventCommand;
+
+mod coalesce;
+mod run;
+
+use coalesce::Coalescer;
+use run::run_one;
 
 /// Events waiting for a handler; past this they are dropped (and logged).
 const QUEUE: usize = 256;
@@ -133,13 +137,21 @@ fn looks_like_filters(head: &str) -> bool {
         })
 }
 
+/// One member's line on a membership handler's standard input.
+#[derive(Clone, Debug)]
+struct MemberLine {
+    name: String,
+    /// `NAME\tADDR\tSTATE\tKEY=VALUE,...` and a newline.
+    line: String,
+}
+
 /// What a handler is told.
 #[derive(Clone, Debug)]
 enum Happened {
     Member {
         kind: HandlerFilter,
-        /// `NAME\tADDR\tSTATE\tKEY=VALUE,...`
-        line: String,
+        /// Every member the change is about: one, or several once coalesced.
+        members: Vec<MemberLine>,
     },
     User {
         name: String,
@@ -186,7 +198,13 @@ impl Happened {
                     change.member.state.as_str(),
                     meta.join(",")
                 );
-                Happened::Member { kind, line }
+                Happened::Member {
+                    kind,
+                    members: vec![MemberLine {
+                        name: id.name().to_owned(),
+                        line,
+                    }],
+                }
             }
             Event::User {
                 name,
@@ -247,7 +265,7 @@ impl Handlers {
     /// Starts the task that runs `handlers`; query answers go back through `commands`.
     pub(crate) fn start(
         handlers: Vec<EventHandler>,
-        timeout: Duration,
+        timing: HandlerTiming,
         me: SelfInfo,
         commands: mpsc::Sender<Command>,
     ) -> Option<Handlers> {
@@ -257,7 +275,8 @@ impl Handlers {
         let (queue, rx) = mpsc::channel(QUEUE);
         let runner = Runner {
             handlers: handlers.into(),
-            timeout,
+            timeout: timing.timeout,
+            coalesce: timing.coalesce,
             me: Arc::new(me),
             commands,
             slots: Arc::new(Semaphore::new(CONCURRENT)),
@@ -280,9 +299,17 @@ impl Handlers {
     }
 }
 
+/// How long a handler may run, and how long a burst is held to run it once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HandlerTiming {
+    pub timeout: Duration,
+    pub coalesce: Duration,
+}
+
 struct Runner {
     handlers: Arc<[EventHandler]>,
     timeout: Duration,
+    coalesce: Duration,
     me: Arc<SelfInfo>,
     commands: mpsc::Sender<Command>,
     slots: Arc<Semaphore>,
@@ -290,150 +317,55 @@ struct Runner {
 
 impl Runner {
     async fn run(self, mut rx: mpsc::Receiver<Happened>) {
-        while let Some(happened) = rx.recv().await {
-            let happened = Arc::new(happened);
-            for handler in self.handlers.iter() {
-                if !handler.filters.is_empty()
-                    && !handler.filters.iter().any(|f| f.matches(&happened))
-                {
-                    continue;
-                }
-                let Ok(slot) = self.slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (handler, happened) = (handler.clone(), Arc::clone(&happened));
-                let (me, commands, timeout) =
-                    (Arc::clone(&self.me), self.commands.clone(), self.timeout);
-                tokio::spawn(async move {
-                    run_one(&handler, &happened, &me, timeout, &commands).await;
-                    drop(slot);
-                });
+        let mut held = Coalescer::new(self.coalesce);
+        loop {
+            let due = held.next_due();
+            let ready = tokio::select! {
+                received = rx.recv() => match received {
+                    Some(happened) => held.hold(happened, Instant::now()).into_iter().collect(),
+                    // The agent stopped: what was held still runs.
+                    None => {
+                        for happened in held.release(None) {
+                            self.start_handlers(happened).await;
+                        }
+                        return;
+                    }
+                },
+                () = sleep_until(due) => held.release(Some(Instant::now())),
+            };
+            for happened in ready {
+                self.start_handlers(happened).await;
             }
+        }
+    }
+
+    /// Starts every handler that runs on `happened`, as slots free up.
+    async fn start_handlers(&self, happened: Happened) {
+        let happened = Arc::new(happened);
+        for handler in self.handlers.iter() {
+            if !handler.filters.is_empty() && !handler.filters.iter().any(|f| f.matches(&happened))
+            {
+                continue;
+            }
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (handler, happened) = (handler.clone(), Arc::clone(&happened));
+            let (me, commands, timeout) =
+                (Arc::clone(&self.me), self.commands.clone(), self.timeout);
+            tokio::spawn(async move {
+                run_one(&handler, &happened, &me, timeout, &commands).await;
+                drop(slot);
+            });
         }
     }
 }
 
-async fn run_one(
-    handler: &EventHandler,
-    happened: &Happened,
-    me: &SelfInfo,
-    timeout: Duration,
-    commands: &mpsc::Sender<Command>,
-) {
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&handler.program)
-        .env("ROSTER_EVENT", happened.word())
-        .env("ROSTER_SELF_NAME", &me.name)
-        .env("ROSTER_SELF_ADDR", &me.addr)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let (input, timeout) = match happened {
-        Happened::Member { line, .. } => (line.as_bytes().to_vec(), timeout),
-        Happened::User {
-            name,
-            payload,
-            ltime,
-            origin,
-        } => {
-            command
-                .env("ROSTER_USER_EVENT", name)
-                .env("ROSTER_USER_LTIME", ltime.to_string())
-                .env("ROSTER_EVENT_ORIGIN", origin);
-            (payload.clone(), timeout)
-        }
-        Happened::Query {
-            id,
-            name,
-            payload,
-            ltime,
-            timeout: left,
-        } => {
-            command
-                .env("ROSTER_QUERY_NAME", name)
-                .env("ROSTER_QUERY_ID", id.id.to_string())
-                .env("ROSTER_QUERY_LTIME", ltime.to_string())
-                .env("ROSTER_EVENT_ORIGIN", &*id.origin);
-            (payload.clone(), timeout.min(*left))
-        }
-    };
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            tracing::error!(program = %handler.program, error = %e, "event handler did not start");
-            return;
-        }
-    };
-    let mut stdin = child.stdin.take();
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let work = async {
-        if let Some(stdin) = stdin.as_mut() {
-            // A handler that does not read its input is fine.
-            let _ = stdin.write_all(&input).await;
-        }
-        drop(stdin.take());
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let read_out = async {
-            if let Some(stdout) = stdout.as_mut() {
-                let _ = stdout
-                    .take(MAX_ANSWER_BYTES as u64 + 1)
-                    .read_to_end(&mut out)
-                    .await;
-            }
-        };
-        let read_err = async {
-            if let Some(stderr) = stderr.as_mut() {
-                let _ = stderr.take(STDERR_KEPT as u64).read_to_end(&mut err).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
-        (child.wait().await, out, err)
-    };
-    let (status, out, err) = match tokio::time::timeout(timeout, work).await {
-        Ok(done) => done,
-        Err(_) => {
-            // Dropping the child kills it.
-            tracing::warn!(program = %handler.program, event = happened.word(), ?timeout, "event handler killed at its timeout");
-            return;
-        }
-    };
-    match status {
-        Ok(status) if status.success() => {}
-        Ok(status) => {
-            tracing::warn!(
-                program = %handler.program,
-                event = happened.word(),
-                %status,
-                stderr = %String::from_utf8_lossy(&err).trim(),
-                "event handler failed"
-            );
-            return;
-        }
-        Err(e) => {
-            tracing::error!(program = %handler.program, error = %e, "event handler could not be waited for");
-            return;
-        }
-    }
-    if let Happened::Query { id, .. } = happened {
-        if out.len() > MAX_ANSWER_BYTES {
-            tracing::warn!(
-                program = %handler.program,
-                query = %id,
-                "the handler's answer is over {MAX_ANSWER_BYTES} bytes; it was not sent"
-            );
-            return;
-        }
-        let answer = EventCommand::Answer {
-            id: id.clone(),
-            payload: out,
-            reply: None,
-        };
-        let _ = commands.send(Command::Events(answer)).await;
+/// Sleeps until `due`, or for ever when nothing is due.
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -474,7 +406,7 @@ mod tests {
         assert!(!HandlerFilter::Query(None).matches(&deploy));
         let failed = Happened::Member {
             kind: HandlerFilter::MemberFailed,
-            line: String::new(),
+            members: Vec::new(),
         };
         assert!(HandlerFilter::MemberFailed.matches(&failed));
         assert!(!HandlerFilter::MemberJoin.matches(&failed));

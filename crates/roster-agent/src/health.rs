@@ -27,6 +27,7 @@ pub struct Health {
 }
 
 impl Health {
+    /// Whether the agent is a working member (`status` is `ok`).
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
     }

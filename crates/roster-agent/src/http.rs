@@ -1,5 +1,5 @@
-//! The HTTP API (127.0.0.1 by default): the list, this node, health, leave, the live event stream, the fleet
-//! view's data, and metrics.
+//! The HTTP API (127.0.0.1 by default): the list, this node, health, leave, force-leave, tags, the live event
+//! stream, the fleet view's data, and metrics.
 //!
 //! Routes come in two groups: [`reading`] routes, open to whoever reaches the listener, and [`acting`] routes,
 //! which only the operator may call (see `control`). Every request passes [`control::protect`] as well, which
@@ -21,13 +21,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
+use roster_core::ForceLeft;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::api::{MemberInfo, SelfInfo};
 use crate::control;
 use crate::driver::{Command, Shared};
 use crate::keys::{self, KeyOp, KeyStepError};
-use crate::{MemberInfo, SelfInfo};
+use crate::metrics::AgentMetrics;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -68,11 +70,13 @@ fn reading() -> Router<Arc<Shared>> {
 fn acting(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/v1/leave", post(leave))
+        .route("/v1/force-leave", post(force_leave))
         .route("/v1/keys", get(list_keys))
         .route("/v1/keys/install", post(install_key))
         .route("/v1/keys/use", post(use_key))
         .route("/v1/keys/remove", post(remove_key))
         .merge(crate::user_events::routes())
+        .merge(crate::tags::routes())
         .route_layer(middleware::from_fn_with_state(
             shared,
             control::require_operator,
@@ -81,7 +85,13 @@ fn acting(shared: Arc<Shared>) -> Router<Arc<Shared>> {
 
 async fn members(State(shared): State<Arc<Shared>>) -> Json<Vec<MemberInfo>> {
     let state = shared.lock();
-    Json(state.node.members().map(|m| state.member_info(m)).collect())
+    Json(
+        state
+            .node
+            .members()
+            .map(|m| MemberInfo::from(&state.member(m)))
+            .collect(),
+    )
 }
 
 async fn local(State(shared): State<Arc<Shared>>) -> Json<SelfInfo> {
@@ -115,6 +125,51 @@ async fn leave(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForceLeaveBody {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct ForceLeaveReply {
+    name: String,
+    /// `left`, or `already-left` when it had left before.
+    outcome: &'static str,
+}
+
+async fn force_leave(
+    State(shared): State<Arc<Shared>>,
+    Json(body): Json<ForceLeaveBody>,
+) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let name = body.name;
+    if shared
+        .commands
+        .send(Command::ForceLeave(name.clone(), tx))
+        .await
+        .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "agent is stopping").into_response();
+    }
+    match rx.await {
+        Ok(Ok(forced)) => Json(ForceLeaveReply {
+            name,
+            outcome: match forced {
+                ForceLeft::Marked => "left",
+                ForceLeft::AlreadyLeft => "already-left",
+            },
+        })
+        .into_response(),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "agent is stopping").into_response(),
+    }
+}
+
 async fn events(
     State(shared): State<Arc<Shared>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -128,7 +183,7 @@ async fn events(
             tokio::select! {
                 received = rx.recv() => match received {
                     Ok(event) => {
-                        let sse = SseEvent::default().data(event.json());
+                        let sse = SseEvent::default().data(&*event.line);
                         return Some((Ok(sse), (rx, stopped)));
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -146,14 +201,7 @@ async fn events(
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = {
-        let state = shared.lock();
-        shared.metrics.render(
-            state.node.stats(),
-            state.node.health_score(),
-            state.node.members().map(|m| m.state),
-        )
-    };
+    let body = AgentMetrics::new(&shared).render();
     (
         [(
             header::CONTENT_TYPE,

@@ -34,7 +34,9 @@ const REPLAY_WINDOW: usize = 16_384;
 /// What a sealed message travels as; part of the authenticated data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
+    /// A UDP datagram.
     Datagram,
+    /// A TCP stream frame.
     Stream,
 }
 
@@ -102,52 +104,88 @@ impl fmt::Debug for SecretKey {
 /// Why a key was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// Not base64.
     #[error("key is not valid base64")]
     NotBase64,
+    /// Base64 of the wrong number of bytes.
     #[error("key is {len} bytes long; a key is {KEY_LEN} bytes (44 characters of base64)")]
-    WrongLength { len: usize },
+    WrongLength {
+        /// Bytes it decodes to.
+        len: usize,
+    },
 }
 
 /// Why a keyring operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
+    /// No such file.
     #[error("keyring file {path} does not exist")]
-    Missing { path: String },
+    Missing {
+        /// The file.
+        path: String,
+    },
+    /// The file could not be read.
     #[error("cannot read keyring file {path}: {source}")]
     Unreadable {
+        /// The file.
         path: String,
+        /// The system's reason.
         source: std::io::Error,
     },
+    /// The file could not be written.
     #[error("cannot write keyring file {path}: {source}")]
     Unwritable {
+        /// The file.
         path: String,
+        /// The system's reason.
         source: std::io::Error,
     },
+    /// The file holds no key.
     #[error("keyring file {path} holds no key")]
-    Empty { path: String },
+    Empty {
+        /// The file.
+        path: String,
+    },
+    /// A line that is not a key.
     #[error("keyring file {path}, line {line}: {source}")]
     BadKey {
+        /// The file.
         path: String,
+        /// The line's number, from 1.
         line: usize,
+        /// What is wrong with it.
         source: KeyError,
     },
+    /// The key asked for is not in the keyring.
     #[error("key {id} is not installed")]
-    NotInstalled { id: KeyId },
+    NotInstalled {
+        /// The key's id.
+        id: KeyId,
+    },
+    /// The primary key cannot be removed.
     #[error("key {id} is the primary key; make another key primary before removing it")]
-    RemovingPrimary { id: KeyId },
+    RemovingPrimary {
+        /// The key's id.
+        id: KeyId,
+    },
 }
 
 /// Why a sealed message was not opened. Each is a reason in the dropped-packets metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
+    /// Too short to be a sealed message.
     #[error("message is too short to be sealed")]
     Malformed,
+    /// Sealed by a version of the format this build does not know.
     #[error("message was sealed by an unsupported version {0:#x}")]
     Version(u8),
+    /// Sealed with a key that is not installed here.
     #[error("message was sealed with key {0}, which is not installed")]
     UnknownKey(KeyId),
+    /// Altered, or sealed by someone without the key.
     #[error("message failed authentication")]
     Unauthentic,
+    /// A message seen before.
     #[error("message is a replay")]
     Replayed,
 }
@@ -188,8 +226,11 @@ impl fmt::Debug for Keyring {
 /// One line of `roster keys list`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyInfo {
+    /// The key's public id.
     pub id: KeyId,
+    /// The key, base64.
     pub key: String,
+    /// Whether it is the one messages are sealed with.
     pub primary: bool,
 }
 

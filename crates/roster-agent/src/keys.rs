@@ -1,6 +1,6 @@
 //! Key rotation across a running cluster, as Serf does it: an operator asks one agent to install, use or remove
 //! a key, or to list keys; that agent applies the step itself, then asks every live member over an encrypted
-//! stream and reports how many acknowledged.
+//! stream and reports how many acknowledged. The HTTP routes and a program's [`Keys`] run the same steps.
 //!
 //! A control frame is a stream frame whose plaintext starts with [`CONTROL`] (never the first byte of a protocol
 //! packet) followed by a JSON [`KeyOp`]; the answer is a JSON [`KeyAnswer`]. Control frames are only accepted
@@ -22,19 +22,33 @@ pub const CONTROL: u8 = 0xC5;
 /// How long the whole fan-out may take before the members that have not answered count as failed.
 const FAN_OUT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One step of a rotation.
+/// One step of a rotation. Keys are base64, as `roster keys generate` prints them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum KeyOp {
-    Install { key: String },
-    Use { key: String },
-    Remove { key: String },
+    /// Add a key every member accepts, without sending with it yet.
+    Install {
+        /// The key.
+        key: String,
+    },
+    /// Send with this installed key from now on.
+    Use {
+        /// The key.
+        key: String,
+    },
+    /// Drop a key that is no longer the primary.
+    Remove {
+        /// The key.
+        key: String,
+    },
+    /// Change nothing; report the keys.
     List,
 }
 
 /// A member's answer to a step: its keys afterwards, or why it refused.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct KeyAnswer {
+    /// Why the member refused, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The member's keys (base64), the primary first.
@@ -60,10 +74,85 @@ pub struct KeyReport {
 /// Why a step was refused before anything changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyStepError {
+    /// The agent has no keyring.
     #[error("encryption is not enabled on this agent (start it with --keyring)")]
     NotEncrypted,
+    /// The step itself was refused here (removing the primary, a malformed key): nothing changed anywhere.
     #[error("{0}")]
     Refused(String),
+}
+
+/// Key rotation across the cluster, from a program that embeds the agent (see [`crate::Agent::keys`]): each
+/// step is applied here first, then asked of every live member, and reported.
+///
+/// ```
+/// # use roster_agent::{Agent, AgentConfig};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let keyring = dir.path().join("keyring");
+/// let first = roster_agent::keyring::SecretKey::generate().to_base64();
+/// std::fs::write(&keyring, format!("{first}\n"))?;
+/// let mut config = AgentConfig::new("m1", "127.0.0.1:0".parse()?);
+/// config.keyring = Some(keyring);
+/// let agent = Agent::start(config).await?;
+///
+/// let next = roster_agent::keyring::SecretKey::generate().to_base64();
+/// let report = agent.keys().install(&next).await?;
+/// assert_eq!((report.members, report.acked), (1, 1));
+/// agent.keys().use_key(&next).await?;
+/// let report = agent.keys().remove(&first).await?;
+/// assert_eq!(report.keys.keys().collect::<Vec<_>>(), [&next]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Keys<'a> {
+    shared: &'a Arc<Shared>,
+}
+
+impl<'a> Keys<'a> {
+    pub(crate) fn new(shared: &'a Arc<Shared>) -> Keys<'a> {
+        Keys { shared }
+    }
+
+    /// Installs `key` (base64) on every member: accepted from now on, not yet sent with.
+    pub async fn install(&self, key: &str) -> Result<KeyReport, KeyStepError> {
+        rotate(
+            self.shared,
+            KeyOp::Install {
+                key: key.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Makes the installed `key` every member's primary: what they send with from now on.
+    pub async fn use_key(&self, key: &str) -> Result<KeyReport, KeyStepError> {
+        rotate(
+            self.shared,
+            KeyOp::Use {
+                key: key.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Removes `key` from every member; refused for the primary.
+    pub async fn remove(&self, key: &str) -> Result<KeyReport, KeyStepError> {
+        rotate(
+            self.shared,
+            KeyOp::Remove {
+                key: key.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Lists the keys of every member.
+    pub async fn list(&self) -> Result<KeyReport, KeyStepError> {
+        rotate(self.shared, KeyOp::List).await
+    }
 }
 
 pub(crate) fn is_control(plaintext: &[u8]) -> bool {

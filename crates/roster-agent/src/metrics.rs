@@ -19,6 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 use roster_core::{State, Stats};
 
 use crate::diagnose::Mismatch;
+use crate::driver::Shared;
 
 type Label = [(&'static str, &'static str); 1];
 
@@ -366,6 +367,35 @@ impl Metrics {
 
 /// A counter of seconds, for the process's CPU time.
 pub(crate) type SecondsCounter = Counter<f64, AtomicU64>;
+
+/// The metrics of a running agent, for a program that embeds it (see [`crate::Agent::metrics`]): the same
+/// OpenMetrics text `GET /metrics` serves, to hand to the program's own exporter, and the protocol's running
+/// totals as numbers.
+#[derive(Debug)]
+pub struct AgentMetrics<'a> {
+    shared: &'a Shared,
+}
+
+impl<'a> AgentMetrics<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> AgentMetrics<'a> {
+        AgentMetrics { shared }
+    }
+
+    /// Every metric as OpenMetrics text (names and units in docs/operations.md).
+    pub fn render(&self) -> String {
+        let state = self.shared.lock();
+        self.shared.metrics.render(
+            state.node.stats(),
+            state.node.health_score(),
+            state.node.members().map(|m| m.state),
+        )
+    }
+
+    /// The protocol's running totals: probes, their failures, suspicions, refutations, packets dropped.
+    pub fn protocol(&self) -> Stats {
+        self.shared.lock().node.stats().clone()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What the agent keeps across restarts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// The format it was written in ([`FORMAT_VERSION`] for this build).
     pub version: u32,
     /// The name of the agent that wrote it.
     pub name: String,
@@ -44,10 +45,15 @@ pub struct Snapshot {
 /// One known member.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMember {
+    /// Its name.
     pub name: String,
+    /// Where it was reached.
     pub addr: SocketAddr,
+    /// When its instance joined (Unix milliseconds).
     pub joined_at_ms: u64,
+    /// Its incarnation.
     pub incarnation: u32,
+    /// `alive`, `suspect`, `failed` or `left`.
     pub state: String,
 }
 
@@ -56,16 +62,22 @@ pub struct SnapshotMember {
 pub enum Loaded {
     /// No snapshot: a first start.
     Missing,
+    /// A snapshot this build reads.
     Found(Snapshot),
     /// The file did not parse; it was renamed to `moved_to`.
     Corrupt {
+        /// Why it did not parse.
         reason: String,
+        /// Where it is now.
         moved_to: PathBuf,
     },
     /// A newer format this build cannot read; it was renamed to `moved_to` for that newer build.
     Newer {
+        /// Its format version.
         version: u32,
+        /// What this build could not read.
         reason: String,
+        /// Where it is now.
         moved_to: PathBuf,
     },
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Command, Shared};
+use crate::event_rate::{EVENT_BURST, EVENTS_PER_SECOND, EventRate};
 
 /// Answers buffered per open query before the slowest reader starts missing them: more than any cluster's
 /// answers arrive at once, and bounded.
@@ -33,7 +34,7 @@ pub(crate) enum EventCommand {
     Send {
         name: String,
         payload: Vec<u8>,
-        reply: oneshot::Sender<Result<u64, EventError>>,
+        reply: oneshot::Sender<Result<u64, SendRefused>>,
     },
     /// Send a query; answer with the stream of its answers.
     Query {
@@ -59,8 +60,9 @@ pub enum QueryUpdate {
     Answer {
         /// The member.
         from: String,
-        /// Its answer, as text (lossy for bytes that are not UTF-8).
-        payload: String,
+        /// Its answer (in the HTTP API's NDJSON, as text, lossy for bytes that are not UTF-8).
+        #[serde(serialize_with = "as_text")]
+        payload: Vec<u8>,
     },
     /// The deadline passed: who answered, and which of the members expected did not.
     Done {
@@ -69,6 +71,10 @@ pub enum QueryUpdate {
         /// Members that matched and were alive when the query was sent, and did not answer.
         missing: Vec<String>,
     },
+}
+
+fn as_text<S: serde::Serializer>(payload: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(payload))
 }
 
 /// The answers to a query this agent sent, as they arrive; ends after [`QueryUpdate::Done`].
@@ -88,10 +94,20 @@ impl QueryStream {
     }
 }
 
-/// The driver's side: which query's answers go to which stream.
+/// Why a user event was not sent.
+#[derive(Debug)]
+pub(crate) enum SendRefused {
+    /// The core refused it: its name, its size, or this member takes no part.
+    Event(EventError),
+    /// This agent sent too many too fast; a token is free after this long.
+    TooFast(Duration),
+}
+
+/// The driver's side: which query's answers go to which stream, and how fast events may go out.
 #[derive(Debug, Default)]
 pub(crate) struct OpenQueries {
     streams: HashMap<QueryId, mpsc::Sender<QueryUpdate>>,
+    rate: EventRate,
 }
 
 impl OpenQueries {
@@ -108,7 +124,13 @@ impl OpenQueries {
                 payload,
                 reply,
             } => {
-                let _ = reply.send(node.send_user_event(now, &name, &payload));
+                let sent = match self.rate.take(now) {
+                    Ok(()) => node
+                        .send_user_event(now, &name, &payload)
+                        .map_err(SendRefused::Event),
+                    Err(wait) => Err(SendRefused::TooFast(wait)),
+                };
+                let _ = reply.send(sent);
             }
             EventCommand::Query {
                 name,
@@ -155,7 +177,7 @@ impl OpenQueries {
                 query,
                 QueryUpdate::Answer {
                     from: from.to_string(),
-                    payload: String::from_utf8_lossy(payload).into_owned(),
+                    payload: payload.to_vec(),
                 },
             ),
             Event::QueryDone {
@@ -226,6 +248,15 @@ fn bad_request(e: &EventError) -> Response {
         .into_response()
 }
 
+/// What a sender that is too fast is told.
+pub(crate) fn too_fast(wait: Duration) -> String {
+    format!(
+        "too many user events: an agent sends at most {EVENTS_PER_SECOND} a second, in bursts of up to \
+         {EVENT_BURST}; the next can go in {} ms",
+        wait.as_millis()
+    )
+}
+
 fn stopping() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "agent is stopping").into_response()
 }
@@ -239,7 +270,13 @@ async fn send_event(State(shared): State<Arc<Shared>>, Json(body): Json<EventBod
     .await;
     match sent {
         Some(Ok(ltime)) => Json(EventReply { ltime }).into_response(),
-        Some(Err(e)) => bad_request(&e),
+        Some(Err(SendRefused::Event(e))) => bad_request(&e),
+        Some(Err(SendRefused::TooFast(wait))) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())],
+            Json(serde_json::json!({ "error": too_fast(wait) })),
+        )
+            .into_response(),
         None => stopping(),
     }
 }

@@ -3,11 +3,14 @@
 //! The names are answered by a [`SeedResolver`] of the test's own, so the answers can change on cue; everything
 //! else (sockets, the join, the health check) is the real agent on loopback.
 
+mod support;
+
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use roster_agent::{Agent, AgentConfig, SeedResolver};
+use support::eventually;
 
 const SERVICE: &str = "roster.roster.svc.cluster.local";
 
@@ -37,30 +40,17 @@ fn service(answer: &Arc<Mutex<Option<Vec<SocketAddr>>>>) -> SeedResolver {
 
 fn pod(name: &str, addr: SocketAddr, resolver: SeedResolver) -> AgentConfig {
     let mut config = AgentConfig::new(name, addr);
-    config.http = None;
     config.join = vec![SERVICE.to_owned()];
     config.retry_join = true;
     config.resolver = resolver;
     config
 }
 
-/// Polls `done` every 50 ms for at most `within`.
-async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
-}
-
 fn alive(agent: &Agent, name: &str) -> bool {
     agent
         .members()
         .iter()
-        .any(|m| m.name == name && m.state == "alive")
+        .any(|m| m.name == name && m.state == roster_agent::State::Alive)
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -106,8 +96,7 @@ async fn the_first_pod_starts_a_cluster_of_one_and_the_next_pods_join_it() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_name_that_does_not_resolve_yet_keeps_the_agent_joining_until_it_does() {
     let (seed_addr, joiner_addr) = (free_addr(), free_addr());
-    let mut config = AgentConfig::new("seed", seed_addr);
-    config.http = None;
+    let config = AgentConfig::new("seed", seed_addr);
     let seed = Agent::start(config).await.expect("start the seed");
 
     let answer = Arc::new(Mutex::new(None));

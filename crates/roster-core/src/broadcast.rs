@@ -188,6 +188,7 @@ impl BroadcastQueue {
     }
 
     /// How many times the queued update about `name` has been sent, if one is queued.
+    #[cfg(test)]
     pub fn transmits(&self, name: &str) -> Option<u32> {
         self.updates.get(name).map(|rank| rank.transmits)
     }

@@ -42,7 +42,7 @@ pub const VERSION: u8 = 3;
 /// The oldest wire version this build still speaks, so that a cluster upgraded one machine at a time stays one
 /// cluster: version 1, since versions 2 and 3 only add messages and fields, which are left out for a member
 /// that does not speak them. A node sends each member the newest version both speak (members say which in
-/// their metadata, see [`crate::member::WIRE_VERSION_KEY`]), and the oldest to an address it does not know yet.
+/// their metadata, the `roster.wire` entry), and the oldest to an address it does not know yet.
 pub const OLDEST_VERSION: u8 = 1;
 /// Most members one sync message may carry.
 pub const MAX_SYNC_MEMBERS: usize = 200_000;

@@ -24,6 +24,8 @@ pub enum Via {
     Sync,
     /// The node itself: its own join, leave, refutation or metadata change.
     Local,
+    /// An operator forced a failed member out (see [`crate::Node::force_leave`]).
+    ForceLeave,
 }
 
 impl Via {
@@ -36,6 +38,7 @@ impl Via {
             Via::Gossip => "gossip",
             Via::Sync => "sync",
             Via::Local => "self",
+            Via::ForceLeave => "force-leave",
         }
     }
 }

@@ -54,10 +54,13 @@ pub mod user_event;
 pub use codec::DecodeError;
 pub use config::{Config, ConfigError, ProbeSchedule, Timers};
 pub use event::{Change, ChangeKind, Event, ProbeOutcome, Via};
-pub use member::{Identity, IdentityError, Member, Meta, State};
+pub use member::{
+    Identity, IdentityError, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_LEN, Member, Meta, State,
+};
 pub use membership::name_hash;
 pub use node::{
-    Footprint, MAX_SYNC_CHUNK_BYTES, Node, QueryStarted, Stats, Transmit, Transport, backoff,
+    Footprint, ForceLeaveError, ForceLeft, MAX_SYNC_CHUNK_BYTES, Node, QueryStarted, Stats,
+    Transmit, Transport, backoff,
 };
 pub use query::{QueryFilter, QueryId};
 pub use time::Time;

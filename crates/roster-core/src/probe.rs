@@ -82,6 +82,10 @@ pub struct Probe {
     /// Helpers asked; `None` until the direct ping timed out.
     pub helpers: Option<usize>,
     pub nacks: usize,
+    /// Whether this is a last look at a suspect before declaring it failed (see `suspicion`), rather than the
+    /// round's probe: its answer postpones the suspicion, its silence ends it, and neither says anything about
+    /// this node's own health.
+    pub last_look: bool,
 }
 
 impl Probe {

@@ -12,10 +12,10 @@
 //! confirm; with nobody left to confirm (`k = 0`) the timeout is `min`, so a small cluster that lost most of its
 //! members does not wait for confirmations that cannot come.
 //!
-//! A member that has not seen the suspect fail itself takes a last look before it declares it failed: one direct
-//! ping, which carries the suspicion. A suspect that is alive answers, and hears of its suspicion if it had not,
-//! so its refutation comes back with the ack; the suspicion then waits `min` again. Only an unanswered look ends
-//! it. After a partition heals, a member hears the far side's suspicions of members it could reach all along,
+//! A member that has not seen the suspect fail itself takes a last look before it declares it failed: one more
+//! probe (helpers and stream included, as a lone ping is lost too often under loss), whose ping carries the
+//! suspicion. A suspect that is alive answers, and hears of its suspicion if it had not, so its refutation comes
+//! back with the ack; the suspicion then waits `min` again. Only an unanswered look ends it. After a partition heals, a member hears the far side's suspicions of members it could reach all along,
 //! many at once and with their confirmations in, while the refutations spread behind a flood of news: without
 //! the look it would fail them before their answers arrived.
 //!
@@ -66,6 +66,8 @@ pub struct Suspicion {
     confirmers: Vec<Arc<str>>,
     deadline: Time,
     not_before: Time,
+    /// Another member declared the suspect failed while this one still waited.
+    declared_elsewhere: bool,
 }
 
 impl Suspicion {
@@ -99,6 +101,7 @@ impl Suspicion {
             confirmers: Vec::new(),
             deadline: now,
             not_before: now,
+            declared_elsewhere: false,
         };
         suspicion.deadline = now + suspicion.timeout();
         suspicion
@@ -181,7 +184,14 @@ impl Suspicion {
     /// Brings the deadline forward to `until` if it is later (others have declared the member failed), never
     /// before a postponement.
     pub fn hasten(&mut self, until: Time) {
+        self.declared_elsewhere = true;
         self.deadline = self.deadline.min(until).max(self.not_before);
+    }
+
+    /// Whether `me` raised this suspicion and nobody else ever backed it: no confirmation, and no other
+    /// member's verdict. A failure it ends in is this member's word alone.
+    pub fn alone(&self, me: &str) -> bool {
+        self.first.as_deref() == Some(me) && self.confirmers.is_empty() && !self.declared_elsewhere
     }
 
     /// Keeps the deadline at `until` or later (the node could not trust its own verdict for a while).
@@ -290,6 +300,18 @@ mod tests {
             "no look after the suspect failed to answer one"
         );
         assert!(!s.look_failed());
+    }
+
+    #[test]
+    fn a_suspicion_nobody_backed_is_the_accusers_word_alone() {
+        let mut own = suspicion(2);
+        assert!(own.alone("m1"));
+        assert!(!own.alone("m2"), "raised by another member");
+        own.hasten(Time::ZERO + Duration::from_secs(2));
+        assert!(!own.alone("m1"), "another member declared it failed");
+        let mut confirmed = suspicion(2);
+        confirmed.confirm("m3");
+        assert!(!confirmed.alone("m1"));
     }
 
     #[test]

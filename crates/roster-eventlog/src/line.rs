@@ -1,5 +1,7 @@
 //! Writing a line: what the core reported, as the JSON object the log holds.
 
+use std::collections::BTreeMap;
+
 use roster_core::{Event, Member, Time};
 use serde::Serialize;
 
@@ -17,6 +19,9 @@ struct Line<'a> {
     joined_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     incarnation: Option<u32>,
+    /// For a change to the list: the member's tags (its metadata), when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<BTreeMap<&'a str, &'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     via: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +72,7 @@ impl<'a> Line<'a> {
             addr: None,
             joined_at: None,
             incarnation: None,
+            tags: None,
             via: None,
             from: None,
             to: None,
@@ -102,6 +108,15 @@ fn hex(bytes: &[u8]) -> String {
 pub fn encode(node: &str, time: Time, event: &Event) -> Option<String> {
     let line = match event {
         Event::Changed(change) => Line {
+            tags: Some(
+                change
+                    .member
+                    .identity
+                    .meta()
+                    .iter()
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .filter(|tags| !tags.is_empty()),
             via: Some(change.via.as_str()),
             from: change.from.as_deref().map(|id| id.name()),
             ..Line::about(node, time, change.kind.as_str(), &change.member)
@@ -230,6 +245,32 @@ mod tests {
             Record::parse(&line).unwrap().user.unwrap().payload,
             [0xff, 0x00]
         );
+    }
+
+    #[test]
+    fn a_change_carries_the_member_s_tags_and_reads_them_back() {
+        let id = Identity::new(
+            "m4",
+            ([10, 0, 0, 4], 7946).into(),
+            1_795_986_130_004,
+            Meta::new([("zone", "a"), ("role", "web")]).expect("tags"),
+        )
+        .expect("valid identity");
+        let change = Change {
+            kind: ChangeKind::Updated,
+            member: Member::new(Arc::new(id), 4, State::Alive),
+            previous: None,
+            via: Via::Gossip,
+            from: None,
+        };
+        let line = encode("m1", Time::ZERO, &Event::Changed(change)).expect("logged");
+        assert!(
+            line.contains(r#""incarnation":4,"tags":{"role":"web","zone":"a"},"via":"gossip""#),
+            "{line}"
+        );
+        let back = Record::parse(&line).expect("reads back");
+        assert_eq!(back.tags.get("role").map(String::as_str), Some("web"));
+        assert_eq!(back.tags.len(), 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Reading a line back: a [`Record`], with times as Unix milliseconds and the kind of line as a type.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -140,6 +141,8 @@ pub struct Record {
     pub joined_at_ms: u64,
     /// The member's incarnation in the change (0 on a user event or query line).
     pub incarnation: u32,
+    /// For a change to the list: the member's tags (its metadata); empty when it has none.
+    pub tags: BTreeMap<String, String>,
     /// How the node learned it (`probe`, `indirect-probe`, `suspicion-timeout`, `gossip`, `sync`, `self`).
     pub via: Option<String>,
     /// The member that passed the news on, for gossip and sync.
@@ -148,6 +151,8 @@ pub struct Record {
     pub to: Vec<String>,
     /// For a conflict: the address of the process that keeps the name.
     pub holder_addr: Option<String>,
+    /// For a conflict: when the process that keeps the name joined (Unix milliseconds).
+    pub holder_joined_at_ms: Option<u64>,
     /// For a user event or a query: what it carried.
     pub user: Option<UserFields>,
 }
@@ -178,6 +183,8 @@ struct Raw {
     #[serde(default)]
     incarnation: Option<u32>,
     #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
     via: Option<String>,
     #[serde(default)]
     from: Option<String>,
@@ -185,6 +192,8 @@ struct Raw {
     to: Vec<String>,
     #[serde(default)]
     holder_addr: Option<String>,
+    #[serde(default)]
+    holder_joined_at: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -249,21 +258,27 @@ impl Record {
             member: raw.member,
             addr,
             incarnation,
+            tags: raw.tags,
             via: raw.via,
             from: raw.from,
             to: raw.to,
             holder_addr: raw.holder_addr,
+            holder_joined_at_ms: raw
+                .holder_joined_at
+                .as_deref()
+                .map(|t| time("holder_joined_at", t))
+                .transpose()?,
             user,
         })
     }
 
     /// Whether the node learned the change by itself (its own probe, its own suspicion timing out, or the
-    /// member's own word about itself) rather than being told.
+    /// member's own word about itself, an operator's force-leave) rather than being told.
     pub fn is_first_hand(&self) -> bool {
         self.from.is_none()
             && matches!(
                 self.via.as_deref(),
-                Some("probe" | "indirect-probe" | "suspicion-timeout" | "self")
+                Some("probe" | "indirect-probe" | "suspicion-timeout" | "self" | "force-leave")
             )
     }
 }

@@ -116,6 +116,10 @@ pub struct SimArgs {
     /// it took to reach every live member, and the verdict holds it to the dissemination deadline.
     #[arg(long, value_parser = parse_duration)]
     pub user_event_at: Option<Duration>,
+    /// A running member changes its tags at this moment of each run (e.g. 5s); the report says how long the
+    /// change took to reach every live list, and the verdict holds it to the dissemination deadline.
+    #[arg(long, value_parser = parse_duration)]
+    pub tag_change_at: Option<Duration>,
 }
 
 /// Parses `0.5` (changes per second) or `1%/min` (a share of the members per minute).
@@ -299,6 +303,7 @@ pub fn simulate(args: &SimArgs) -> anyhow::Result<Report> {
         packet_budget: args.packet_budget,
         crash_at: args.crash_at,
         user_event_at: args.user_event_at,
+        tag_change_at: args.tag_change_at,
         ..Params::default()
     };
     if let Some(budget) = base.packet_budget {

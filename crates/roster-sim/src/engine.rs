@@ -54,6 +54,8 @@ pub struct World {
     pub watch_joins: bool,
     /// Moments at which a running member sends a user event, followed to every list.
     pub user_events: Vec<Duration>,
+    /// Moments at which a running member changes its tags, followed to every list.
+    pub tag_changes: Vec<Duration>,
 }
 
 /// How far each machine's wall clock is from true time, and how fast it runs.
@@ -81,6 +83,7 @@ impl World {
             clocks: Clocks::default(),
             watch_joins: true,
             user_events: Vec::new(),
+            tag_changes: Vec::new(),
         }
     }
 }
@@ -150,6 +153,8 @@ pub(crate) enum What {
     Fault(usize),
     /// The world's `k`-th user event is sent.
     UserEvent(usize),
+    /// The world's `k`-th tag change is made.
+    TagChange(usize),
     /// A partition heals: start waiting for the lists to agree.
     Heal,
     /// Do the lists agree yet?
@@ -350,6 +355,12 @@ impl Sim {
             sim.push(
                 Time::SIM_EPOCH + sim.world.user_events[k],
                 What::UserEvent(k),
+            );
+        }
+        for k in 0..sim.world.tag_changes.len() {
+            sim.push(
+                Time::SIM_EPOCH + sim.world.tag_changes[k],
+                What::TagChange(k),
             );
         }
         for index in 0..sim.world.faults.len() {
@@ -572,6 +583,7 @@ impl Sim {
                 self.apply(fault);
             }
             What::UserEvent(k) => self.send_user_event(k),
+            What::TagChange(k) => self.change_tags(k),
             What::Heal => {
                 self.metrics.open_watch("heal", self.now);
                 self.arm_check();

@@ -32,6 +32,7 @@ pub mod network;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod tag_changes;
 pub mod trace;
 mod truth;
 pub mod user_events;

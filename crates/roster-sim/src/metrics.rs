@@ -102,6 +102,8 @@ pub struct Metrics {
     pub rumours: Vec<Rumour>,
     /// User events sent, and where each was delivered.
     pub user_events: Vec<crate::user_events::Followed>,
+    /// Tag changes made, and when each list first held them.
+    pub tag_changes: Vec<crate::tag_changes::Followed>,
     by_subject: Vec<Vec<u32>>,
     /// Live, unpartitioned members marked failed.
     pub false_positives: Vec<Mistake>,

@@ -101,6 +101,8 @@ pub struct RunOutcome {
     pub steps: u64,
     /// How each user event sent in the run spread.
     pub user_events: Vec<crate::user_events::Spread>,
+    /// How each tag change made in the run spread.
+    pub tag_changes: Vec<crate::user_events::Spread>,
 }
 
 impl RunOutcome {
@@ -120,6 +122,7 @@ impl RunOutcome {
             decode_errors: m.decode_errors,
             steps: sim.steps,
             user_events: sim.user_event_spreads(),
+            tag_changes: sim.tag_change_spreads(),
             ..RunOutcome::default()
         };
         let period = sim.world().config.probe_interval.as_secs_f64();
@@ -283,6 +286,11 @@ pub struct Summary {
     /// User events some live member never delivered, and deliveries past the first (both must be zero).
     pub user_event_missed: usize,
     pub user_event_repeats: u64,
+    /// Tag changes made (`--tag-change-at`), from the change to the last live list that held it.
+    pub tag_changes: usize,
+    pub tag_change_everywhere_s: Quantiles,
+    /// Tag changes some live list never held (must be zero).
+    pub tag_change_missed: usize,
     pub verdict: Verdict,
     #[serde(skip)]
     pub spread: Option<(Vec<f64>, usize)>,
@@ -411,6 +419,18 @@ impl Summary {
                 .flat_map(|r| &r.user_events)
                 .map(|u| u.repeats)
                 .sum(),
+            tag_changes: runs.iter().map(|r| r.tag_changes.len()).sum(),
+            tag_change_everywhere_s: Quantiles::of(
+                &runs
+                    .iter()
+                    .flat_map(|r| r.tag_changes.iter().filter_map(|t| t.everywhere_s))
+                    .collect::<Vec<f64>>(),
+            ),
+            tag_change_missed: runs
+                .iter()
+                .flat_map(|r| &r.tag_changes)
+                .filter(|t| t.missed > 0)
+                .count(),
             verdict: Verdict::default(),
             spread: runs.iter().find_map(|r| r.spread.clone()),
             detection_samples: detection,
@@ -438,6 +458,24 @@ impl Summary {
             self.require(
                 max <= deadline_s,
                 format!("a user event took {max:.2}s > {deadline_s}s to reach every live member"),
+            );
+        }
+    }
+
+    /// Judges the tag changes made: each held by every live list within `deadline_s`.
+    pub fn judge_tag_changes(&mut self, deadline_s: f64) {
+        if self.tag_changes == 0 {
+            return;
+        }
+        let missed = self.tag_change_missed;
+        self.require(
+            missed == 0,
+            format!("{missed} tag changes never reached every live list"),
+        );
+        if let Some(max) = self.tag_change_everywhere_s.max {
+            self.require(
+                max <= deadline_s,
+                format!("a tag change took {max:.2}s > {deadline_s}s to reach every live list"),
             );
         }
     }

@@ -47,6 +47,8 @@ pub struct Params {
     pub crash_at: Duration,
     /// When a running member sends a user event, followed to every live list.
     pub user_event_at: Option<Duration>,
+    /// When a running member changes its tags, followed to every live list.
+    pub tag_change_at: Option<Duration>,
 }
 
 /// A rate of membership changes.
@@ -92,6 +94,7 @@ impl Default for Params {
             packet_budget: None,
             crash_at: Duration::from_secs(5),
             user_event_at: None,
+            tag_change_at: None,
         }
     }
 }
@@ -367,6 +370,10 @@ impl Cell {
             // Room for it to spread, and for the verdict to see it did.
             world.duration = world.duration.max(at + Duration::from_secs(20));
         }
+        if let Some(at) = p.tag_change_at {
+            world.tag_changes.push(at);
+            world.duration = world.duration.max(at + Duration::from_secs(20));
+        }
         let churn = p.churn.per_second(p.nodes);
         if churn > 0.0 {
             world.nodes += churn::spare_slots(churn, world.duration);
@@ -455,6 +462,7 @@ impl Cell {
     fn judge(&self, s: &mut Summary) {
         let deadline = self.params.targets.dissemination_max_s;
         s.judge_user_events(self.params.config.disseminate_deadline.as_secs_f64());
+        s.judge_tag_changes(self.params.config.disseminate_deadline.as_secs_f64());
         match self.kind {
             Kind::Crash | Kind::Lifeguard => {
                 s.judge_crashes(&self.params.targets);

@@ -32,6 +32,9 @@ impl Sim {
         if let Event::User { from, ltime, .. } = event {
             self.user_event_heard(observer, from, *ltime);
         }
+        if let Event::Changed(change) = event {
+            self.tag_change_heard(observer, &change.member);
+        }
         let traced = self.traced.contains(&observer)
             || self.traced_members.contains(&observer)
             || about.is_some_and(|j| self.traced_members.contains(&j));

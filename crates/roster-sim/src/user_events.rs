@@ -80,23 +80,29 @@ impl Sim {
         self.metrics
             .user_events
             .iter()
-            .map(|f| {
-                let live: Vec<usize> = (0..self.slots.len())
-                    .filter(|&i| {
-                        self.slots[i].status == Status::Running
-                            && self.slots[i].clock.started() <= f.sent
-                    })
-                    .collect();
-                let missed = live.iter().filter(|&&i| f.heard[i].is_none()).count();
-                let last = live.iter().filter_map(|&i| f.heard[i]).max();
-                Spread {
-                    everywhere_s: (missed == 0)
-                        .then(|| last.map(|t| (t - f.sent).as_secs_f64()))
-                        .flatten(),
-                    missed,
-                    repeats: f.repeats,
-                }
+            .map(|f| Spread {
+                repeats: f.repeats,
+                ..self.spread(f.sent, &f.heard)
             })
             .collect()
+    }
+
+    /// How something sent at `sent` spread, from when each slot first `heard` it, judged against the members
+    /// running at the end of the run that started before it was sent.
+    pub(crate) fn spread(&self, sent: Time, heard: &[Option<Time>]) -> Spread {
+        let live: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                self.slots[i].status == Status::Running && self.slots[i].clock.started() <= sent
+            })
+            .collect();
+        let missed = live.iter().filter(|&&i| heard[i].is_none()).count();
+        let last = live.iter().filter_map(|&i| heard[i]).max();
+        Spread {
+            everywhere_s: (missed == 0)
+                .then(|| last.map(|t| (t - sent).as_secs_f64()))
+                .flatten(),
+            missed,
+            repeats: 0,
+        }
     }
 }

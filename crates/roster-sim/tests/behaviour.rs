@@ -93,3 +93,19 @@ fn a_user_event_during_crashes_reaches_every_live_member_once() {
     assert_eq!(json["promise_met"], true, "{json}");
     assert_eq!(json["undetected"], 0);
 }
+
+#[test]
+fn a_tag_change_during_crashes_reaches_every_live_list() {
+    let json: Value = serde_json::from_str(&behaviour(
+        "--nodes 200 --loss 5% --seed 3 --tag-change-at 5500ms",
+    ))
+    .expect("JSON");
+    assert_eq!(json["tag_changes"], 1);
+    assert_eq!(json["tag_change_missed"], 0);
+    let everywhere = json["tag_change_everywhere_s"]["max"]
+        .as_f64()
+        .expect("the change reached every live list");
+    assert!(everywhere <= 15.0, "{everywhere} s");
+    assert_eq!(json["promise_met"], true, "{json}");
+    assert_eq!(json["undetected"], 0);
+}

@@ -1,8 +1,8 @@
 //! `roster agent`: runs an agent until it leaves (a signal, `roster leave`, or `POST /v1/leave`) or fails.
 //!
 //! The first SIGINT or SIGTERM starts a graceful leave; a second one exits at once. SIGHUP reloads what can
-//! change live: the log level and this member's metadata, from the config file (flags and variables as at
-//! start still win); a change to anything else is logged as needing a restart.
+//! change live: the log level and this member's tags, from the config file (flags and variables as at start
+//! still win); a change to anything else is logged as needing a restart.
 
 use std::str::FromStr;
 
@@ -50,7 +50,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         let mut signals = Signals::new()?;
         let mut live = Live {
             log_level: started.log_level.clone(),
-            meta: started.agent.meta.clone(),
+            tags: started.agent.tags.clone(),
         };
         loop {
             tokio::select! {
@@ -84,7 +84,7 @@ fn filter_of(settings: &Settings) -> Result<Targets, BadInput> {
 /// What a reload may change, as it is now.
 struct Live {
     log_level: Option<String>,
-    meta: roster_core::Meta,
+    tags: roster_core::Meta,
 }
 
 /// SIGHUP: reads the settings again and applies what can change live.
@@ -116,13 +116,14 @@ async fn reload(
             Err(e) => tracing::error!(error = %e, "SIGHUP: log level not changed"),
         }
     }
-    if fresh.agent.meta != live.meta {
-        match agent.set_meta(fresh.agent.meta.clone()).await {
-            Ok(()) => {
-                changed.push("metadata".to_owned());
-                live.meta = fresh.agent.meta.clone();
+    // Only a change to the configured tags replaces them: tags changed live with `roster tags` stay otherwise.
+    if fresh.agent.tags != live.tags {
+        match agent.replace_tags(fresh.agent.tags.clone()).await {
+            Ok(_) => {
+                changed.push("tags".to_owned());
+                live.tags = fresh.agent.tags.clone();
             }
-            Err(e) => tracing::error!(error = %e, "SIGHUP: metadata not changed"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: tags not changed"),
         }
     }
     let restart = needs_restart(&started.in_force, &fresh.in_force);
@@ -137,9 +138,9 @@ async fn reload(
 }
 
 /// The settings that differ between `old` and `new` and that a running agent cannot change: every key of the
-/// configuration in force but the log level and the metadata.
+/// configuration in force but the log level and the tags.
 fn needs_restart<'a>(old: &'a toml::Table, new: &'a toml::Table) -> Vec<&'a str> {
-    let live = ["log_level", "meta"];
+    let live = ["log_level", "tags"];
     old.keys()
         .chain(new.keys().filter(|k| !old.contains_key(*k)))
         .map(String::as_str)
@@ -204,11 +205,11 @@ mod tests {
     #[test]
     fn a_reload_names_every_changed_setting_but_those_that_change_live() {
         let old: toml::Table = toml::from_str(
-            "name = \"m1\"\nlog_level = \"info\"\nring_span = 8\n[meta]\nrole = \"web\"\n",
+            "name = \"m1\"\nlog_level = \"info\"\nring_span = 8\n[tags]\nrole = \"web\"\n",
         )
         .expect("toml");
         let new: toml::Table = toml::from_str(
-            "name = \"m1\"\nlog_level = \"debug\"\nring_span = 5\nkeyring = \"k\"\n[meta]\nrole = \"db\"\n",
+            "name = \"m1\"\nlog_level = \"debug\"\nring_span = 5\nkeyring = \"k\"\n[tags]\nrole = \"db\"\n",
         )
         .expect("toml");
         assert_eq!(needs_restart(&old, &new), ["ring_span", "keyring"]);

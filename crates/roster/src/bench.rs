@@ -19,8 +19,8 @@ use roster_agent::SelfInfo;
 use roster_core::mix::SplitMix64;
 
 use crate::BadInput;
-use crate::client::Format;
 use crate::config::parse_duration;
+use crate::members::Format;
 use cluster::{Cluster, Options, check_interrupted, sleep};
 use observe::{Counters, Memory, now_ms};
 use report::{

@@ -1,15 +1,17 @@
-//! The subcommands that talk to a running agent over its HTTP API: `members`, `leave`, `monitor`, `health`.
+//! Talking to a running agent over its HTTP API, and the simplest subcommands that do: `leave`, `force-leave`,
+//! `monitor`, `health`.
 //!
-//! Reading needs nothing; acting (`leave`, `keys`) sends the agent's token, read from the file the agent names
-//! in `/v1/self` (or `--token-file`): only the agent's user, or root, can read it.
+//! Reading needs nothing; acting (`leave`, `force-leave`, `tags`, `keys`, `event`, `query`) sends the agent's
+//! token, read from the file the agent names in `/v1/self` (or `--token-file`): only the agent's user, or root,
+//! can read it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use clap::{Args, ValueEnum};
-use roster_agent::{Health, MemberInfo, SelfInfo};
+use clap::Args;
+use roster_agent::{Health, SelfInfo};
 
 use crate::BadInput;
 
@@ -52,24 +54,6 @@ fn parse_api_address(text: &str) -> Result<String, String> {
             "{text:?} is not HOST:PORT or http://HOST:PORT (for example 127.0.0.1:7070)"
         )),
     }
-}
-
-#[derive(Debug, Args)]
-pub struct MembersArgs {
-    #[command(flatten)]
-    pub http: HttpArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Every field: metadata too, and the agent's own version
-    #[arg(long)]
-    pub detailed: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
 }
 
 fn agent(timeout: Option<Duration>) -> ureq::Agent {
@@ -159,6 +143,27 @@ pub(crate) fn act(
     Ok((status, text))
 }
 
+/// Sends a request that acts and reads its JSON answer. A refusal of the request itself (400) is bad input
+/// (exit 2) and names the problem; too many too fast (429) and any other status are failures at run time.
+pub(crate) fn act_json(
+    http: &HttpArgs,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, text) = act(http, path, body, timeout)?;
+    match status {
+        200 => serde_json::from_str(&text).context("the agent's answer did not parse"),
+        400 => Err(BadInput(error_of(&text)).into()),
+        429 => Err(anyhow!("{}", error_of(&text))),
+        _ => Err(anyhow!(
+            "the agent at {} answered HTTP {status}: {}",
+            http.http,
+            error_of(&text)
+        )),
+    }
+}
+
 /// The `error` of a JSON error body, or the body itself.
 pub(crate) fn error_of(text: &str) -> String {
     serde_json::from_str::<serde_json::Value>(text)
@@ -167,7 +172,7 @@ pub(crate) fn error_of(text: &str) -> String {
         .unwrap_or_else(|| text.to_owned())
 }
 
-fn get(http: &HttpArgs, path: &str) -> anyhow::Result<String> {
+pub(crate) fn get(http: &HttpArgs, path: &str) -> anyhow::Result<String> {
     agent(Some(Duration::from_secs(10)))
         .get(&url(http, path))
         .call()
@@ -175,102 +180,6 @@ fn get(http: &HttpArgs, path: &str) -> anyhow::Result<String> {
         .body_mut()
         .read_to_string()
         .map_err(|e| unreachable(http, e))
-}
-
-pub fn members(args: &MembersArgs) -> anyhow::Result<()> {
-    let body = get(&args.http, "/v1/members")?;
-    let members: Vec<MemberInfo> =
-        serde_json::from_str(&body).context("the agent's member list did not parse")?;
-    let mut out = std::io::stdout().lock();
-    if args.detailed {
-        let local: SelfInfo = serde_json::from_str(&get(&args.http, "/v1/self")?)
-            .context("the agent's /v1/self did not parse")?;
-        return detailed(&mut out, args.format, &local, &members);
-    }
-    match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&members)?)?,
-        Format::Table => {
-            let width = members
-                .iter()
-                .map(|m| m.name.len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
-            writeln!(
-                out,
-                "{:width$}  {:<22}  {:<7}  {:>4}  {:<24}  {:>8}",
-                "NAME", "ADDR", "STATE", "INC", "JOINED_AT", "RTT_MS"
-            )?;
-            for m in &members {
-                let rtt = m
-                    .rtt_ms
-                    .map(|r| format!("{r:.2}"))
-                    .unwrap_or_else(|| "-".into());
-                writeln!(
-                    out,
-                    "{:width$}  {:<22}  {:<7}  {:>4}  {:<24}  {:>8}",
-                    m.name,
-                    m.addr.to_string(),
-                    m.state,
-                    m.incarnation,
-                    m.joined_at,
-                    rtt
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `members --detailed`: the agent's own version first, then every field of every member.
-fn detailed(
-    out: &mut impl Write,
-    format: Format,
-    local: &SelfInfo,
-    members: &[MemberInfo],
-) -> anyhow::Result<()> {
-    if format == Format::Json {
-        let doc = serde_json::json!({ "agent": local, "members": members });
-        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "agent {} running roster {} (wire version {}), health score {}",
-        local.member.name, local.version, local.protocol_version, local.health_score
-    )?;
-    let width = members
-        .iter()
-        .map(|m| m.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    writeln!(
-        out,
-        "{:width$}  {:<22}  {:<7}  {:>4}  {:<24}  {:>14}  {:>8}  META",
-        "NAME", "ADDR", "STATE", "INC", "JOINED_AT", "JOINED_AT_MS", "RTT_MS"
-    )?;
-    for m in members {
-        let rtt = m.rtt_ms.map_or_else(|| "-".into(), |r| format!("{r:.2}"));
-        let meta: Vec<String> = m.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let meta = if meta.is_empty() {
-            "-".to_owned()
-        } else {
-            meta.join(",")
-        };
-        writeln!(
-            out,
-            "{:width$}  {:<22}  {:<7}  {:>4}  {:<24}  {:>14}  {:>8}  {meta}",
-            m.name,
-            m.addr.to_string(),
-            m.state,
-            m.incarnation,
-            m.joined_at,
-            m.joined_at_ms,
-            rtt
-        )?;
-    }
-    Ok(())
 }
 
 /// `roster health`: exit 0 when the agent is a working member, 1 with the reason when it is not.
@@ -312,6 +221,35 @@ pub fn leave(args: &HttpArgs) -> anyhow::Result<()> {
         serde_json::from_str(&body).context("the agent's answer did not parse")?;
     if reply.get("announced").and_then(|v| v.as_bool()) == Some(false) {
         eprintln!("roster: left, but the leave deadline passed before every member may have heard");
+    }
+    Ok(())
+}
+
+/// `roster force-leave NAME`
+#[derive(Debug, Args)]
+pub struct ForceLeaveArgs {
+    /// The failed member to mark left in every list
+    pub name: String,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// Has the agent mark a failed member left everywhere; a member alive, suspect or unknown is refused (exit 2).
+pub fn force_leave(args: &ForceLeaveArgs) -> anyhow::Result<()> {
+    let body = serde_json::json!({ "name": args.name }).to_string();
+    let reply = act_json(
+        &args.http,
+        "/v1/force-leave",
+        &body,
+        Duration::from_secs(10),
+    )?;
+    if reply["outcome"] == "already-left" {
+        println!("{} had already left", args.name);
+    } else {
+        println!(
+            "{} is marked left; every list will show it within the dissemination deadline",
+            args.name
+        );
     }
     Ok(())
 }

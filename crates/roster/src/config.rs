@@ -110,10 +110,24 @@ pub struct AgentSettings {
     #[arg(long, env = "ROSTER_LOG_FORMAT", value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
-    /// Metadata for this member, KEY=VALUE; repeat for more (reloaded from the config file on SIGHUP)
-    #[arg(long = "meta", env = "ROSTER_META", value_name = "KEY=VALUE", value_delimiter = ',', value_parser = parse_meta_pair)]
-    #[serde(skip_serializing_if = "Vec::is_empty", with = "meta_table")]
-    pub meta: Vec<(String, String)>,
+    /// A tag for this member, KEY=VALUE, carried to every list; repeat for more. Changed live with `roster
+    /// tags`; reloaded from the config file on SIGHUP
+    #[arg(
+        long = "tag",
+        alias = "meta",
+        env = "ROSTER_TAG",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = parse_tag_pair
+    )]
+    #[serde(
+        rename = "tags",
+        alias = "tag",
+        alias = "meta",
+        skip_serializing_if = "Vec::is_empty",
+        with = "tag_table"
+    )]
+    pub tag: Vec<(String, String)>,
     /// Rotate the event log when it would pass this size [default: 67108864]
     #[arg(long, env = "ROSTER_EVENT_LOG_MAX_BYTES", value_name = "BYTES")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +163,16 @@ pub struct AgentSettings {
         default
     )]
     pub event_handler_timeout: Option<Duration>,
+    /// Run event handlers once per burst: membership changes of one kind, and user events of one name, within
+    /// this long of the first run each handler once, with every member changed or the latest event [default: 0s,
+    /// every event as it comes]
+    #[arg(long, env = "ROSTER_EVENT_HANDLER_COALESCE", value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde",
+        default
+    )]
+    pub event_handler_coalesce: Option<Duration>,
 }
 
 /// An event handler, checked as the agent will read it.
@@ -211,7 +235,7 @@ pub fn parse_log_filter(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-fn parse_meta_pair(text: &str) -> Result<(String, String), String> {
+fn parse_tag_pair(text: &str) -> Result<(String, String), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
@@ -250,8 +274,8 @@ fn checked<'de, D: Deserializer<'de>, T: Checked>(deserializer: D) -> Result<Opt
     T::parse(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
-/// `[meta]` in the file: a table of strings, where the flag gives `KEY=VALUE` pairs.
-mod meta_table {
+/// `[tags]` in the file: a table of strings, where the flag gives `KEY=VALUE` pairs.
+mod tag_table {
     use std::collections::BTreeMap;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -328,8 +352,8 @@ impl AgentArgs {
             .expect("the settings serialize");
         in_force.extend(Table::try_from(&agent.protocol).expect("the core's Config serializes"));
         // A table must come after every plain key in TOML.
-        if let Some(meta) = in_force.remove("meta") {
-            in_force.insert("meta".into(), meta);
+        if let Some(tags) = in_force.remove("tags") {
+            in_force.insert("tags".into(), tags);
         }
         Ok(Settings {
             agent,
@@ -358,14 +382,18 @@ impl AgentSettings {
         agent.join.retain(|s| !s.trim().is_empty());
         agent.retry_join = self.retry_join.unwrap_or(agent.retry_join);
         agent.metrics_http = self.metrics_http;
-        let meta: BTreeMap<String, String> = self.meta.iter().cloned().collect();
-        agent.meta = Meta::new(meta).map_err(|e| BadInput(format!("invalid metadata: {e}")))?;
+        let tags: BTreeMap<String, String> = self.tag.iter().cloned().collect();
+        agent.tags = Meta::new(tags).map_err(|e| BadInput(format!("invalid tags: {e}")))?;
         agent.data_dir = Some(
             self.data_dir
                 .clone()
                 .unwrap_or_else(|| Path::new("roster-data").join(&name)),
         );
-        agent.http = self.http.or(agent.http);
+        // The command serves the API by default; a program that embeds the agent asks for it.
+        agent.http = Some(self.http.unwrap_or(SocketAddr::from((
+            [127, 0, 0, 1],
+            roster_agent::DEFAULT_HTTP_PORT,
+        ))));
         agent.event_log_max_bytes = self
             .event_log_max_bytes
             .unwrap_or(agent.event_log_max_bytes);
@@ -380,6 +408,9 @@ impl AgentSettings {
         agent.event_handler_timeout = self
             .event_handler_timeout
             .unwrap_or(agent.event_handler_timeout);
+        agent.event_handler_coalesce = self
+            .event_handler_coalesce
+            .unwrap_or(agent.event_handler_coalesce);
         agent.protocol = protocol;
         Ok(agent)
     }
@@ -402,13 +433,14 @@ fn settings_in_force(
         metrics_http: agent.metrics_http,
         log_level: Some(given.log_level.clone().unwrap_or_else(|| "info".into())),
         log_format: Some(log_format),
-        meta: given.meta.clone(),
+        tag: given.tag.clone(),
         event_log_max_bytes: Some(agent.event_log_max_bytes),
         event_log_keep: Some(agent.event_log_keep),
         keyring: agent.keyring.clone(),
         max_connections: Some(agent.max_connections),
         event_handler: given.event_handler.clone(),
         event_handler_timeout: Some(agent.event_handler_timeout),
+        event_handler_coalesce: Some(agent.event_handler_coalesce),
     }
 }
 
@@ -502,7 +534,7 @@ mod tests {
         std::fs::write(
             &path,
             "join = [\"127.0.0.1:7947\"]\nretry_join = true\nprobe_schedule = \"shuffled\"\n\
-             failed_reap_timeout = \"1h 30m\"\n[meta]\nrole = \"web\"\n",
+             failed_reap_timeout = \"1h 30m\"\n[tags]\nrole = \"web\"\n",
         )
         .expect("write");
         let first = args(Some(path)).resolve().expect("valid settings");
@@ -517,7 +549,7 @@ mod tests {
         .expect("the printed configuration loads");
         assert_eq!(again.to_toml(), printed);
         assert_eq!(again.agent.protocol, first.agent.protocol);
-        assert_eq!(again.agent.meta, first.agent.meta);
+        assert_eq!(again.agent.tags, first.agent.tags);
         assert_eq!(
             first.agent.protocol.failed_reap_timeout,
             Duration::from_secs(5400)

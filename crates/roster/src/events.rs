@@ -59,25 +59,13 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// Sends the event; prints its time on the event clock.
 pub fn event(args: &EventArgs) -> anyhow::Result<()> {
     let body = json!({ "name": args.name, "payload": args.payload }).to_string();
-    let (status, text) = client::act(&args.http, "/v1/event", &body, Duration::from_secs(10))?;
-    match status {
-        200 => {
-            let reply: serde_json::Value =
-                serde_json::from_str(&text).context("the agent's answer did not parse")?;
-            println!(
-                "event {} sent at event time {}",
-                args.name,
-                reply["ltime"].as_u64().unwrap_or_default()
-            );
-            Ok(())
-        }
-        400 => Err(BadInput(client::error_of(&text)).into()),
-        _ => Err(anyhow!(
-            "the agent at {} answered HTTP {status}: {}",
-            args.http.http,
-            client::error_of(&text)
-        )),
-    }
+    let reply = client::act_json(&args.http, "/v1/event", &body, Duration::from_secs(10))?;
+    println!(
+        "event {} sent at event time {}",
+        args.name,
+        reply["ltime"].as_u64().unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// Sends the query and prints its NDJSON stream as it arrives: the query, each answer, then who answered and

@@ -1,5 +1,5 @@
 //! `roster`: the command line. Runs an agent (`roster agent`) and talks to a running one over its HTTP API
-//! (`members`, `leave`, `monitor`).
+//! (`members`, `leave`, `force-leave`, `tags`, `monitor`, ...).
 //!
 //! Exit codes scripts can trust: 0 success, 2 bad input (unknown flag, bad address, invalid config file,
 //! unusable data directory), 1 a failure at run time (port in use, join failed, agent not reachable). Every
@@ -14,6 +14,8 @@ mod demo;
 mod events;
 mod interrupt;
 mod keys;
+mod members;
+mod tags;
 mod trace;
 
 use std::fmt;
@@ -33,10 +35,15 @@ struct Cli {
 enum Command {
     /// Run an agent: join the cluster, keep the membership list, serve the HTTP API.
     Agent(Box<config::AgentArgs>),
-    /// List the members a running agent knows.
-    Members(client::MembersArgs),
+    /// List the members a running agent knows, with their tags; filter by state and by tag.
+    Members(members::MembersArgs),
     /// Make a running agent leave the cluster gracefully and stop.
     Leave(client::HttpArgs),
+    /// Mark a failed member left in every list, so that nobody tries it again and it is forgotten sooner.
+    ForceLeave(client::ForceLeaveArgs),
+    /// Show or change this member's tags live: list, set KEY=VALUE..., delete KEY...
+    #[command(subcommand)]
+    Tags(tags::TagsCommand),
     /// Follow a running agent's events as JSON lines.
     Monitor(client::HttpArgs),
     /// Send a user event to every member, through a running agent.
@@ -100,8 +107,10 @@ fn main() -> ExitCode {
             });
         }
         Command::Agent(args) => agent::run(*args),
-        Command::Members(args) => client::members(&args),
+        Command::Members(args) => members::members(&args),
         Command::Leave(args) => client::leave(&args),
+        Command::ForceLeave(args) => client::force_leave(&args),
+        Command::Tags(command) => tags::run(command),
         Command::Monitor(args) => client::monitor(&args),
         Command::Event(args) => events::event(&args),
         Command::Query(args) => events::query(&args),

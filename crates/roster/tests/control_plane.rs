@@ -96,6 +96,15 @@ fn no_web_page_and_no_request_without_the_token_can_act() {
         assert_eq!(got, status, "{what}: {body}");
         assert!(body.contains("\"error\""), "{what}: {body}");
     }
+    // Changing tags and forcing a member out act too.
+    for (path, body) in [
+        ("/v1/tags", r#"{"set":{"role":"evil"}}"#),
+        ("/v1/force-leave", r#"{"name":"c1"}"#),
+    ] {
+        let json = [("Content-Type", "application/json")];
+        let (got, reply) = http(agent.http, "POST", path, &json, body);
+        assert_eq!(got, 401, "POST {path} without the token: {reply}");
+    }
     // Listing the keyring reveals keys: it acts, whatever its method.
     let (got, _) = http(agent.http, "GET", "/v1/keys", &[], "");
     assert_eq!(got, 401, "GET /v1/keys without the token");
@@ -106,6 +115,7 @@ fn no_web_page_and_no_request_without_the_token_can_act() {
     }
     let list = members(agent.http).expect("still serving");
     assert_eq!(state_of(&list, "c1").as_deref(), Some("alive"));
+    assert_eq!(list[0]["tags"], serde_json::json!({}), "the tags changed");
     assert!(
         agent.events().iter().all(|e| e["event"] != "leave"),
         "the agent left"
@@ -126,7 +136,7 @@ fn the_cli_acts_with_the_token_it_finds_and_takes_the_api_as_a_url() {
     );
     assert!(
         said.contains(&format!("running roster {}", env!("CARGO_PKG_VERSION")))
-            && said.contains("META"),
+            && said.contains("TAGS"),
         "{said}"
     );
     let out = roster(&["health", "--http", &url]);

@@ -1,7 +1,7 @@
-//! The web dashboard in a real browser: headless Chromium, driven over WebDriver (chromedriver), watches a
-//! crash turn a member `failed` live, with no reload. Chromium and chromedriver come from Debian's packages,
-//! installed here with apt-get when the test runs as root and they are missing; otherwise the test says why
-//! it is skipped in one line. Screenshots are left in the target directory as artefacts.
+//! The web dashboard in a real browser: headless Chromium, driven over WebDriver (chromedriver), watches a tag
+//! changed live and a crash turn up in the members' rows, with no reload. Chromium and chromedriver come from
+//! Debian's packages, installed here with apt-get when the test runs as root and they are missing; otherwise
+//! the test says why it is skipped in one line. Screenshots are left in the target directory as artefacts.
 
 mod browser;
 mod harness;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use browser::{ChromeDriver, artefact_dir, count, wait_for};
 use fantoccini::Client;
-use harness::{Agent, Scratch, holds, members, wait_until};
+use harness::{Agent, Scratch, holds, members, roster, wait_until};
 use serde_json::json;
 
 #[test]
@@ -25,7 +25,7 @@ fn the_dashboard_shows_three_alive_members_then_a_crash_as_failed_without_a_relo
     };
     let scratch = Scratch::new("dashboard");
     let b1 = Agent::start(&scratch, "b1", &[]);
-    let _b2 = Agent::start(&scratch, "b2", &[b1.port]);
+    let b2 = Agent::start_with(&scratch, "b2", &[b1.port], &["--tag", "role=web"]);
     let mut b3 = Agent::start(&scratch, "b3", &[b1.port]);
     wait_until(Duration::from_secs(15), || {
         holds(
@@ -39,12 +39,27 @@ fn the_dashboard_shows_three_alive_members_then_a_crash_as_failed_without_a_relo
     let url = format!("http://127.0.0.1:{}/", b1.http);
     let shots = artefacts.as_path();
     browser::drive(&chromium, &driver, scratch.path(), |client| async move {
-        watch_the_crash(&client, &url, &mut b3, shots).await;
+        watch_the_crash(&client, &url, &b2, &mut b3, shots).await;
     });
     eprintln!("screenshots in {}", artefacts.display());
 }
 
-async fn watch_the_crash(client: &Client, url: &str, b3: &mut Agent, artefacts: &Path) {
+/// The tags in `member`'s row, as the page shows them.
+async fn tags_of(client: &Client, member: &str) -> String {
+    let script = format!(
+        "const row = document.querySelector(\"#members tr[data-member='{member}']\"); \
+         return row ? [...row.querySelectorAll('.tag')].map((t) => t.textContent).join(' ') : '';"
+    );
+    client
+        .execute(&script, vec![])
+        .await
+        .expect("read the tags")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn watch_the_crash(client: &Client, url: &str, b2: &Agent, b3: &mut Agent, artefacts: &Path) {
     client.goto(url).await.expect("open the dashboard");
     let alive = wait_for(client, Duration::from_secs(15), |c| async move {
         count(&c, "#members tr[data-state='alive']").await == 3
@@ -55,6 +70,29 @@ async fn watch_the_crash(client: &Client, url: &str, b3: &mut Agent, artefacts: 
         "the dashboard did not show 3 alive members within 15 s"
     );
     assert_eq!(count(client, "#members tbody tr").await, 3, "member rows");
+    assert_eq!(
+        tags_of(client, "b2").await,
+        "role=web",
+        "b2's configured tag is in its row"
+    );
+    // A tag changed live shows up without a reload too.
+    let out = roster(&[
+        "tags",
+        "set",
+        "zone=a",
+        "--http",
+        &format!("127.0.0.1:{}", b2.http),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = wait_for(client, Duration::from_secs(15), |c| async move {
+        tags_of(&c, "b2").await == "role=web zone=a"
+    })
+    .await;
+    assert!(shown, "the dashboard did not show b2's new tag within 15 s");
 
     // A reload would wipe this; finding it afterwards proves the page updated in place.
     client

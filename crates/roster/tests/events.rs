@@ -200,3 +200,38 @@ fn a_handler_runs_on_a_member_failure_with_the_details_in_its_environment() {
     assert!(input.starts_with("a3\t127.0.0.1:"), "{input}");
     assert!(input.contains("\tfailed\t"), "{input}");
 }
+
+#[test]
+fn a_burst_of_one_event_runs_a_coalescing_handler_once_with_the_latest() {
+    let scratch = Scratch::new("events-coalesce");
+    let runs = scratch.path().join("deploys");
+    let handler = format!(
+        "--event-handler=user:deploy=printf '%s %s\\n' \"$ROSTER_USER_LTIME\" \"$(cat)\" >> {}",
+        runs.display()
+    );
+    let a1 = Agent::start_with(
+        &scratch,
+        "a1",
+        &[],
+        &[&handler, "--event-handler-coalesce", "1s"],
+    );
+    for version in ["v1", "v2", "v3"] {
+        let out = roster(&["event", "--http", &api(&a1), "deploy", version]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let ran = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&runs)
+            .ok()
+            .filter(|t| !t.is_empty())
+    })
+    .expect("the coalesced handler did not run within 10 s");
+    // Nothing more comes after the period.
+    std::thread::sleep(Duration::from_millis(1500));
+    let ran = std::fs::read_to_string(&runs).unwrap_or(ran);
+    assert_eq!(ran.lines().count(), 1, "one run for the burst: {ran:?}");
+    assert!(ran.trim_end().ends_with(" v3"), "the latest event: {ran:?}");
+}

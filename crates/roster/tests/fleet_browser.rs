@@ -251,7 +251,7 @@ fn the_fleet_api_serves_ten_thousand_members_their_history_and_the_counts_over_t
     // A member's history: the line of the join that brought it, from this agent's own log.
     let member = get(agent.http, &format!("/v1/members/{name}/history"));
     assert_eq!(member["member"], name.as_str());
-    assert_eq!(member["now"]["meta"]["role"], "db");
+    assert_eq!(member["now"]["tags"]["role"], "db");
     let events = member["events"].as_array().expect("events");
     assert!(
         events

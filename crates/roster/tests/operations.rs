@@ -137,10 +137,11 @@ fn systemd_hears_ready_only_once_the_agent_has_joined() {
 }
 
 #[test]
-fn sighup_reloads_the_log_level_and_the_metadata_and_the_others_see_the_metadata() {
+fn sighup_reloads_the_log_level_and_the_tags_and_the_others_see_the_tags() {
     let scratch = Scratch::new("sighup");
     let seed = Agent::start(&scratch, "h1", &[]);
     let config = scratch.path().join("h2.toml");
+    // `[meta]`, the table's name before tags, still reads as the tags.
     std::fs::write(&config, "log_level = \"info\"\n[meta]\nrole = \"web\"\n").expect("write");
     let (http, port) = (free_port(), free_port());
     let agent = Proc::start(
@@ -161,12 +162,12 @@ fn sighup_reloads_the_log_level_and_the_metadata_and_the_others_see_the_metadata
     let role_at_seed = |role: &str| {
         members(seed.http).is_ok_and(|l| {
             l.iter()
-                .any(|m| m["name"] == "h2" && m["meta"]["role"] == role)
+                .any(|m| m["name"] == "h2" && m["tags"]["role"] == role)
         })
     };
     wait_until(Duration::from_secs(10), || holds(role_at_seed("web")))
         .expect("h2 did not join with role=web");
-    std::fs::write(&config, "log_level = \"debug\"\n[meta]\nrole = \"db\"\n").expect("write");
+    std::fs::write(&config, "log_level = \"debug\"\n[tags]\nrole = \"db\"\n").expect("write");
     let status = Command::new("kill")
         .args(["-HUP", &agent.child.id().to_string()])
         .status()
@@ -175,13 +176,13 @@ fn sighup_reloads_the_log_level_and_the_metadata_and_the_others_see_the_metadata
     assert!(
         agent.logged(
             Duration::from_secs(5),
-            "SIGHUP: settings reloaded changed=log level debug, metadata"
+            "SIGHUP: settings reloaded changed=log level debug, tags"
         ),
         "{}",
         agent.stderr()
     );
     wait_until(Duration::from_secs(10), || holds(role_at_seed("db")))
-        .expect("the seed did not see the new metadata within 10 s");
+        .expect("the seed did not see the new tags within 10 s");
     // Something only the debug level shows: a datagram that does not decode.
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")

@@ -109,7 +109,7 @@ fn the_printed_configuration_is_in_force_and_loads_back_as_itself() {
         "750ms",
         "--gossip-fanout",
         "4",
-        "--meta",
+        "--tag",
         "role=web",
         "--print-config",
     ]);

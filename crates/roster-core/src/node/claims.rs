@@ -86,8 +86,13 @@ impl<R: Rng> Node<R> {
         }
         match self.list.apply(claim.clone()) {
             Applied::Unchanged => {
-                if claim.state == State::Suspect {
-                    self.confirm_suspicion(&claim, accuser);
+                match claim.state {
+                    State::Suspect => self.confirm_suspicion(&claim, accuser),
+                    // Another member's verdict on a member already failed here: not this list's alone.
+                    State::Failed if *sender.name != *self.name => {
+                        self.reconnects.corroborate(&claim.identity)
+                    }
+                    _ => {}
                 }
             }
             Applied::Changed { previous } => {
@@ -181,13 +186,7 @@ impl<R: Rng> Node<R> {
     pub(super) fn track_inactive(&mut self, now: Time, current: &Member) {
         match current.state {
             State::Failed => {
-                if !self
-                    .failed_pool
-                    .iter()
-                    .any(|id| id.same_instance(&current.identity))
-                {
-                    self.failed_pool.push(Arc::clone(&current.identity));
-                }
+                self.reconnects.track(&current.identity);
                 self.reaps
                     .schedule(now, current, self.config.failed_reap_timeout);
             }

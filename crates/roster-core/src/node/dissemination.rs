@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use super::{CATCH_UP_SYNCS, MAX_SYNC_CHUNK_BYTES, Node, RECONNECTS_PER_FAILED_MEMBER, Sender};
+use super::{CATCH_UP_SYNCS, MAX_SYNC_CHUNK_BYTES, Node, Sender};
 use crate::codec::{self};
 use crate::event::Via;
-use crate::member::{Identity, Member, State};
+use crate::member::{Identity, Member};
 use crate::message::Message;
 use crate::time::Time;
 
@@ -20,7 +20,8 @@ impl<R: Rng> Node<R> {
         let len = self.list.active_count();
         let mut sent = 0;
         for _ in 0..len {
-            if sent == self.config.gossip_fanout || self.broadcasts.is_empty() {
+            let goodbye = self.awaiting_goodbye_answers();
+            if sent == self.config.gossip_fanout || (self.broadcasts.is_empty() && !goodbye) {
                 break;
             }
             self.gossip_cursor = self.gossip_cursor.wrapping_add(1);
@@ -31,7 +32,11 @@ impl<R: Rng> Node<R> {
                 continue;
             }
             let target = Arc::clone(&target.identity);
-            self.send(target.addr(), Some(target), &[], None);
+            if goodbye {
+                self.say_goodbye(now, target);
+            } else {
+                self.send(target.addr(), Some(target), &[], None);
+            }
             sent += 1;
         }
     }
@@ -73,34 +78,20 @@ impl<R: Rng> Node<R> {
         self.send_stream(to.addr(), Some(to), request);
     }
 
-    /// Tries one failed member, so that the two sides of a healed partition find each other again.
+    /// Tries one failed member, if one is due (see `reconnects`), by a sync: so that the two sides of a healed
+    /// partition find each other again, and a live member failed here hears of it and refutes.
     pub(super) fn reconnect(&mut self, now: Time) {
-        self.next_reconnect = now + self.jittered(self.config.reconnect_interval);
-        let list = &self.list;
-        self.failed_pool.retain(|id| {
-            list.get(id.name())
-                .is_some_and(|m| m.state == State::Failed && m.identity.same_instance(id))
-        });
-        // Every list that holds a member failed tries it now and then; with one attempt per list per interval, a
-        // member the whole cluster failed would get N / interval full syncs when it came back. Each list tries
-        // with a chance that keeps the attempts each failed member gets from the whole cluster near a constant.
+        let next = now + self.jittered(self.config.reconnect_interval);
+        self.reconnects.schedule(next);
         // Members whose failed entries were reaped are still tried while their graves stand.
         let buried: Vec<&Arc<Identity>> = self.graves.failed().collect();
-        let candidates = self.failed_pool.len() + buried.len();
-        if candidates == 0 {
-            return;
+        let active = self.list.active_count();
+        if let Some(target) = self
+            .reconnects
+            .choose(&self.list, &buried, active, &mut self.rng)
+        {
+            self.request_sync(target);
         }
-        let chance = RECONNECTS_PER_FAILED_MEMBER * candidates as f64
-            / self.list.active_count().max(1) as f64;
-        if chance < 1.0 && self.rng.random::<f64>() >= chance {
-            return;
-        }
-        let pick = self.rng.random_range(0..candidates);
-        let target = match self.failed_pool.get(pick) {
-            Some(id) => Arc::clone(id),
-            None => Arc::clone(buried[pick - self.failed_pool.len()]),
-        };
-        self.request_sync(target);
     }
 
     /// The whole list, cut into parts that each fit a stream frame with room to spare.

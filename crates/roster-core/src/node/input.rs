@@ -9,7 +9,6 @@ use rand::Rng;
 use super::{CATCH_UP_SYNCS, Node, Sender};
 use crate::codec::{self, DecodeError};
 use crate::event::{Event, Via};
-use crate::member::State;
 use crate::message::{Message, Update};
 use crate::time::Time;
 
@@ -63,21 +62,18 @@ impl<R: Rng> Node<R> {
                             self.sample_round_clock(now, stamp, trip);
                         }
                         // A prober this list knows at another address is a second live process with a taken
-                        // name (or a member behind NAT), and one it holds as failed is back (a long pause, a
-                        // partition healed): tell it what the list holds, which settles a conflict at once and
-                        // lets a member that is alive after all refute now rather than at the next sync. A
+                        // name (or a member behind NAT), and one it holds as failed (or forced out as left) is
+                        // back (a long pause, a partition healed): tell it what the list holds, which settles a
+                        // conflict at once and lets a member that is alive after all refute now rather than at
+                        // the next sync, or never, once nobody tries to reconnect to it. A
                         // datagram's source can be forged, so for a prober this list does not hold at that address
                         // the record goes over a stream (whose handshake reaches nothing that does not answer), at
                         // most once per probe interval; a member at its own address gets it with the ack.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
                         let record = match self.list.get(&sender.name) {
-                            Some(m) => (moved || m.state == State::Failed).then(|| m.clone()),
-                            // Failed and reaped here: the grave is what this list holds of it.
-                            None => self
-                                .graves
-                                .get(&sender.name)
-                                .filter(|g| g.state == State::Failed)
-                                .map(|g| g.claim()),
+                            Some(m) => (moved || !m.state.is_active()).then(|| m.clone()),
+                            // Reaped here: the grave is what this list holds of it.
+                            None => self.graves.get(&sender.name).map(|g| g.claim()),
                         }
                         .map(|member| Update {
                             member,

@@ -27,30 +27,31 @@ use crate::time::Time;
 use crate::user_event::Recent;
 mod claims;
 mod dissemination;
+mod force_leave;
 mod input;
 mod join;
+mod leave;
 mod outbox;
 mod own_entry;
 mod probing;
 mod queries;
 mod reaping;
+mod reconnects;
 mod suspicions;
 #[cfg(test)]
 mod tests;
 mod timers;
 mod user_events;
 
+pub use force_leave::{ForceLeaveError, ForceLeft};
 use join::JoinAttempt;
 pub use join::backoff;
+use leave::Leave;
 pub use outbox::{Transmit, Transport};
 use queries::Queries;
 pub use queries::QueryStarted;
 use reaping::Reaps;
-
-/// Reconnect attempts each failed member gets per reconnect interval, from the whole cluster: enough that a
-/// healed partition is found within an interval or so, few enough that a member every list holds as failed is
-/// not flooded with full syncs when it comes back.
-const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
+use reconnects::Reconnects;
 
 /// A full list goes out in frames of at most about this many bytes: far under what a driver accepts in one
 /// frame (16 MiB in the agent), whatever the size of the cluster and its metadata.
@@ -99,8 +100,10 @@ pub struct Footprint {
     pub broadcasts: usize,
     /// Suspicion timers running.
     pub suspicions: usize,
-    /// Probes in flight.
+    /// Probes of the round in flight.
     pub probes: usize,
+    /// Last looks at suspects in flight: at most one per suspicion.
+    pub last_looks: usize,
     /// Pings sent for other members' ping-reqs, awaiting an ack.
     pub relays: usize,
     /// Failed members to try now and then.
@@ -163,17 +166,15 @@ pub struct Node<R = SmallRng> {
     started: bool,
     next_gossip: Time,
     next_sync: Time,
-    next_reconnect: Time,
-    failed_pool: Vec<Arc<Identity>>,
+    reconnects: Reconnects,
     reaps: Reaps,
     graves: Graves,
     /// News for the sender of the input being handled: what this node knows that the sender's claims show it
     /// does not (a member it holds as failed that left). Sent back at the end of the input.
     corrections: Vec<Update>,
     join: Option<JoinAttempt>,
-    leaving: bool,
-    /// When a leave started stops waiting for its goodbye to go out; `None` once [`Event::Left`] is reported.
-    leave_deadline: Option<Time>,
+    /// The leave, once one started.
+    leave: Option<Leave>,
     /// Another live process holds this node's name: it takes no part, and keeps asking to join until the name
     /// is free (see `apply_to_self`).
     standby: bool,
@@ -228,14 +229,12 @@ impl<R: Rng> Node<R> {
             started: false,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,
-            next_reconnect: Time::ZERO,
-            failed_pool: Vec::new(),
+            reconnects: Reconnects::default(),
             reaps: Reaps::default(),
             graves: Graves::new(config.failed_reap_timeout),
             corrections: Vec::new(),
             join: None,
-            leaving: false,
-            leave_deadline: None,
+            leave: None,
             standby: false,
             conflicts: VecDeque::new(),
             name_taken: false,
@@ -332,9 +331,10 @@ impl<R: Rng> Node<R> {
             members: self.list.len(),
             broadcasts: self.broadcasts.len(),
             suspicions: self.suspicions.len(),
-            probes: self.probes.len(),
+            probes: self.probes.iter().filter(|p| !p.last_look).count(),
+            last_looks: self.probes.iter().filter(|p| p.last_look).count(),
             relays: self.relays.len(),
-            reconnect_pool: self.failed_pool.len(),
+            reconnect_pool: self.reconnects.len(),
             reaps: self.reaps.len(),
             graves: self.graves.len(),
         }
@@ -368,7 +368,7 @@ impl<R: Rng> Node<R> {
 
     /// Whether this node takes part in probing, gossip and syncs.
     fn participating(&self) -> bool {
-        !self.leaving && !self.standby
+        !self.leaving() && !self.standby
     }
 
     /// Adopts `members` as already known, without events or broadcasts: for a driver that starts a cluster in a
@@ -388,53 +388,6 @@ impl<R: Rng> Node<R> {
                 self.track_inactive(now, &current);
             }
         }
-    }
-
-    /// Leaves: marks itself left, tells the others, stops probing.
-    pub fn leave(&mut self, now: Time) {
-        self.start(now);
-        if self.leaving {
-            return;
-        }
-        self.leaving = true;
-        self.leave_deadline = Some(now + self.config.leave_timeout);
-        self.join = None;
-        self.probes.clear();
-        let current = self.list.local();
-        let local = Member {
-            incarnation: current.incarnation.saturating_add(1),
-            state: State::Left,
-            ..current.clone()
-        };
-        self.publish_local(local, ChangeKind::Leave, None);
-        self.next_gossip = now;
-    }
-
-    /// Reports the end of a leave once its goodbye has gone out, or its deadline passed.
-    fn finish_leave(&mut self, now: Time) {
-        let Some(deadline) = self.leave_deadline else {
-            return;
-        };
-        let announced = self.leave_announced();
-        if announced || now >= deadline {
-            self.leave_deadline = None;
-            self.events.push_back(Event::Left { announced });
-        }
-    }
-
-    /// Whether the news of this node's leave has gone out enough that the driver may stop.
-    pub fn leave_announced(&self) -> bool {
-        // The node itself left the ring when it left, so every active member is someone to tell. The goodbye
-        // goes out as often as any news does before the node stops: a few sends can all be lost (to loss, or
-        // to a partition that cuts off the members they went to), and then every list fails the member.
-        let others = self.list.active_count();
-        let enough = (self.config.retransmit_limit(others, false) as usize).min(others);
-        self.leaving
-            && (others == 0
-                || self
-                    .broadcasts
-                    .transmits(&self.name)
-                    .is_none_or(|sent| sent as usize >= enough))
     }
 
     /// Changes this node's metadata and tells the others.
@@ -473,7 +426,8 @@ impl<R: Rng> Node<R> {
         self.schedule.start(now);
         self.next_gossip = now;
         self.next_sync = now + self.jittered(self.config.sync_interval_for(1));
-        self.next_reconnect = now + self.jittered(self.config.reconnect_interval);
+        let first_reconnect = now + self.jittered(self.config.reconnect_interval);
+        self.reconnects.schedule(first_reconnect);
     }
 
     /// A duration drawn uniformly from [d/2, 3d/2), so that members' periodic work does not run in lockstep.

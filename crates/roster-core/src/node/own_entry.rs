@@ -19,7 +19,7 @@ impl<R: Rng> Node<R> {
         let local = self.list.local().clone();
         let (ours, theirs) = (&local.identity, &claim.identity);
         if ours.same_instance(theirs) && ours.addr() == theirs.addr() {
-            if self.leaving || self.standby {
+            if self.leaving() || self.standby {
                 return;
             }
             // Anything but "alive" at our incarnation or above must be refuted; so must an alive claim at an
@@ -54,7 +54,7 @@ impl<R: Rng> Node<R> {
         // behind its own past.
         let former = !claim.state.is_active() || theirs.addr() == ours.addr();
         if former {
-            if theirs.joined_at_ms() >= ours.joined_at_ms() && !self.leaving {
+            if theirs.joined_at_ms() >= ours.joined_at_ms() && !self.leaving() {
                 self.reidentify(now, theirs.joined_at_ms(), sender);
             }
             return;
@@ -83,7 +83,7 @@ impl<R: Rng> Node<R> {
     pub(super) fn forget_members(&mut self) {
         self.list = Membership::new(self.list.local().clone());
         self.suspicions.clear();
-        self.failed_pool.clear();
+        self.reconnects.clear();
         self.reaps.clear();
     }
 

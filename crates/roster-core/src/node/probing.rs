@@ -35,13 +35,22 @@ impl<R: Rng> Node<R> {
             member: target.clone(),
             accuser: Some(Arc::clone(&self.name)),
         });
-        let ping = self.ping_for(now, &target.identity, seq);
-        self.send(
-            target.identity.addr(),
-            Some(Arc::clone(&target.identity)),
-            &[ping],
-            buddy.as_ref(),
-        );
+        self.start_probe(now, target.identity, seq, buddy.as_ref(), false);
+        self.stats.probes += 1;
+    }
+
+    /// Pings `target` as probe `seq`, with `news` riding along, and arms the probe's timers: helpers are asked
+    /// once the direct ping times out, and the probe fails at the end of its window. Returns when it fails.
+    pub(super) fn start_probe(
+        &mut self,
+        now: Time,
+        target: Arc<Identity>,
+        seq: u32,
+        news: Option<&Update>,
+        last_look: bool,
+    ) -> Time {
+        let ping = self.ping_for(now, &target, seq);
+        self.send(target.addr(), Some(Arc::clone(&target)), &[ping], news);
         let base = self.rtt.timeout(&self.config);
         let timeout = self
             .awareness
@@ -51,14 +60,15 @@ impl<R: Rng> Node<R> {
         let window = (timeout + base * 2 + self.config.max_rtt).min(self.config.probe_interval);
         self.probes.push(Probe {
             seq,
-            target: target.identity,
+            target,
             started: now,
             direct_deadline: now + timeout,
             deadline: now + window,
             helpers: None,
             nacks: 0,
+            last_look,
         });
-        self.stats.probes += 1;
+        now + window
     }
 
     /// The ack to a ping from `sender`: with this node's round clock to a member that reads it.
@@ -112,11 +122,17 @@ impl<R: Rng> Node<R> {
             );
             return;
         }
+        if self.goodbye_answered(seq, &sender.name) {
+            return;
+        }
         let Some(at) = self.probes.iter().position(|p| p.seq == seq) else {
-            self.answer_last_look(now, seq, &sender.name);
             return;
         };
         let probe = self.probes.swap_remove(at);
+        if probe.last_look {
+            self.answer_last_look(now, seq, probe.target.name());
+            return;
+        }
         let outcome = if over_stream {
             ProbeOutcome::AckedOverStream
         } else if *sender.name == *probe.target.name() {
@@ -145,19 +161,22 @@ impl<R: Rng> Node<R> {
         while at < self.probes.len() {
             let probe = &self.probes[at];
             if probe.helpers.is_none() && now >= probe.direct_deadline {
-                self.ask_helpers(at);
+                self.ask_helpers(now, at);
                 at += 1;
             } else if probe.helpers.is_some() && now >= probe.deadline {
                 let probe = self.probes.swap_remove(at);
-                self.probe_failed(now, probe);
+                // An unanswered last look is the suspicion's to end, at this same deadline.
+                if !probe.last_look {
+                    self.probe_failed(now, probe);
+                }
             } else {
                 at += 1;
             }
         }
     }
 
-    /// The direct ping went unanswered: ask `k` helpers to try, and try over a stream ourselves.
-    pub(super) fn ask_helpers(&mut self, at: usize) {
+    /// The direct ping went unanswered: ask `k` helpers to try, ping once more, and try over a stream.
+    pub(super) fn ask_helpers(&mut self, now: Time, at: usize) {
         let (seq, target) = (self.probes[at].seq, Arc::clone(&self.probes[at].target));
         let helpers = self.random_members(self.config.indirect_checks, Some(target.name()), true);
         self.probes[at].helpers = Some(helpers.len());
@@ -174,6 +193,11 @@ impl<R: Rng> Node<R> {
                 None,
             );
         }
+        // A second direct ping under the same sequence number: a lost ping or ack is far more often the reason
+        // than a dead member, and every live member suspected by mistake costs a suspicion and a refutation in
+        // every list of the cluster.
+        let ping = self.ping_for(now, &target, seq);
+        self.send(target.addr(), Some(Arc::clone(&target)), &[ping], None);
         if self.config.stream_fallback {
             self.send_stream(
                 target.addr(),

@@ -104,8 +104,7 @@ impl<R: Rng> Node<R> {
     pub(super) fn reap(&mut self, now: Time) {
         while let Some(identity) = self.reaps.pop_due(now, &self.list) {
             if let Some(reaped) = self.list.remove(identity.name()) {
-                self.failed_pool
-                    .retain(|id| !id.same_instance(&reaped.identity));
+                self.reconnects.forget(&reaped.identity);
                 self.graves.bury(now, &reaped);
             }
         }

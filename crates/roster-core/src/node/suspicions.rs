@@ -147,21 +147,22 @@ impl<R: Rng> Node<R> {
                 };
                 let me = self.as_sender();
                 self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
+                if suspicion.alone(&self.name) {
+                    self.reconnects.mark_lone(&suspicion.member);
+                }
             }
         }
     }
 
-    /// Pings the suspect of the suspicion at `at` once more before declaring it failed (see `suspicion`).
+    /// Probes the suspect of the suspicion at `at` once more before declaring it failed (see `suspicion`): a
+    /// whole probe, helpers and stream included, because a lone ping is lost often enough under loss to fail a
+    /// live member that this node never saw fail itself.
     fn take_last_look(&mut self, now: Time, at: usize) {
         let seq = self.next_seq();
-        let timeout = self.awareness.scale(
-            self.rtt.timeout(&self.config),
-            self.config.probe_timeout_ceiling(),
-        );
-        let suspicion = &mut self.suspicions[at];
-        suspicion.start_look(seq, now + timeout);
-        let target = Arc::clone(&suspicion.member);
+        let target = Arc::clone(&self.suspicions[at].member);
         let Some(current) = self.list.get(target.name()).cloned() else {
+            // Gone from the list: nothing to look at, and the suspicion ends at its deadline.
+            self.suspicions[at].start_look(seq, now);
             return;
         };
         // The suspicion rides along, so that a suspect that had not heard of it refutes in its ack.
@@ -169,8 +170,8 @@ impl<R: Rng> Node<R> {
             member: current,
             accuser: self.suspicions[at].accusers().next().cloned(),
         };
-        let ping = self.ping_for(now, &target, seq);
-        self.send(target.addr(), Some(target), &[ping], Some(&suspicion));
+        let until = self.start_probe(now, target, seq, Some(&suspicion), true);
+        self.suspicions[at].start_look(seq, until);
         self.stats.last_looks += 1;
     }
 

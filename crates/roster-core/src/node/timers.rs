@@ -94,14 +94,14 @@ impl<R: Rng> Node<R> {
                 (self.participating() && !self.list.is_alone()).then_some(self.next_sync)
             }
             Timer::Reconnect => (self.participating()
-                && (!self.failed_pool.is_empty() || self.graves.len() > 0))
-                .then_some(self.next_reconnect),
-            Timer::Gossip => {
-                (!self.broadcasts.is_empty() && !self.standby).then_some(self.next_gossip)
-            }
+                && (!self.reconnects.is_empty() || self.graves.len() > 0))
+                .then_some(self.reconnects.next()),
+            Timer::Gossip => ((!self.broadcasts.is_empty() || self.awaiting_goodbye_answers())
+                && !self.standby)
+                .then_some(self.next_gossip),
             Timer::JoinRetry => self.join.as_ref().map(|j| j.next_retry),
             Timer::Reap => self.reaps.next_deadline(),
-            Timer::LeaveDeadline => self.leave_deadline,
+            Timer::LeaveDeadline => self.leave.as_ref().and_then(|l| l.deadline()),
             Timer::QueryDeadline => self.queries.next_deadline(),
         }
     }
@@ -112,7 +112,7 @@ impl<R: Rng> Node<R> {
     fn due(&self, timer: Timer, now: Time) -> bool {
         match timer {
             Timer::Sync => self.participating() && now >= self.next_sync,
-            Timer::Reconnect => self.participating() && now >= self.next_reconnect,
+            Timer::Reconnect => self.participating() && now >= self.reconnects.next(),
             _ => self.deadline(timer).is_some_and(|at| at <= now),
         }
     }

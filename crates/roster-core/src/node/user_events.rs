@@ -69,7 +69,7 @@ impl<R: Rng> Node<R> {
 
     /// Queues a user event or query for gossip, as often as any routine news.
     pub(super) fn pass_on(&mut self, message: &Message) {
-        if self.leaving {
+        if self.leaving() {
             return;
         }
         let mut bytes = Vec::with_capacity(64);

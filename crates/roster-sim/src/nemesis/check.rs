@@ -104,12 +104,13 @@ impl Figures {
 
 fn footprint_fields<S: serde::Serializer>(f: &Footprint, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(8))?;
+    let mut map = s.serialize_map(Some(9))?;
     for (part, held) in [
         ("members", f.members),
         ("broadcasts", f.broadcasts),
         ("suspicions", f.suspicions),
         ("probes", f.probes),
+        ("last_looks", f.last_looks),
         ("relays", f.relays),
         ("reconnect_pool", f.reconnect_pool),
         ("reaps", f.reaps),
@@ -126,6 +127,7 @@ fn largest(a: Footprint, b: Footprint) -> Footprint {
         broadcasts: a.broadcasts.max(b.broadcasts),
         suspicions: a.suspicions.max(b.suspicions),
         probes: a.probes.max(b.probes),
+        last_looks: a.last_looks.max(b.last_looks),
         relays: a.relays.max(b.relays),
         reconnect_pool: a.reconnect_pool.max(b.reconnect_pool),
         reaps: a.reaps.max(b.reaps),
@@ -279,6 +281,7 @@ fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
             ("broadcast queue", f.broadcasts, f.members + 16),
             ("suspicions", f.suspicions, f.members),
             ("probes in flight", f.probes, 4),
+            ("last looks in flight", f.last_looks, f.members),
             ("relays", f.relays, max_relays),
             ("reconnect pool", f.reconnect_pool, f.members),
             ("scheduled reaps", f.reaps, 2 * (2 * f.members + 16)),

@@ -42,12 +42,13 @@ pub fn text(r: &Report) -> String {
     let fp = &i.largest_footprint;
     let _ = writeln!(
         out,
-        "largest node: {} members, {} queued updates, {} suspicions, {} probes, {} relays, {} to reconnect, \
+        "largest node: {} members, {} queued updates, {} suspicions, {} probes, {} last looks, {} relays, {} to reconnect, \
          {} reaps, {} graves",
         fp.members,
         fp.broadcasts,
         fp.suspicions,
         fp.probes,
+        fp.last_looks,
         fp.relays,
         fp.reconnect_pool,
         fp.reaps,

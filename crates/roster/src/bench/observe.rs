@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow};
-use roster_agent::eventlog::parse_rfc3339_ms;
+use roster_eventlog::parse_rfc3339_ms;
 use serde_json::Value;
 
 pub fn now_ms() -> u64 {

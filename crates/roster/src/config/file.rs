@@ -51,6 +51,11 @@ impl FileConfig {
             } else {
                 &mut file.settings
             };
+            // `[tag]` and `[meta]` (the name before tags) are `[tags]` by other names.
+            let key = match key.as_str() {
+                "tag" | "meta" => "tags".to_owned(),
+                _ => key,
+            };
             part.insert(key, value);
         }
         Ok(file)

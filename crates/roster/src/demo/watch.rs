@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
 use roster_agent::MemberInfo;
-use roster_agent::eventlog::parse_rfc3339_ms;
+use roster_eventlog::parse_rfc3339_ms;
 use serde::Deserialize;
 
 use super::cluster::Cluster;

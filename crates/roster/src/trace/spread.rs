@@ -123,7 +123,9 @@ impl Hop {
         let own = |via: Option<&str>| {
             matches!(
                 via,
-                None | Some("probe" | "indirect-probe" | "suspicion-timeout" | "self")
+                None | Some(
+                    "probe" | "indirect-probe" | "suspicion-timeout" | "self" | "force-leave"
+                )
             )
         };
         self.told_by().is_none()

@@ -16,10 +16,12 @@ fn line(node: &str, kind: Kind, time_ms: u64, via: &str, from: Option<&str>) -> 
         addr: "10.0.0.4:7946".to_owned(),
         joined_at_ms: JOINED,
         incarnation: 2,
+        tags: Default::default(),
         via: Some(via.to_owned()),
         from: from.map(str::to_owned),
         to: Vec::new(),
         holder_addr: None,
+        holder_joined_at_ms: None,
         user: None,
     }
 }

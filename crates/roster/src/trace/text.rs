@@ -29,6 +29,7 @@ pub fn how(hop: &Hop) -> String {
         "probe" => "its own probe went unanswered".to_owned(),
         "indirect-probe" => "its own probe and ping-reqs went unanswered".to_owned(),
         "self" => "the member's own word".to_owned(),
+        "force-leave" => "an operator forced it out (force-leave)".to_owned(),
         "suspicion-timeout" => "its suspicion timed out".to_owned(),
         told @ ("gossip" | "sync") => format!("told ({told}), by a member its log does not name"),
         other => format!("first-hand ({other})"),
