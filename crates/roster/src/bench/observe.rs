@@ -98,16 +98,29 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     })
 }
 
-/// CPU time a process has used (user and system). `/proc/PID/schedstat` counts nanoseconds; where it is
-/// missing, `/proc/PID/stat` counts clock ticks of 10 ms, too coarse for one agent but fine summed over many.
+/// CPU time a process's live threads have used (user and system); a thread that ended takes its time along.
+/// `/proc/PID/task/*/schedstat` counts nanoseconds; where it is missing, `/proc/PID/stat` counts clock ticks
+/// of 10 ms, too coarse for one agent but fine summed over many.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
-        && let Some(ns) = text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-    {
-        return Ok(Duration::from_nanos(ns));
+    // Every thread's, not the main thread's alone: another implementation (memberlist's Go runtime) runs its
+    // work on other threads, and a roster agent writes its snapshots on a blocking thread.
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        let mut total = 0u64;
+        let mut read = false;
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat"))
+                && let Some(ns) = text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            {
+                total += ns;
+                read = true;
+            }
+        }
+        if read {
+            return Ok(Duration::from_nanos(total));
+        }
     }
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
