@@ -47,6 +47,7 @@ mod node;
 mod probe;
 pub mod query;
 mod round_clock;
+mod schedule;
 mod suspicion;
 mod time;
 pub mod user_event;

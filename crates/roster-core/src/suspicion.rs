@@ -225,6 +225,91 @@ impl Suspicion {
     }
 }
 
+/// The suspicion timers a node runs: at most one per member, each for one instance at one incarnation.
+#[derive(Clone, Debug, Default)]
+pub struct Suspicions {
+    running: Vec<Suspicion>,
+}
+
+impl Suspicions {
+    /// Starts `suspicion`, in place of any other of the same member.
+    pub fn start(&mut self, suspicion: Suspicion) {
+        self.end(suspicion.member.name());
+        self.running.push(suspicion);
+    }
+
+    /// Ends the suspicion of the member named `name`, if one runs.
+    pub fn end(&mut self, name: &str) {
+        self.running.retain(|s| s.member.name() != name);
+    }
+
+    /// Ends every suspicion.
+    pub fn clear(&mut self) {
+        self.running.clear();
+    }
+
+    /// How many run.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// When the earliest suspicion is up.
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.running.iter().map(Suspicion::deadline).min()
+    }
+
+    /// The suspicion of `member` at `incarnation`, if it is the one running.
+    pub fn of(&self, member: &Identity, incarnation: u32) -> Option<&Suspicion> {
+        self.running
+            .iter()
+            .find(|s| s.member.same_instance(member) && s.incarnation == incarnation)
+    }
+
+    /// The suspicion of `member` at `incarnation`, to change.
+    pub fn of_mut(&mut self, member: &Identity, incarnation: u32) -> Option<&mut Suspicion> {
+        self.running
+            .iter_mut()
+            .find(|s| s.member.same_instance(member) && s.incarnation == incarnation)
+    }
+
+    /// Every suspicion, to change.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Suspicion> {
+        self.running.iter_mut()
+    }
+
+    /// Moves every suspicion that is up at `now` to `until`.
+    pub fn postpone_due(&mut self, now: Time, until: Time) {
+        self.running
+            .iter_mut()
+            .filter(|s| s.deadline() <= now)
+            .for_each(|s| s.postpone(until));
+    }
+
+    /// The position of a suspicion that is up at `now`, if any.
+    pub fn first_due(&self, now: Time) -> Option<usize> {
+        self.running.iter().position(|s| s.deadline() <= now)
+    }
+
+    /// The suspicion at `at` (from [`Suspicions::first_due`]).
+    pub fn at_mut(&mut self, at: usize) -> &mut Suspicion {
+        &mut self.running[at]
+    }
+
+    /// Stops and returns the suspicion at `at`.
+    pub fn take(&mut self, at: usize) -> Suspicion {
+        self.running.swap_remove(at)
+    }
+
+    /// Whether ack `seq` from the member named `from` answers a last look; that suspicion then waits until
+    /// `until`.
+    pub fn answer_look(&mut self, from: &str, seq: u32, until: Time) -> bool {
+        self.running
+            .iter_mut()
+            .filter(|s| s.member.name() == from)
+            .any(|s| s.look_answered(seq, until))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +415,33 @@ mod tests {
         assert!(!witnessed.wants_look(), "its own probe failed: no look");
         witnessed.witness();
         assert!(!witnessed.wants_look());
+    }
+
+    #[test]
+    fn a_member_has_one_suspicion_and_the_earliest_deadline_is_the_parts() {
+        let mut running = Suspicions::default();
+        assert_eq!(running.next_deadline(), None);
+        running.start(suspicion(0));
+        let mut later = suspicion(4);
+        later.incarnation = 4;
+        running.start(later);
+        assert_eq!(
+            running.len(),
+            1,
+            "a new suspicion replaces the member's old one"
+        );
+        let id = Arc::clone(&running.at_mut(0).member);
+        assert!(running.of(&id, 3).is_none());
+        assert!(running.of(&id, 4).is_some());
+        assert_eq!(running.next_deadline(), Some(Time::ZERO + BOUNDS.max));
+        assert_eq!(running.first_due(Time::ZERO + BOUNDS.min), None);
+        running.postpone_due(Time::ZERO + BOUNDS.max, Time::ZERO + BOUNDS.second_hand);
+        assert_eq!(
+            running.next_deadline(),
+            Some(Time::ZERO + BOUNDS.second_hand)
+        );
+        assert_eq!(running.first_due(Time::ZERO + BOUNDS.second_hand), Some(0));
+        running.end("m9");
+        assert_eq!(running.len(), 0);
     }
 }

@@ -75,9 +75,8 @@ impl<R: Rng> Node<R> {
             // a member suspected by mistake has that long everywhere to refute. Another list's verdict still
             // brings this list's own deadline forward to that moment.
             let min = self.config.timers(self.list.active_count()).suspicion_min;
-            if let Some(s) = self.suspicions.iter_mut().find(|s| {
-                s.member.same_instance(&claim.identity) && s.incarnation == claim.incarnation
-            }) && now < s.started() + min
+            if let Some(s) = self.suspicions.of_mut(&claim.identity, claim.incarnation)
+                && now < s.started() + min
             {
                 let at = s.started() + min;
                 s.hasten(at);
@@ -114,8 +113,7 @@ impl<R: Rng> Node<R> {
                 if current.state == State::Suspect {
                     self.start_suspicion(now, &current, previous.as_ref(), accuser.clone());
                 } else {
-                    self.suspicions
-                        .retain(|s| s.member.name() != current.name());
+                    self.suspicions.end(current.name());
                 }
                 if previous.as_ref().is_some_and(|p| p.state == State::Alive)
                     && current.state != State::Alive

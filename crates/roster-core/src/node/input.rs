@@ -102,9 +102,7 @@ impl<R: Rng> Node<R> {
                     self.on_ack(now, seq, &sender, false, round_clock)
                 }
                 Message::Nack { seq } => {
-                    if let Some(probe) = self.probes.iter_mut().find(|p| p.seq == seq) {
-                        probe.nacks += 1;
-                    }
+                    self.exchanges.count_nack(seq);
                 }
                 Message::PingReq { seq, target, addr } => {
                     self.relay(now, &sender, seq, target, addr)

@@ -65,7 +65,7 @@ impl<R: Rng> Node<R> {
         }
         self.leave = Some(Leave::new(now + self.config.leave_timeout));
         self.join = None;
-        self.probes.clear();
+        self.exchanges.clear_probes();
         let current = self.list.local();
         let local = Member {
             incarnation: current.incarnation.saturating_add(1),

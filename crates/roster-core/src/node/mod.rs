@@ -20,9 +20,10 @@ use crate::graves::Graves;
 use crate::member::{Identity, IdentityError, Member, Meta, State};
 use crate::membership::{Applied, Membership};
 use crate::message::Update;
-use crate::probe::{Probe, Relay, RttEstimator, Schedule};
+use crate::probe::{Exchanges, RttEstimator};
 use crate::round_clock::RoundClock;
-use crate::suspicion::Suspicion;
+use crate::schedule::Schedule;
+use crate::suspicion::Suspicions;
 use crate::time::Time;
 use crate::user_event::Recent;
 mod claims;
@@ -145,14 +146,12 @@ pub struct Node<R = SmallRng> {
     schedule: Schedule,
     /// The clock the schedule numbers rounds by, agreed with the members this node probes.
     round_clock: RoundClock,
-    probes: Vec<Probe>,
-    relays: Vec<Relay>,
-    suspicions: Vec<Suspicion>,
+    exchanges: Exchanges,
+    suspicions: Suspicions,
     broadcasts: BroadcastQueue,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
-    next_seq: u32,
     gossip_cursor: usize,
     /// Quick syncs still due after a join.
     catch_up_syncs: usize,
@@ -214,14 +213,12 @@ impl<R: Rng> Node<R> {
             round_clock: RoundClock::default(),
             list: Membership::new(local.clone()),
             name,
-            probes: Vec::new(),
-            relays: Vec::new(),
-            suspicions: Vec::new(),
+            suspicions: Suspicions::default(),
             broadcasts: BroadcastQueue::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            next_seq: rng.random(),
+            exchanges: Exchanges::after_seq(rng.random()),
             gossip_cursor: rng.random::<u32>() as usize,
             catch_up_syncs: 0,
             quiet_merge: false,
@@ -327,13 +324,14 @@ impl<R: Rng> Node<R> {
 
     /// How much this node holds, by part.
     pub fn footprint(&self) -> Footprint {
+        let (probes, last_looks) = self.exchanges.probes_by_kind();
         Footprint {
             members: self.list.len(),
             broadcasts: self.broadcasts.len(),
             suspicions: self.suspicions.len(),
-            probes: self.probes.iter().filter(|p| !p.last_look).count(),
-            last_looks: self.probes.iter().filter(|p| p.last_look).count(),
-            relays: self.relays.len(),
+            probes,
+            last_looks,
+            relays: self.exchanges.relay_count(),
             reconnect_pool: self.reconnects.len(),
             reaps: self.reaps.len(),
             graves: self.graves.len(),
@@ -436,8 +434,7 @@ impl<R: Rng> Node<R> {
     }
 
     fn next_seq(&mut self) -> u32 {
-        self.next_seq = self.next_seq.wrapping_add(1);
-        self.next_seq
+        self.exchanges.next_seq()
     }
 
     /// This node as the source of a claim it makes itself (a failed probe, a suspicion that timed out).

@@ -94,7 +94,7 @@ impl<R: Rng> Node<R> {
             return;
         }
         self.standby = true;
-        self.probes.clear();
+        self.exchanges.clear_probes();
         self.suspicions.clear();
         let claimant = self.list.local().clone();
         self.note_conflict(holder.clone(), claimant);

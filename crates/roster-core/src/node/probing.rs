@@ -58,7 +58,7 @@ impl<R: Rng> Node<R> {
         // Ping-req needs a helper's own timeout plus a round trip on each leg; on a fast network the verdict
         // comes well before the period ends, which is time a suspicion can use.
         let window = (timeout + base * 2 + self.config.max_rtt).min(self.config.probe_interval);
-        self.probes.push(Probe {
+        self.exchanges.start_probe(Probe {
             seq,
             target,
             started: now,
@@ -109,8 +109,7 @@ impl<R: Rng> Node<R> {
         over_stream: bool,
         round_clock: Option<u32>,
     ) {
-        if let Some(at) = self.relays.iter().position(|r| r.seq == seq) {
-            let relay = self.relays.swap_remove(at);
+        if let Some(relay) = self.exchanges.take_relay(seq) {
             self.send(
                 relay.requester,
                 None,
@@ -125,10 +124,9 @@ impl<R: Rng> Node<R> {
         if self.goodbye_answered(seq, &sender.name) {
             return;
         }
-        let Some(at) = self.probes.iter().position(|p| p.seq == seq) else {
+        let Some(probe) = self.exchanges.take_probe(seq) else {
             return;
         };
-        let probe = self.probes.swap_remove(at);
         if probe.last_look {
             self.answer_last_look(now, seq, probe.target.name());
             return;
@@ -158,13 +156,13 @@ impl<R: Rng> Node<R> {
 
     pub(super) fn advance_probes(&mut self, now: Time) {
         let mut at = 0;
-        while at < self.probes.len() {
-            let probe = &self.probes[at];
+        while at < self.exchanges.probe_count() {
+            let probe = self.exchanges.probe_at(at);
             if probe.helpers.is_none() && now >= probe.direct_deadline {
                 self.ask_helpers(now, at);
                 at += 1;
             } else if probe.helpers.is_some() && now >= probe.deadline {
-                let probe = self.probes.swap_remove(at);
+                let probe = self.exchanges.take_probe_at(at);
                 // An unanswered last look is the suspicion's to end, at this same deadline.
                 if !probe.last_look {
                     self.probe_failed(now, probe);
@@ -177,9 +175,10 @@ impl<R: Rng> Node<R> {
 
     /// The direct ping went unanswered: ask `k` helpers to try, ping once more, and try over a stream.
     pub(super) fn ask_helpers(&mut self, now: Time, at: usize) {
-        let (seq, target) = (self.probes[at].seq, Arc::clone(&self.probes[at].target));
+        let probe = self.exchanges.probe_at(at);
+        let (seq, target) = (probe.seq, Arc::clone(&probe.target));
         let helpers = self.random_members(self.config.indirect_checks, Some(target.name()), true);
-        self.probes[at].helpers = Some(helpers.len());
+        self.exchanges.probe_at(at).helpers = Some(helpers.len());
         let request = Message::PingReq {
             seq,
             target: Arc::from(target.name()),
@@ -280,10 +279,7 @@ impl<R: Rng> Node<R> {
     ) -> Vec<Arc<Identity>> {
         let others: Vec<Arc<Identity>> = self
             .suspicions
-            .iter()
-            .find(|s| {
-                s.member.same_instance(&suspect.identity) && s.incarnation == suspect.incarnation
-            })
+            .of(&suspect.identity, suspect.incarnation)
             .into_iter()
             .flat_map(|s| s.accusers())
             .filter(|name| ***name != *self.name)
@@ -331,7 +327,7 @@ impl<R: Rng> Node<R> {
             .get(&target)
             .map(|m| Arc::clone(&m.identity))
             .filter(|id| id.addr() == addr);
-        if receiver.is_none() || self.relays.len() >= self.config.max_pending_relays {
+        if receiver.is_none() || self.exchanges.relays_full(self.config.max_pending_relays) {
             self.reply(sender, &[Message::Nack { seq }], None);
             return;
         }
@@ -347,7 +343,7 @@ impl<R: Rng> Node<R> {
             None,
         );
         let timeout = self.rtt.timeout(&self.config);
-        self.relays.push(Relay {
+        self.exchanges.start_relay(Relay {
             seq: own_seq,
             requester: sender.addr,
             requester_seq: seq,
@@ -357,15 +353,7 @@ impl<R: Rng> Node<R> {
     }
 
     pub(super) fn expire_relays(&mut self, now: Time) {
-        let mut nacks = Vec::new();
-        self.relays.retain_mut(|relay| {
-            if relay.nack_at.is_some_and(|at| now >= at) {
-                relay.nack_at = None;
-                nacks.push((relay.requester, relay.requester_seq));
-            }
-            now < relay.expires
-        });
-        for (requester, seq) in nacks {
+        for (requester, seq) in self.exchanges.expire_relays(now) {
             self.send(requester, None, &[Message::Nack { seq }], None);
         }
     }

@@ -28,8 +28,6 @@ impl<R: Rng> Node<R> {
         if already {
             return;
         }
-        self.suspicions
-            .retain(|s| s.member.name() != current.name());
         let timers = self.config.timers(self.list.active_count());
         // Confirmations can only come from alive members other than this node and the accuser.
         let expected = self
@@ -37,7 +35,7 @@ impl<R: Rng> Node<R> {
             .suspicion_confirmations
             .min(self.list.count(State::Alive).saturating_sub(2));
         let witnessed = accuser.as_deref() == Some(&*self.name);
-        self.suspicions.push(Suspicion::new(
+        self.suspicions.start(Suspicion::new(
             Arc::clone(&current.identity),
             current.incarnation,
             accuser,
@@ -56,9 +54,7 @@ impl<R: Rng> Node<R> {
     /// Another member suspects a member this node already suspects: count it, and pass the confirmation on.
     pub(super) fn confirm_suspicion(&mut self, claim: &Member, accuser: Option<Arc<str>>) {
         let Some(accuser) = accuser else { return };
-        let Some(suspicion) = self.suspicions.iter_mut().find(|s| {
-            s.member.same_instance(&claim.identity) && s.incarnation == claim.incarnation
-        }) else {
+        let Some(suspicion) = self.suspicions.of_mut(&claim.identity, claim.incarnation) else {
             return;
         };
         if *accuser == *self.name {
@@ -121,18 +117,15 @@ impl<R: Rng> Node<R> {
             // again they would spread. Its suspicions wait, and get a whole `suspicion_min` after it can talk
             // again for their subjects to refute them.
             let later = now + self.config.timers(self.list.active_count()).suspicion_min;
-            self.suspicions
-                .iter_mut()
-                .filter(|s| s.deadline() <= now)
-                .for_each(|s| s.postpone(later));
+            self.suspicions.postpone_due(now, later);
             return;
         }
-        while let Some(at) = self.suspicions.iter().position(|s| s.deadline() <= now) {
-            if self.suspicions[at].wants_look() {
+        while let Some(at) = self.suspicions.first_due(now) {
+            if self.suspicions.at_mut(at).wants_look() {
                 self.take_last_look(now, at);
                 continue;
             }
-            let mut suspicion = self.suspicions.swap_remove(at);
+            let mut suspicion = self.suspicions.take(at);
             suspicion.look_failed();
             let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
                 continue;
@@ -159,19 +152,19 @@ impl<R: Rng> Node<R> {
     /// live member that this node never saw fail itself.
     fn take_last_look(&mut self, now: Time, at: usize) {
         let seq = self.next_seq();
-        let target = Arc::clone(&self.suspicions[at].member);
+        let target = Arc::clone(&self.suspicions.at_mut(at).member);
         let Some(current) = self.list.get(target.name()).cloned() else {
             // Gone from the list: nothing to look at, and the suspicion ends at its deadline.
-            self.suspicions[at].start_look(seq, now);
+            self.suspicions.at_mut(at).start_look(seq, now);
             return;
         };
         // The suspicion rides along, so that a suspect that had not heard of it refutes in its ack.
         let suspicion = Update {
             member: current,
-            accuser: self.suspicions[at].accusers().next().cloned(),
+            accuser: self.suspicions.at_mut(at).accusers().next().cloned(),
         };
         let until = self.start_probe(now, target, seq, Some(&suspicion), true);
-        self.suspicions[at].start_look(seq, until);
+        self.suspicions.at_mut(at).start_look(seq, until);
         self.stats.last_looks += 1;
     }
 
@@ -179,9 +172,6 @@ impl<R: Rng> Node<R> {
     /// suspect's refutation.
     pub(super) fn answer_last_look(&mut self, now: Time, seq: u32, from: &str) -> bool {
         let wait = self.config.timers(self.list.active_count()).suspicion_min;
-        self.suspicions
-            .iter_mut()
-            .filter(|s| s.member.name() == from)
-            .any(|s| s.look_answered(seq, now + wait))
+        self.suspicions.answer_look(from, seq, now + wait)
     }
 }

@@ -7,6 +7,7 @@ use crate::broadcast::Priority;
 use crate::codec;
 use crate::event::ProbeOutcome;
 use crate::message::Message;
+use crate::probe::Probe;
 
 const EPOCH: Time = Time::SIM_EPOCH;
 

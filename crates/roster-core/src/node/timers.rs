@@ -79,13 +79,9 @@ impl<R: Rng> Node<R> {
     /// When `timer` is next due, if it is armed.
     pub(super) fn deadline(&self, timer: Timer) -> Option<Time> {
         match timer {
-            Timer::Suspicion => self.suspicions.iter().map(|s| s.deadline()).min(),
-            Timer::Probe => self.probes.iter().map(|p| p.next_deadline()).min(),
-            Timer::Relay => self
-                .relays
-                .iter()
-                .map(|r| r.nack_at.unwrap_or(r.expires).min(r.expires))
-                .min(),
+            Timer::Suspicion => self.suspicions.next_deadline(),
+            Timer::Probe => self.exchanges.next_probe_deadline(),
+            Timer::Relay => self.exchanges.next_relay_deadline(),
             Timer::ProbeRound => self
                 .participating()
                 .then(|| self.schedule.next_time(&self.list))
