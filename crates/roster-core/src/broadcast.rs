@@ -134,11 +134,15 @@ impl BroadcastQueue {
         let Some(&rank) = self.updates.get(heard.name()) else {
             return;
         };
-        let same = self.order.get(&rank).and_then(Queued::update).is_some_and(|queued| {
-            queued.identity.same_instance(&heard.identity)
-                && queued.incarnation == heard.incarnation
-                && queued.state == heard.state
-        });
+        let same = self
+            .order
+            .get(&rank)
+            .and_then(Queued::update)
+            .is_some_and(|queued| {
+                queued.identity.same_instance(&heard.identity)
+                    && queued.incarnation == heard.incarnation
+                    && queued.state == heard.state
+            });
         if same && rank.priority.0 == Priority::Routine {
             let item = self.remove(rank);
             if rank.transmits + 1 < limit {
@@ -549,8 +553,13 @@ mod tests {
         queue.heard_again(&update("joined", 1, State::Alive).member, 3);
         let other_instance = Member::new(
             Arc::new(
-                Identity::new("joined", "10.0.0.1:7946".parse().unwrap(), 2, Default::default())
-                    .unwrap(),
+                Identity::new(
+                    "joined",
+                    "10.0.0.1:7946".parse().unwrap(),
+                    2,
+                    Default::default(),
+                )
+                .unwrap(),
             ),
             0,
             State::Alive,

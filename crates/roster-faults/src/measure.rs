@@ -123,9 +123,14 @@ pub fn wait_converged(cluster: &Cluster, bound: Duration) -> Result<Duration, St
         .iter()
         .map(|&i| Expect::alive(cluster.name(i)))
         .collect();
-    poll_lists(cluster, &running, &expect, SystemTime::now(), bound, |polls| {
-        Duration::from_millis(100 * (1u64 << polls.min(10))).min(Duration::from_secs(1))
-    })
+    poll_lists(
+        cluster,
+        &running,
+        &expect,
+        SystemTime::now(),
+        bound,
+        |polls| Duration::from_millis(100 * (1u64 << polls.min(10))).min(Duration::from_secs(1)),
+    )
 }
 
 /// How fast one crash was found.

@@ -145,9 +145,10 @@ fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
 /// The name of the program the agents ran, for the report: `roster` unless `--agent-program` named another.
 fn agent_name(options: &Options) -> String {
     match &options.other_program {
-        Some(path) => path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        Some(path) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
         None => "roster".to_owned(),
     }
 }
