@@ -210,14 +210,6 @@ impl BroadcastQueue {
         self.order.is_empty()
     }
 
-    /// Whether any queued item is urgent news (or a refutation): the queue keeps those first.
-    pub fn has_urgent(&self) -> bool {
-        self.order
-            .keys()
-            .next()
-            .is_some_and(|rank| rank.priority.0 >= Priority::Urgent)
-    }
-
     /// How urgently the queued update about `name` goes out, if one is queued.
     #[cfg(test)]
     pub(crate) fn priority_of(&self, name: &str) -> Option<Priority> {
@@ -570,16 +562,6 @@ mod tests {
         assert_eq!(queue.transmits("joined"), Some(2));
         queue.heard_again(&joined.member, 3);
         assert!(queue.is_empty(), "heard three times, the limit: retired");
-    }
-
-    #[test]
-    fn urgent_news_is_known_to_be_queued_behind_routine_news_too() {
-        let mut queue = BroadcastQueue::default();
-        assert!(!queue.has_urgent());
-        queue.push(&update("joined", 0, State::Alive), Priority::Routine);
-        assert!(!queue.has_urgent());
-        queue.push(&update("suspect", 1, State::Suspect), Priority::Urgent);
-        assert!(queue.has_urgent());
     }
 
     #[test]

@@ -15,23 +15,13 @@ impl<R: Rng> Node<R> {
     /// Sends pending updates to the next `gossip_fanout` members along the ring. Walking the ring rather than
     /// drawing at random means one node's successive sends of an update reach distinct members, so in a small
     /// cluster a single node's retransmissions already cover everyone.
-    ///
-    /// A round with only routine news queued (joins, tag changes, user events) goes to one member: such news
-    /// races no timer, and a cold start queues a join of every member on every member, N² log N sends in all,
-    /// which a thousand members on one machine cannot afford at the full fanout. Urgent news (suspicions,
-    /// failures, leaves, refutations) keeps the full fanout, and takes routine news along in its packets.
     pub(super) fn gossip(&mut self, now: Time) {
         self.next_gossip = now + self.config.gossip_interval;
         let len = self.list.active_count();
-        let fanout = if self.broadcasts.has_urgent() || self.awaiting_goodbye_answers() {
-            self.config.gossip_fanout
-        } else {
-            1
-        };
         let mut sent = 0;
         for _ in 0..len {
             let goodbye = self.awaiting_goodbye_answers();
-            if sent == fanout || (self.broadcasts.is_empty() && !goodbye) {
+            if sent == self.config.gossip_fanout || (self.broadcasts.is_empty() && !goodbye) {
                 break;
             }
             self.gossip_cursor = self.gossip_cursor.wrapping_add(1);
