@@ -31,8 +31,12 @@ use crate::streams;
 use crate::subscription::LogPlace;
 use crate::transport::{MAX_DATAGRAM, Wire};
 
-/// Shortest pause between two snapshot writes while the list keeps changing.
+/// Shortest pause between two snapshot writes while the list keeps changing, per [`SNAPSHOT_SCALE_MEMBERS`]
+/// members: a write costs time and disk in proportion to the list, so a bigger list is written less often
+/// (every 16 s at 1,000 members). Any one member in it is enough to rejoin through, so an older snapshot
+/// loses little; the write right after joining is not paced.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+const SNAPSHOT_SCALE_MEMBERS: usize = 64;
 /// Most datagrams handled in one go once the socket is readable, before timers, commands and sends get a turn:
 /// draining a burst in batches keeps the kernel's buffer from overflowing, and the bound keeps a flood from
 /// starving the probe schedule.
@@ -544,10 +548,10 @@ impl Driver {
     fn store_snapshot_in_background(&mut self) {
         use std::sync::atomic::Ordering;
         self.snapshot_dirty = false;
-        self.snapshot_due = Instant::now() + SNAPSHOT_EVERY;
         let Some((dir, snapshot)) = self.snapshot() else {
             return;
         };
+        self.snapshot_due = Instant::now() + snapshot_pause(snapshot.members.len() + 1);
         // One write at a time; a change during a write leaves the flag dirty for the next turn.
         if self.snapshot_writing.swap(true, Ordering::AcqRel) {
             self.snapshot_dirty = true;
@@ -572,10 +576,29 @@ impl Driver {
     }
 }
 
+/// The pause after a snapshot of `members` before the next write.
+fn snapshot_pause(members: usize) -> Duration {
+    let scale = members.div_ceil(SNAPSHOT_SCALE_MEMBERS).max(1);
+    SNAPSHOT_EVERY * u32::try_from(scale).unwrap_or(u32::MAX)
+}
+
 fn setup_buffer(udp: &UdpSocket) -> usize {
     socket2::SockRef::from(udp).recv_buffer_size().unwrap_or(0)
 }
 
 fn config_of(shared: &Shared) -> roster_core::Config {
     shared.lock().node.config().clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_writes_are_paced_by_the_size_of_the_list() {
+        assert_eq!(snapshot_pause(1), Duration::from_secs(1));
+        assert_eq!(snapshot_pause(64), Duration::from_secs(1));
+        assert_eq!(snapshot_pause(65), Duration::from_secs(2));
+        assert_eq!(snapshot_pause(1000), Duration::from_secs(16));
+    }
 }

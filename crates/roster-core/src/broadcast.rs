@@ -7,11 +7,17 @@
 //! updates first, as many as fit, so fresh news goes out before old news is repeated, and among equally sent
 //! updates the oldest, so that under more news than packets can carry none waits forever. An update retires
 //! after `limit` sends (SWIM's λ·log N, computed by the caller from the current cluster size, so news about a
-//! joiner is sized by the cluster it enters). Updates are kept encoded: filling a packet is a copy.
+//! joiner is sized by the cluster it enters). Updates are kept encoded, and the queue is kept in sending order
+//! (a send moves an update one step back), so filling a packet is a copy of its first items however many wait:
+//! during a cold start hundreds do, on every member.
 //!
 //! Failure notices remember whom they were sent to, for the `sent` line of the event log.
 
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use hashbrown::HashMap;
 
 use crate::codec;
 use crate::member::{Identity, Member, State};
@@ -21,12 +27,8 @@ use crate::message::{Message, Update};
 struct Queued {
     subject: Subject,
     bytes: Vec<u8>,
-    transmits: u32,
-    /// Insertion order: among equally sent updates of one priority the oldest goes first.
-    id: u64,
     /// Receivers so far, for failure notices only.
     receivers: Option<Vec<Arc<Identity>>>,
-    priority: Priority,
 }
 
 /// What queued news is about.
@@ -71,6 +73,16 @@ pub enum Priority {
     Refutation,
 }
 
+/// A queued item's place in the sending order: higher priority first, then the least sent, then the oldest.
+/// The queue is kept in this order, so filling a packet reads it from the front instead of sorting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    priority: Reverse<Priority>,
+    transmits: u32,
+    /// Insertion order: among equally sent items of one priority the oldest goes first.
+    id: u64,
+}
+
 /// A failure notice that will not be sent again, and everyone it reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetiredFailure {
@@ -83,7 +95,11 @@ pub struct RetiredFailure {
 /// The queue.
 #[derive(Debug, Default)]
 pub struct BroadcastQueue {
-    items: Vec<Queued>,
+    order: BTreeMap<Rank, Queued>,
+    /// Where the queued update about each member sits in `order`.
+    updates: HashMap<Box<str>, Rank>,
+    /// How many queued items have each encoded length: a packet with less room than the shortest is full.
+    lengths: BTreeMap<usize, usize>,
     next_id: u64,
 }
 
@@ -92,30 +108,67 @@ impl BroadcastQueue {
     /// was a failure notice already sent to someone.
     pub fn push(&mut self, update: &Update, priority: Priority) -> Option<RetiredFailure> {
         let retired = self
-            .items
-            .iter()
-            .position(|q| q.update().is_some_and(|m| m.name() == update.member.name()))
-            .and_then(|at| retire(self.items.swap_remove(at)));
+            .updates
+            .get(update.member.name())
+            .copied()
+            .and_then(|rank| retire(self.remove(rank)));
         let mut bytes = Vec::with_capacity(32);
         codec::encode_update(&mut bytes, update);
         let receivers = (update.member.state == State::Failed).then(Vec::new);
-        self.items.push(Queued {
-            subject: Subject::Update(update.member.clone()),
-            bytes,
-            transmits: 0,
-            id: self.next_id,
-            receivers,
+        self.insert(
             priority,
-        });
-        self.next_id += 1;
+            Queued {
+                subject: Subject::Update(update.member.clone()),
+                bytes,
+                receivers,
+            },
+        );
         retired
+    }
+
+    /// Counts `heard`, routine news this member just received again from another, as one send of the same
+    /// update queued here: whoever sent it already holds it, so the rumour is spreading without this member's
+    /// help. Urgent news is left alone: a missed suspicion or failure leaves a list wrong, a slower join only
+    /// leaves it late until the next sync. An update so counted `limit` times retires.
+    pub fn heard_again(&mut self, heard: &Member, limit: u32) {
+        let Some(&rank) = self.updates.get(heard.name()) else {
+            return;
+        };
+        let same = self
+            .order
+            .get(&rank)
+            .and_then(Queued::update)
+            .is_some_and(|queued| {
+                queued.identity.same_instance(&heard.identity)
+                    && queued.incarnation == heard.incarnation
+                    && queued.state == heard.state
+            });
+        if same && rank.priority.0 == Priority::Routine {
+            let item = self.remove(rank);
+            if rank.transmits + 1 < limit {
+                let heard_once_more = Rank {
+                    transmits: rank.transmits + 1,
+                    ..rank
+                };
+                self.insert_at(heard_once_more, item);
+            }
+        }
     }
 
     /// Queues the notice that `claimant` was refused a name `holder` keeps, replacing an older notice about
     /// the same name. Only members that speak wire version 2 get it.
     pub fn push_conflict(&mut self, holder: &Member, claimant: &Member) {
-        self.items
-            .retain(|q| !matches!(&q.subject, Subject::Conflict(m) if m.name() == claimant.name()));
+        let older: Vec<Rank> = self
+            .order
+            .iter()
+            .filter(
+                |(_, q)| matches!(&q.subject, Subject::Conflict(m) if m.name() == claimant.name()),
+            )
+            .map(|(rank, _)| *rank)
+            .collect();
+        for rank in older {
+            self.remove(rank);
+        }
         let mut bytes = Vec::with_capacity(64);
         codec::encode_message(
             &mut bytes,
@@ -124,57 +177,49 @@ impl BroadcastQueue {
                 claimant: claimant.clone(),
             },
         );
-        self.items.push(Queued {
-            subject: Subject::Conflict(claimant.clone()),
-            bytes,
-            transmits: 0,
-            id: self.next_id,
-            receivers: None,
-            priority: Priority::Urgent,
-        });
-        self.next_id += 1;
+        self.insert(
+            Priority::Urgent,
+            Queued {
+                subject: Subject::Conflict(claimant.clone()),
+                bytes,
+                receivers: None,
+            },
+        );
     }
 
     /// Queues a user event or a query, already encoded as one message; only members that speak wire version
     /// 3 get it. Routine news: it is sent as often as any update.
     pub fn push_event(&mut self, bytes: Vec<u8>) {
-        self.items.push(Queued {
-            subject: Subject::Event,
-            bytes,
-            transmits: 0,
-            id: self.next_id,
-            receivers: None,
-            priority: Priority::Routine,
-        });
-        self.next_id += 1;
+        self.insert(
+            Priority::Routine,
+            Queued {
+                subject: Subject::Event,
+                bytes,
+                receivers: None,
+            },
+        );
     }
 
     /// Number of queued updates.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.order.len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.order.is_empty()
     }
 
     /// How urgently the queued update about `name` goes out, if one is queued.
     #[cfg(test)]
     pub(crate) fn priority_of(&self, name: &str) -> Option<Priority> {
-        self.items
-            .iter()
-            .find(|q| q.update().is_some_and(|m| m.name() == name))
-            .map(|q| q.priority)
+        self.updates.get(name).map(|rank| rank.priority.0)
     }
 
     /// How many times the queued update about `name` has been sent, if one is queued.
     #[cfg(test)]
     pub fn transmits(&self, name: &str) -> Option<u32> {
-        self.items
-            .iter()
-            .find(|q| q.update().is_some_and(|m| m.name() == name))
-            .map(|q| q.transmits)
+        self.updates.get(name).map(|rank| rank.transmits)
     }
 
     /// Appends queued updates to `buf` while it stays within `mtu` bytes, counting a send for each, and retires
@@ -192,66 +237,112 @@ impl BroadcastQueue {
         skip: Option<&str>,
         retired: &mut Vec<RetiredFailure>,
     ) {
-        if self.items.is_empty() || buf.len() >= mtu {
+        if self.order.is_empty() || buf.len() >= mtu {
             return;
         }
-        // Refutations first, then other urgent news, then routine news; within each, the least sent first, and
-        // among equally sent the oldest, so that a steady stream of fresh news cannot hold older news back
-        // forever.
-        self.items.sort_unstable_by(|a, b| {
-            b.priority
-                .cmp(&a.priority)
-                .then(a.transmits.cmp(&b.transmits))
-                .then(a.id.cmp(&b.id))
-        });
         // A suspicion or failure notice about the receiver itself goes first: it is the one member that can
         // answer it, and in a flood of news (a partition healing) it would otherwise wait its turn for seconds.
-        if let Some(receiver) = receiver
-            && let Some(at) = self.items.iter().position(|q| {
-                q.update().is_some_and(|m| {
-                    matches!(m.state, State::Suspect | State::Failed)
-                        && m.identity.same_instance(receiver)
-                })
-            })
-            && at != 0
-        {
-            let about_receiver = self.items.remove(at);
-            self.items.insert(0, about_receiver);
-        }
-        let mut sent_any = false;
-        for item in &mut self.items {
+        let about_receiver = receiver.and_then(|receiver| {
+            let rank = *self.updates.get(receiver.name())?;
+            let member = self.order.get(&rank)?.update()?;
+            (matches!(member.state, State::Suspect | State::Failed)
+                && member.identity.same_instance(receiver))
+            .then_some(rank)
+        });
+        // Then refutations, other urgent news and routine news, in the queue's order.
+        let shortest = self.lengths.keys().next().copied().unwrap_or(0);
+        let mut sent = Vec::new();
+        // Puts `item` in the packet if it fits and may go; says whether the packet has room for more.
+        let mut put = |rank: Rank, item: &mut Queued| {
             let skipped = skip.is_some() && item.update().map(Member::name) == skip;
-            if skipped || version < item.since_version() || buf.len() + item.bytes.len() > mtu {
-                continue;
+            if !skipped && version >= item.since_version() && buf.len() + item.bytes.len() <= mtu {
+                buf.extend_from_slice(&item.bytes);
+                if let (Some(receivers), Some(receiver)) = (&mut item.receivers, receiver)
+                    && !receivers.iter().any(|r| r.same_instance(receiver))
+                {
+                    receivers.push(Arc::clone(receiver));
+                }
+                sent.push(rank);
             }
-            buf.extend_from_slice(&item.bytes);
-            item.transmits += 1;
-            sent_any = true;
-            if let (Some(receivers), Some(receiver)) = (&mut item.receivers, receiver)
-                && !receivers.iter().any(|r| r.same_instance(receiver))
-            {
-                receivers.push(Arc::clone(receiver));
+            mtu - buf.len() >= shortest
+        };
+        if let Some(rank) = about_receiver {
+            put(rank, self.order.get_mut(&rank).expect("found above"));
+        }
+        for (rank, item) in &mut self.order {
+            if Some(*rank) != about_receiver && !put(*rank, item) {
+                break;
             }
         }
-        if !sent_any {
+        if sent.is_empty() {
             return;
         }
-        let mut at = 0;
-        while at < self.items.len() {
-            let item = &self.items[at];
-            let limit = if item.priority >= Priority::Urgent {
+        for rank in sent {
+            let item = self.remove(rank);
+            let sent_once_more = Rank {
+                transmits: rank.transmits + 1,
+                ..rank
+            };
+            self.insert_at(sent_once_more, item);
+        }
+        // Those sent their limit retire; so do any over a limit that fell with the cluster's size. Within one
+        // priority the most sent are last.
+        for priority in [Priority::Refutation, Priority::Urgent, Priority::Routine] {
+            let limit = if priority >= Priority::Urgent {
                 urgent_limit
             } else {
                 limit
             };
-            if item.transmits >= limit {
-                if let Some(failure) = retire(self.items.swap_remove(at)) {
+            let from = Rank {
+                priority: Reverse(priority),
+                transmits: limit,
+                id: 0,
+            };
+            let to = Rank {
+                priority: Reverse(priority),
+                transmits: u32::MAX,
+                id: u64::MAX,
+            };
+            let done: Vec<Rank> = self.order.range(from..=to).map(|(rank, _)| *rank).collect();
+            for rank in done {
+                if let Some(failure) = retire(self.remove(rank)) {
                     retired.push(failure);
                 }
-            } else {
-                at += 1;
             }
         }
+    }
+
+    /// Queues a new item, not yet sent, behind every older one of its priority.
+    fn insert(&mut self, priority: Priority, item: Queued) {
+        let rank = Rank {
+            priority: Reverse(priority),
+            transmits: 0,
+            id: self.next_id,
+        };
+        self.next_id += 1;
+        self.insert_at(rank, item);
+    }
+
+    fn insert_at(&mut self, rank: Rank, item: Queued) {
+        if let Some(member) = item.update() {
+            self.updates.insert(member.name().into(), rank);
+        }
+        *self.lengths.entry(item.bytes.len()).or_default() += 1;
+        self.order.insert(rank, item);
+    }
+
+    fn remove(&mut self, rank: Rank) -> Queued {
+        let item = self.order.remove(&rank).expect("a queued rank");
+        if let Some(member) = item.update() {
+            self.updates.remove(member.name());
+        }
+        if let Some(count) = self.lengths.get_mut(&item.bytes.len()) {
+            *count -= 1;
+            if *count == 0 {
+                self.lengths.remove(&item.bytes.len());
+            }
+        }
+        item
     }
 }
 
@@ -441,6 +532,47 @@ mod tests {
             1,
             "one receiver, named once however often it was sent to"
         );
+    }
+
+    #[test]
+    fn routine_news_heard_again_counts_as_sent_and_retires_at_its_limit() {
+        let mut queue = BroadcastQueue::default();
+        let joined = update("joined", 0, State::Alive);
+        queue.push(&joined, Priority::Routine);
+        queue.heard_again(&joined.member, 3);
+        assert_eq!(queue.transmits("joined"), Some(1));
+        // Another instance, incarnation or state is different news, not the same rumour heard again.
+        queue.heard_again(&update("joined", 1, State::Alive).member, 3);
+        let other_instance = Member::new(
+            Arc::new(
+                Identity::new(
+                    "joined",
+                    "10.0.0.1:7946".parse().unwrap(),
+                    2,
+                    Default::default(),
+                )
+                .unwrap(),
+            ),
+            0,
+            State::Alive,
+        );
+        queue.heard_again(&other_instance, 3);
+        assert_eq!(queue.transmits("joined"), Some(1));
+        queue.heard_again(&joined.member, 3);
+        assert_eq!(queue.transmits("joined"), Some(2));
+        queue.heard_again(&joined.member, 3);
+        assert!(queue.is_empty(), "heard three times, the limit: retired");
+    }
+
+    #[test]
+    fn urgent_news_heard_again_is_still_sent_its_whole_limit() {
+        let mut queue = BroadcastQueue::default();
+        let suspect = update("suspect", 1, State::Suspect);
+        queue.push(&suspect, Priority::Urgent);
+        for _ in 0..5 {
+            queue.heard_again(&suspect.member, 3);
+        }
+        assert_eq!(queue.transmits("suspect"), Some(0));
     }
 
     #[test]

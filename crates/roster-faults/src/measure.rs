@@ -78,6 +78,21 @@ pub fn wait_lists(
     since: SystemTime,
     bound: Duration,
 ) -> Result<Duration, String> {
+    poll_lists(cluster, observers, expect, since, bound, |_| {
+        Duration::from_millis(100)
+    })
+}
+
+/// Polls until `observers` list `expect`, pausing `pause(polls so far)` between polls.
+fn poll_lists(
+    cluster: &Cluster,
+    observers: &[usize],
+    expect: &[Expect],
+    since: SystemTime,
+    bound: Duration,
+    pause: impl Fn(u32) -> Duration,
+) -> Result<Duration, String> {
+    let mut polls = 0;
     loop {
         let elapsed = since.elapsed().unwrap_or_default();
         let mismatch = observers
@@ -86,19 +101,36 @@ pub fn wait_lists(
         match mismatch {
             None => return Ok(elapsed),
             Some(m) if elapsed >= bound => return Err(format!("after {elapsed:?}: {m}")),
-            Some(_) => std::thread::sleep(Duration::from_millis(100)),
+            Some(_) => std::thread::sleep(pause(polls)),
         }
+        polls += 1;
     }
 }
 
+/// How long the startup barrier may take for `hosts` agents started together: 30 s, and 250 ms more per
+/// host, since a cold start's joins reach every list in time that grows with the cluster (and a hundred
+/// agents share the machine's cores).
+pub fn converge_bound(hosts: usize) -> Duration {
+    Duration::from_secs(30) + Duration::from_millis(250) * u32::try_from(hosts).unwrap_or(u32::MAX)
+}
+
 /// Waits until every running agent lists every running agent alive; the startup barrier of each scenario.
+/// Polls every 100 ms at first and backs off to one poll a second, so that a hundred agents answering full
+/// lists do not slow the start they are waiting for.
 pub fn wait_converged(cluster: &Cluster, bound: Duration) -> Result<Duration, String> {
     let running = cluster.running();
     let expect: Vec<Expect> = running
         .iter()
         .map(|&i| Expect::alive(cluster.name(i)))
         .collect();
-    wait_lists(cluster, &running, &expect, SystemTime::now(), bound)
+    poll_lists(
+        cluster,
+        &running,
+        &expect,
+        SystemTime::now(),
+        bound,
+        |polls| Duration::from_millis(100 * (1u64 << polls.min(10))).min(Duration::from_secs(1)),
+    )
 }
 
 /// How fast one crash was found.

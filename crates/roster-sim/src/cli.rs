@@ -71,8 +71,8 @@ pub struct SimArgs {
     /// Write SVG charts into this directory.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// A named scenario: crash (the default), spec, lifeguard, partition, joins, churn, or nemesis (random
-    /// fault schedules within what the protocol promises, checked against its invariants).
+    /// A named scenario: crash (the default), spec, lifeguard, partition, joins, coldstart, churn, or nemesis
+    /// (random fault schedules within what the protocol promises, checked against its invariants).
     #[arg(long, default_value = "crash")]
     pub scenario: String,
     /// Run one nemesis plan again, from the file a nemesis wrote for a violation it shrank.
@@ -193,7 +193,7 @@ fn default_runs(scenario: &str) -> usize {
         "spec" => 34,
         "nemesis" => 20,
         "crash" => 1,
-        "joins" => 3,
+        "joins" | "coldstart" => 3,
         _ => 5,
     }
 }

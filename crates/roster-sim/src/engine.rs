@@ -44,6 +44,9 @@ pub struct World {
     pub converge_check: Duration,
     /// Seeds given to a joining node.
     pub join_seeds: usize,
+    /// Whether joining nodes are given the first `join_seeds` nodes as seeds, as a fleet started from one
+    /// configuration is, rather than running nodes drawn at random.
+    pub fixed_seeds: bool,
     /// How the machines' clocks disagree.
     pub clocks: Clocks,
     /// Whether a join makes the engine wait for every list to agree (a check that costs N^2 lookups every
@@ -76,6 +79,7 @@ impl World {
             duration: Duration::from_secs(60),
             converge_check: Duration::from_millis(250),
             join_seeds: 2,
+            fixed_seeds: false,
             clocks: Clocks::default(),
             watch_joins: true,
             user_events: Vec::new(),

@@ -286,7 +286,22 @@ impl Sim {
         }
     }
 
-    /// Starts a new process at slot `i`, joining through a few running nodes.
+    /// A few running nodes, drawn at random, for a joiner to join through.
+    fn random_seeds(&mut self, running: &[usize]) -> Vec<std::net::SocketAddr> {
+        let mut seeds = Vec::new();
+        for _ in 0..self.world.join_seeds.min(running.len()) * 4 {
+            let seed = addr_of(running[self.rng.random_range(0..running.len())]);
+            if !seeds.contains(&seed) {
+                seeds.push(seed);
+            }
+            if seeds.len() == self.world.join_seeds {
+                break;
+            }
+        }
+        seeds
+    }
+
+    /// Starts a new process at slot `i`, joining through its seeds.
     fn start(&mut self, i: usize, how: Start) {
         let now = self.now;
         let clock = match how {
@@ -320,16 +335,14 @@ impl Sim {
             return;
         };
         let running: Vec<usize> = self.running_nodes().collect();
-        let mut seeds = Vec::new();
-        for _ in 0..self.world.join_seeds.min(running.len()) * 4 {
-            let seed = addr_of(running[self.rng.random_range(0..running.len())]);
-            if !seeds.contains(&seed) {
-                seeds.push(seed);
-            }
-            if seeds.len() == self.world.join_seeds {
-                break;
-            }
-        }
+        let seeds = if self.world.fixed_seeds {
+            (0..self.world.join_seeds.min(self.slots.len()))
+                .filter(|&s| s != i)
+                .map(addr_of)
+                .collect()
+        } else {
+            self.random_seeds(&running)
+        };
         node.join(clock.now_at(now), &seeds);
         self.metrics.replaced(i);
         let slot = &mut self.slots[i];

@@ -5,6 +5,8 @@
 //! - `lifeguard`: slow and frozen members under 10 % loss, plus 3 crashes: no live member may be failed.
 //! - `partition`: the cluster splits in two, each side fails the other, the split heals: time to merge.
 //! - `joins`: a cluster grows from one member by a stream of joins: time until every list has everyone.
+//! - `coldstart`: three seeds, then every other member within two seconds, each joining through the seeds (a
+//!   fleet started together): time until every list has everyone.
 //! - `churn`: leaves and restarts with a new `joined_at`: time until every list shows each.
 
 use std::time::{Duration, Instant};
@@ -111,11 +113,20 @@ enum Kind {
     Lifeguard,
     Partition,
     Joins,
+    ColdStart,
     Churn,
 }
 
 /// The names `--scenario` accepts.
-pub const SCENARIOS: &[&str] = &["crash", "spec", "lifeguard", "partition", "joins", "churn"];
+pub const SCENARIOS: &[&str] = &[
+    "crash",
+    "spec",
+    "lifeguard",
+    "partition",
+    "joins",
+    "coldstart",
+    "churn",
+];
 
 /// The cells of scenario `name`, from the user's parameters (`explicit_nodes` and `explicit_loss` narrow the spec
 /// matrix when given).
@@ -185,6 +196,17 @@ pub fn cells(
             base.clone(),
             Kind::Joins,
         )],
+        "coldstart" => {
+            let params = Params {
+                nodes: base.nodes.max(4),
+                ..base.clone()
+            };
+            vec![cell(
+                format!("coldstart n={}", params.nodes),
+                params,
+                Kind::ColdStart,
+            )]
+        }
         "churn" => {
             let params = Params {
                 nodes: base.nodes.max(8),
@@ -207,6 +229,9 @@ pub fn cells(
 pub fn run_seed(seed: u64, run: usize) -> u64 {
     seed.wrapping_add((run as u64).wrapping_mul(roster_core::mix::GAMMA))
 }
+
+/// The members a cold start begins with, which every other member joins through.
+const COLD_START_SEEDS: usize = 3;
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -294,6 +319,24 @@ impl Cell {
                     .enumerate()
                 {
                     let at = secs(1.0 + 10.0 * b as f64 / batches as f64);
+                    world
+                        .faults
+                        .push(Scheduled::new(at, Fault::Join(chunk.to_vec())));
+                }
+                world.duration = p.duration.max(Duration::from_secs(45));
+            }
+            Kind::ColdStart => {
+                // The seeds run first; everyone else starts within two seconds, in the order of their slots.
+                world.initial = COLD_START_SEEDS;
+                world.join_seeds = COLD_START_SEEDS;
+                world.fixed_seeds = true;
+                let joiners: Vec<usize> = (COLD_START_SEEDS..n).collect();
+                let batches = 20.min(joiners.len()).max(1);
+                for (b, chunk) in joiners
+                    .chunks(joiners.len().div_ceil(batches).max(1))
+                    .enumerate()
+                {
+                    let at = secs(1.0 + 2.0 * b as f64 / batches as f64);
                     world
                         .faults
                         .push(Scheduled::new(at, Fault::Join(chunk.to_vec())));
@@ -444,7 +487,7 @@ impl Cell {
                 }
                 s.require(!s.convergence.is_empty(), "no heal was watched".into());
             }
-            Kind::Joins | Kind::Churn => {
+            Kind::Joins | Kind::ColdStart | Kind::Churn => {
                 s.judge_mistakes();
                 s.judge_news(deadline);
                 for c in s.convergence.clone() {

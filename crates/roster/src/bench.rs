@@ -10,11 +10,12 @@ mod cluster;
 mod observe;
 mod report;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use roster_agent::MemberInfo;
+use roster_agent::SelfInfo;
 use roster_core::mix::SplitMix64;
 
 use crate::BadInput;
@@ -64,6 +65,10 @@ pub struct ClusterArgs {
     /// Log level of the agents (their stderr goes to the scratch directory)
     #[arg(long, default_value = "warn")]
     pub agent_log_level: String,
+    /// Run this program as every agent instead of this roster binary, with the same flags and read the same
+    /// way, to compare another membership implementation under the same workload (see bench/memberlist)
+    #[arg(long, value_name = "PATH")]
+    pub agent_program: Option<PathBuf>,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -90,9 +95,27 @@ fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     if args.quiet < Duration::from_secs(1) {
         return Err(BadInput("--quiet must be at least 1s (one protocol period)".into()).into());
     }
+    if args.keyring && args.agent_program.is_some() {
+        return Err(BadInput(
+            "--keyring is roster's own encryption; it cannot be combined with --agent-program"
+                .into(),
+        )
+        .into());
+    }
+    let program = match &args.agent_program {
+        Some(path) if !path.is_file() => {
+            return Err(
+                BadInput(format!("--agent-program {}: no such file", path.display())).into(),
+            );
+        }
+        Some(path) => path.clone(),
+        None => std::env::current_exe().context("cannot find this program's own binary")?,
+    };
     crate::interrupt::catch_signals()?;
     let seed = args.seed.unwrap_or_else(|| now_ms() % 100_000);
     let options = Options {
+        program,
+        other_program: args.agent_program.clone(),
         seeds: args.seeds,
         keyring: args.keyring,
         log_level: args.agent_log_level.clone(),
@@ -119,6 +142,17 @@ fn cluster(args: &ClusterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The name of the program the agents ran, for the report: `roster` unless `--agent-program` named another.
+fn agent_name(options: &Options) -> String {
+    match &options.other_program {
+        Some(path) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        None => "roster".to_owned(),
+    }
+}
+
 fn conditions(load_start: Option<f64>) -> Conditions {
     Conditions {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -143,6 +177,7 @@ fn full_run(
         None
     };
     Ok(ClusterReport {
+        agent: agent_name(options),
         nodes: args.nodes,
         seed,
         keyring: args.keyring,
@@ -174,6 +209,7 @@ fn cold_starts(
     let mut sorted = converged_ms.clone();
     sorted.sort_unstable();
     Ok(ColdStarts {
+        agent: agent_name(options),
         nodes: args.nodes,
         seed,
         runs: converged_ms,
@@ -222,19 +258,45 @@ fn converge(cluster: &mut Cluster, nodes: usize, first_start: u64) -> anyhow::Re
         })
         .collect();
     per_agent.sort_unstable();
+    let (cpu_ms, packets, bytes) = start_cost(cluster, &client)?;
     Ok(Convergence {
         start_span_ms: cluster.last_start_ms.saturating_sub(first_start),
         from_last_start_ms: *per_agent.last().unwrap_or(&0),
         agent_median_ms: per_agent[per_agent.len() / 2],
+        start_cpu_ms: Spread::of(&cpu_ms),
+        start_packets: Spread::of(&packets),
+        start_bytes: Spread::of(&bytes),
     })
 }
 
+/// What each agent spent from its start until every list was whole: CPU (from `/proc`, read first), and
+/// packets and payload bytes sent (from its counters).
+fn start_cost(
+    cluster: &Cluster,
+    client: &ureq::Agent,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let mut cpu_ms = Vec::with_capacity(cluster.agents.len());
+    for agent in &cluster.agents {
+        let pid = agent.pid().context("an agent stopped while starting")?;
+        cpu_ms.push(observe::cpu_time(pid)?.as_secs_f64() * 1000.0);
+    }
+    let (mut packets, mut bytes) = (Vec::new(), Vec::new());
+    for agent in &cluster.agents {
+        let c = Counters::parse(&observe::get(client, agent.http, "/metrics")?);
+        packets.push((c.udp_packets + c.tcp_packets) as f64);
+        bytes.push((c.udp_bytes + c.tcp_bytes) as f64);
+    }
+    Ok((cpu_ms, packets, bytes))
+}
+
+/// Whether every agent says it holds `nodes` members active. `/v1/self` carries the count, so the check costs
+/// the same small answer per agent at any size (a thousand full lists would be tens of megabytes of JSON).
 fn every_list_full(cluster: &Cluster, client: &ureq::Agent, nodes: usize) -> anyhow::Result<bool> {
     for agent in &cluster.agents {
-        let body = observe::get(client, agent.http, "/v1/members")?;
-        let members: Vec<MemberInfo> =
-            serde_json::from_str(&body).context("an agent's member list did not parse")?;
-        if members.iter().filter(|m| m.state == "alive").count() != nodes {
+        let body = observe::get(client, agent.http, "/v1/self")?;
+        let local: SelfInfo =
+            serde_json::from_str(&body).context("an agent's /v1/self did not parse")?;
+        if local.active_members != nodes {
             return Ok(false);
         }
     }
@@ -298,7 +360,7 @@ fn quiet(cluster: &mut Cluster, args: &ClusterArgs) -> anyhow::Result<Quiet> {
     let mut rates = Rates::default();
     let mut cpu_percent = Vec::with_capacity(pids.len());
     let mut per_agent_packets = Vec::with_capacity(pids.len());
-    let (mut suspicions, mut probe_failures) = (0, 0);
+    let (mut suspicions, mut probe_failures) = (Some(0), Some(0));
     for (s, e) in start.iter().zip(&end) {
         let secs = e.counters_at.duration_since(s.counters_at).as_secs_f64();
         let per_s = |a: u64, b: u64| b.saturating_sub(a) as f64 / secs;
@@ -315,8 +377,13 @@ fn quiet(cluster: &mut Cluster, args: &ClusterArgs) -> anyhow::Result<Quiet> {
         rates.tcp_packets += agent.tcp_packets / n;
         rates.udp_bytes += agent.udp_bytes / n;
         rates.tcp_bytes += agent.tcp_bytes / n;
-        suspicions += b.suspicions.saturating_sub(a.suspicions);
-        probe_failures += b.probe_failures.saturating_sub(a.probe_failures);
+        let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+        suspicions = suspicions
+            .zip(delta(a.suspicions, b.suspicions))
+            .map(|(t, d)| t + d);
+        probe_failures = probe_failures
+            .zip(delta(a.probe_failures, b.probe_failures))
+            .map(|(t, d)| t + d);
         let cpu_secs = e.cpu_at.duration_since(s.cpu_at).as_secs_f64();
         cpu_percent.push(100.0 * e.cpu.saturating_sub(s.cpu).as_secs_f64() / cpu_secs);
     }

@@ -91,6 +91,14 @@ impl<R: Rng> Node<R> {
                     State::Failed if *sender.name != *self.name => {
                         self.reconnects.corroborate(&claim.identity)
                     }
+                    // Gossip this list already holds: the rumour spreads without this member (see
+                    // `BroadcastQueue::heard_again`), which in a cold start halves the packets each join costs.
+                    State::Alive if !from_sync && *sender.name != *self.name => {
+                        let limit = self
+                            .config
+                            .retransmit_limit(self.list.active_count(), false);
+                        self.broadcasts.heard_again(&claim, limit);
+                    }
                     _ => {}
                 }
             }
@@ -126,10 +134,21 @@ impl<R: Rng> Node<R> {
                 };
                 let kind = change_kind(previous.as_ref(), &current);
                 let priority = news_priority(previous.as_ref(), &current, kind);
-                // A member this list first hears of from a full sync as failed or left is the sender's old
-                // news, not this list's: it takes it in without passing it on (a joiner would otherwise spread
-                // a seed's stale verdicts from a partition just healed).
-                let learned = from_sync && previous.is_none() && !current.state.is_active();
+                // A seed's answer to this node's join, when it holds more than a packet carries, is the cluster
+                // as it stands, not news: each member in it is known wherever the seed's list came from, and
+                // whoever first heard of it is still spreading it. The joiner takes them in without passing
+                // them on (see `quiet_merge`). Otherwise, in a cold start, every joiner would send its seed's
+                // whole list λ log N times, N squared news in all: at 1,000 members the joins took longer to
+                // reach every list than the deadline allows (the simulator's `joins` scenario), and agents on
+                // one machine drowned in their own gossip. A member first heard of as failed or left in any
+                // full list is likewise the sender's old verdict (perhaps from a partition just healed), taken
+                // in without being passed on. The sender's own entry is always news (a joiner announcing itself
+                // to its seed), and so is what later syncs bring: after a partition heals, that is how each side
+                // hears of the other.
+                let learned = from_sync
+                    && previous.is_none()
+                    && *claim.name() != *sender.name
+                    && (!current.state.is_active() || self.quiet_merge);
                 if !learned {
                     self.enqueue(
                         Update {

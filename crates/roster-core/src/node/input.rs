@@ -262,7 +262,10 @@ impl<R: Rng> Node<R> {
                         // answer's view whole, a few members to ask again or the seed's whole list.
                         self.forget_members();
                     }
+                    let bytes: usize = members.iter().map(codec::member_len).sum();
+                    self.quiet_merge = self.join.is_some() && bytes > self.config.mtu;
                     self.merge(now, members, &mut sender);
+                    self.quiet_merge = false;
                     // A seed answered, and this node's name is not held by another live process there.
                     if self.join.is_some() && !self.name_taken {
                         self.join = None;

@@ -157,6 +157,11 @@ pub struct Node<R = SmallRng> {
     gossip_cursor: usize,
     /// Quick syncs still due after a join.
     catch_up_syncs: usize,
+    /// Set while merging a seed's answer to this node's join that holds more than a packet carries: the members
+    /// new in it are taken in without being passed on (see `apply`). A small answer is passed on as news: it
+    /// costs a few packets, and while the cluster is small that redundancy is what gets every join into every
+    /// list quickly (one member's few sends along the ring reach only part of it).
+    quiet_merge: bool,
     /// Distinct members whose probes failed since this node's last successful probe.
     recent_failures: Vec<Arc<Identity>>,
     started: bool,
@@ -219,6 +224,7 @@ impl<R: Rng> Node<R> {
             exchanges: Exchanges::after_seq(rng.random()),
             gossip_cursor: rng.random::<u32>() as usize,
             catch_up_syncs: 0,
+            quiet_merge: false,
             recent_failures: Vec::new(),
             started: false,
             next_gossip: Time::ZERO,

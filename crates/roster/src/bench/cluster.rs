@@ -41,6 +41,10 @@ pub fn sleep(total: Duration) -> anyhow::Result<()> {
 /// How to start the agents.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The program every agent runs: this roster binary, or another that takes its flags.
+    pub program: PathBuf,
+    /// The other program, when it is not this roster binary.
+    pub other_program: Option<PathBuf>,
     /// Agents the others join through; they start first and are waited for.
     pub seeds: usize,
     /// Encrypt all traffic with a fresh shared keyring.
@@ -98,7 +102,7 @@ impl Cluster {
     /// Starts `nodes` agents: the seeds one after another (each waited for), then all the others at once, each
     /// joining through every seed. Returns as soon as the last process is spawned.
     pub fn start(nodes: usize, options: &Options) -> anyhow::Result<Cluster> {
-        let exe = std::env::current_exe().context("cannot find this program's own binary")?;
+        let exe = options.program.clone();
         let dir =
             std::env::temp_dir().join(format!("roster-bench-{}-{}", std::process::id(), now_ms()));
         std::fs::create_dir_all(&dir)

@@ -37,15 +37,16 @@ pub fn get(client: &ureq::Agent, http: u16, path: &str) -> anyhow::Result<String
         .map_err(|e| anyhow!("GET {path} on port {http}: {e}"))
 }
 
-/// The protocol counters of one agent at one moment.
+/// The protocol counters of one agent at one moment. Another program run as the agent may not count
+/// suspicions or failed probes: those are `None` then.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {
     pub udp_packets: u64,
     pub tcp_packets: u64,
     pub udp_bytes: u64,
     pub tcp_bytes: u64,
-    pub suspicions: u64,
-    pub probe_failures: u64,
+    pub suspicions: Option<u64>,
+    pub probe_failures: Option<u64>,
 }
 
 impl Counters {
@@ -64,8 +65,8 @@ impl Counters {
                 r#"roster_sent_packets_total{transport="tcp"}"# => c.tcp_packets = value,
                 r#"roster_sent_bytes_total{transport="udp"}"# => c.udp_bytes = value,
                 r#"roster_sent_bytes_total{transport="tcp"}"# => c.tcp_bytes = value,
-                "roster_suspicions_total" => c.suspicions = value,
-                "roster_probe_failures_total" => c.probe_failures = value,
+                "roster_suspicions_total" => c.suspicions = Some(value),
+                "roster_probe_failures_total" => c.probe_failures = Some(value),
                 _ => {}
             }
         }
@@ -97,16 +98,29 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     })
 }
 
-/// CPU time a process has used (user and system). `/proc/PID/schedstat` counts nanoseconds; where it is
-/// missing, `/proc/PID/stat` counts clock ticks of 10 ms, too coarse for one agent but fine summed over many.
+/// CPU time a process's live threads have used (user and system); a thread that ended takes its time along.
+/// `/proc/PID/task/*/schedstat` counts nanoseconds; where it is missing, `/proc/PID/stat` counts clock ticks
+/// of 10 ms, too coarse for one agent but fine summed over many.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
-        && let Some(ns) = text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-    {
-        return Ok(Duration::from_nanos(ns));
+    // Every thread's, not the main thread's alone: another implementation (memberlist's Go runtime) runs its
+    // work on other threads, and a roster agent writes its snapshots on a blocking thread.
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        let mut total = 0u64;
+        let mut read = false;
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat"))
+                && let Some(ns) = text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            {
+                total += ns;
+                read = true;
+            }
+        }
+        if read {
+            return Ok(Duration::from_nanos(total));
+        }
     }
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;

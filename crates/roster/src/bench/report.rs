@@ -22,6 +22,12 @@ pub struct Convergence {
     pub from_last_start_ms: u64,
     /// The same, for the median agent.
     pub agent_median_ms: u64,
+    /// CPU each agent used from its start until every list was whole, in milliseconds.
+    pub start_cpu_ms: Spread,
+    /// Packets (UDP and TCP) each agent sent from its start until every list was whole.
+    pub start_packets: Spread,
+    /// Payload bytes each agent sent from its start until every list was whole.
+    pub start_bytes: Spread,
 }
 
 /// Sent per member per second, averaged over all members.
@@ -69,8 +75,9 @@ pub struct Quiet {
     pub anon_kib: Spread,
     pub cpu_percent_of_core: Spread,
     /// Suspicions started or heard of during the window, summed over agents: 0 in a healthy quiet cluster.
-    pub suspicions: u64,
-    pub probe_failures: u64,
+    /// `None` when the agents do not count them.
+    pub suspicions: Option<u64>,
+    pub probe_failures: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,6 +142,8 @@ impl Crash {
 
 #[derive(Debug, Serialize)]
 pub struct ClusterReport {
+    /// The program the agents ran: `roster`, or the one given with `--agent-program`.
+    pub agent: String,
     pub nodes: usize,
     pub seed: u64,
     pub keyring: bool,
@@ -146,6 +155,8 @@ pub struct ClusterReport {
 
 #[derive(Debug, Serialize)]
 pub struct ColdStarts {
+    /// The program the agents ran.
+    pub agent: String,
     pub nodes: usize,
     pub seed: u64,
     /// Convergence of each cold start, from the last agent's start.
@@ -153,6 +164,15 @@ pub struct ColdStarts {
     pub median_ms: u64,
     pub max_ms: u64,
     pub conditions: Conditions,
+}
+
+/// How the table names the agents' program: nothing for roster's own.
+fn program(agent: &str) -> String {
+    if agent == "roster" {
+        String::new()
+    } else {
+        format!(" of {agent}")
+    }
 }
 
 fn ms(t: Option<u64>) -> String {
@@ -179,8 +199,9 @@ impl ClusterReport {
         let r = &q.per_member_per_s;
         let _ = writeln!(
             s,
-            "roster bench cluster: {} agents{}, seed {}",
+            "roster bench cluster: {} agents{}{}, seed {}",
             self.nodes,
+            program(&self.agent),
             if self.keyring { ", encrypted" } else { "" },
             self.seed
         );
@@ -193,10 +214,25 @@ impl ClusterReport {
             ms(Some(c.agent_median_ms)),
             ms(Some(c.start_span_ms))
         );
+        let count = |c: Option<u64>| c.map_or_else(|| "uncounted".to_owned(), |c| c.to_string());
+        let _ = writeln!(
+            s,
+            "start, per agent   {:.1} ms CPU, {:.0} packets, {:.1} KiB sent until then (median; max {:.1} ms, \
+             {:.0}, {:.1} KiB)",
+            c.start_cpu_ms.median,
+            c.start_packets.median,
+            c.start_bytes.median / 1024.0,
+            c.start_cpu_ms.max,
+            c.start_packets.max,
+            c.start_bytes.max / 1024.0
+        );
         let _ = writeln!(
             s,
             "quiet window       {:.1} s after {:.0} s settling; {} suspicions, {} failed probes",
-            q.window_s, q.settle_s, q.suspicions, q.probe_failures
+            q.window_s,
+            q.settle_s,
+            count(q.suspicions),
+            count(q.probe_failures)
         );
         let _ = writeln!(s, "per member per second         total      udp      tcp");
         let _ = writeln!(
@@ -271,9 +307,10 @@ impl ColdStarts {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "roster bench cluster: {} cold starts of {} agents",
+            "roster bench cluster: {} cold starts of {} agents{}",
             self.runs.len(),
-            self.nodes
+            self.nodes,
+            program(&self.agent)
         );
         let _ = writeln!(s, "machine            {}", load(&self.conditions));
         let runs: Vec<String> = self.runs.iter().map(|&t| ms(Some(t))).collect();
