@@ -126,35 +126,6 @@ impl BroadcastQueue {
         retired
     }
 
-    /// Counts `heard`, routine news this member just received again from another, as one send of the same
-    /// update queued here: whoever sent it already holds it, so the rumour is spreading without this member's
-    /// help. Urgent news is left alone: a missed suspicion or failure leaves a list wrong, a slower join only
-    /// leaves it late until the next sync. An update so counted `limit` times retires.
-    pub fn heard_again(&mut self, heard: &Member, limit: u32) {
-        let Some(&rank) = self.updates.get(heard.name()) else {
-            return;
-        };
-        let same = self
-            .order
-            .get(&rank)
-            .and_then(Queued::update)
-            .is_some_and(|queued| {
-                queued.identity.same_instance(&heard.identity)
-                    && queued.incarnation == heard.incarnation
-                    && queued.state == heard.state
-            });
-        if same && rank.priority.0 == Priority::Routine {
-            let item = self.remove(rank);
-            if rank.transmits + 1 < limit {
-                let heard_once_more = Rank {
-                    transmits: rank.transmits + 1,
-                    ..rank
-                };
-                self.insert_at(heard_once_more, item);
-            }
-        }
-    }
-
     /// Queues the notice that `claimant` was refused a name `holder` keeps, replacing an older notice about
     /// the same name. Only members that speak wire version 2 get it.
     pub fn push_conflict(&mut self, holder: &Member, claimant: &Member) {
@@ -532,47 +503,6 @@ mod tests {
             1,
             "one receiver, named once however often it was sent to"
         );
-    }
-
-    #[test]
-    fn routine_news_heard_again_counts_as_sent_and_retires_at_its_limit() {
-        let mut queue = BroadcastQueue::default();
-        let joined = update("joined", 0, State::Alive);
-        queue.push(&joined, Priority::Routine);
-        queue.heard_again(&joined.member, 3);
-        assert_eq!(queue.transmits("joined"), Some(1));
-        // Another instance, incarnation or state is different news, not the same rumour heard again.
-        queue.heard_again(&update("joined", 1, State::Alive).member, 3);
-        let other_instance = Member::new(
-            Arc::new(
-                Identity::new(
-                    "joined",
-                    "10.0.0.1:7946".parse().unwrap(),
-                    2,
-                    Default::default(),
-                )
-                .unwrap(),
-            ),
-            0,
-            State::Alive,
-        );
-        queue.heard_again(&other_instance, 3);
-        assert_eq!(queue.transmits("joined"), Some(1));
-        queue.heard_again(&joined.member, 3);
-        assert_eq!(queue.transmits("joined"), Some(2));
-        queue.heard_again(&joined.member, 3);
-        assert!(queue.is_empty(), "heard three times, the limit: retired");
-    }
-
-    #[test]
-    fn urgent_news_heard_again_is_still_sent_its_whole_limit() {
-        let mut queue = BroadcastQueue::default();
-        let suspect = update("suspect", 1, State::Suspect);
-        queue.push(&suspect, Priority::Urgent);
-        for _ in 0..5 {
-            queue.heard_again(&suspect.member, 3);
-        }
-        assert_eq!(queue.transmits("suspect"), Some(0));
     }
 
     #[test]

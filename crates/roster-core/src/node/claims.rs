@@ -91,14 +91,6 @@ impl<R: Rng> Node<R> {
                     State::Failed if *sender.name != *self.name => {
                         self.reconnects.corroborate(&claim.identity)
                     }
-                    // Gossip this list already holds: the rumour spreads without this member (see
-                    // `BroadcastQueue::heard_again`), which in a cold start halves the packets each join costs.
-                    State::Alive if !from_sync && *sender.name != *self.name => {
-                        let limit = self
-                            .config
-                            .retransmit_limit(self.list.active_count(), false);
-                        self.broadcasts.heard_again(&claim, limit);
-                    }
                     _ => {}
                 }
             }
