@@ -96,9 +96,10 @@ fn a_small_cluster_benchmark_reports_sane_figures_and_cleans_up() {
         (1.9..=2.5).contains(&packets),
         "{packets} packets per member per second in a quiet cluster of 5"
     );
+    // A ping and its ack are about 120 bytes with this member's network coordinate on each.
     let bytes = f(&report, &["quiet", "per_member_per_s", "bytes"]);
     assert!(
-        (10.0..=120.0).contains(&bytes),
+        (10.0..=250.0).contains(&bytes),
         "{bytes} payload bytes per member per second"
     );
     let rss = f(&report, &["quiet", "rss_kib", "max"]);
