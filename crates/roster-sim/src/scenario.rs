@@ -233,6 +233,21 @@ pub fn run_seed(seed: u64, run: usize) -> u64 {
 /// The members a cold start begins with, which every other member joins through.
 const COLD_START_SEEDS: usize = 3;
 
+/// Schedules the members `order` to join in at most `batches` batches, in that order, spread evenly over
+/// `over_s` seconds from 1 s on.
+fn join_in_batches(world: &mut World, order: &[usize], batches: usize, over_s: f64) {
+    let batches = batches.min(order.len()).max(1);
+    for (b, chunk) in order
+        .chunks(order.len().div_ceil(batches).max(1))
+        .enumerate()
+    {
+        let at = secs(1.0 + over_s * b as f64 / batches as f64);
+        world
+            .faults
+            .push(Scheduled::new(at, Fault::Join(chunk.to_vec())));
+    }
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
@@ -313,16 +328,7 @@ impl Cell {
                 for i in (1..order.len()).rev() {
                     order.swap(i, rng.random_range(0..=i));
                 }
-                let batches = 50.min(order.len()).max(1);
-                for (b, chunk) in order
-                    .chunks(order.len().div_ceil(batches).max(1))
-                    .enumerate()
-                {
-                    let at = secs(1.0 + 10.0 * b as f64 / batches as f64);
-                    world
-                        .faults
-                        .push(Scheduled::new(at, Fault::Join(chunk.to_vec())));
-                }
+                join_in_batches(&mut world, &order, 50, 10.0);
                 world.duration = p.duration.max(Duration::from_secs(45));
             }
             Kind::ColdStart => {
@@ -331,16 +337,7 @@ impl Cell {
                 world.join_seeds = COLD_START_SEEDS;
                 world.fixed_seeds = true;
                 let joiners: Vec<usize> = (COLD_START_SEEDS..n).collect();
-                let batches = 20.min(joiners.len()).max(1);
-                for (b, chunk) in joiners
-                    .chunks(joiners.len().div_ceil(batches).max(1))
-                    .enumerate()
-                {
-                    let at = secs(1.0 + 2.0 * b as f64 / batches as f64);
-                    world
-                        .faults
-                        .push(Scheduled::new(at, Fault::Join(chunk.to_vec())));
-                }
+                join_in_batches(&mut world, &joiners, 20, 2.0);
                 world.duration = p.duration.max(Duration::from_secs(45));
             }
             Kind::Churn => {

@@ -20,10 +20,6 @@ fn converged(agents: &[&Agent], names: &[&str]) {
     .expect("the agents did not converge within 15 s");
 }
 
-fn api(agent: &Agent) -> String {
-    format!("127.0.0.1:{}", agent.http)
-}
-
 fn user_lines(agent: &Agent, name: &str) -> Vec<serde_json::Value> {
     agent
         .events()
@@ -41,7 +37,7 @@ fn an_event_reaches_three_agents_once() {
     converged(&[&a1, &a2, &a3], &["a1", "a2", "a3"]);
     // `roster monitor` on a3 streams the event as it arrives.
     let mut monitor = std::process::Command::new(harness::ROSTER)
-        .args(["monitor", "--http", &api(&a3)])
+        .args(["monitor", "--http", &a3.api()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -61,7 +57,7 @@ fn an_event_reaches_three_agents_once() {
     });
     // The stream starts with what happens after it connects: warm-up events until one shows it is open.
     let open = wait_until(Duration::from_secs(15), || {
-        let out = roster(&["event", "--http", &api(&a3), "warm-up"]);
+        let out = roster(&["event", "--http", &a3.api(), "warm-up"]);
         assert!(
             out.status.success(),
             "{}",
@@ -70,7 +66,7 @@ fn an_event_reaches_three_agents_once() {
         seen.recv_timeout(Duration::from_secs(1)).ok()
     });
     assert!(open.is_some(), "roster monitor streamed no user event");
-    let out = roster(&["event", "--http", &api(&a2), "deploy", "v1.2"]);
+    let out = roster(&["event", "--http", &a2.api(), "deploy", "v1.2"]);
     assert!(
         out.status.success(),
         "roster event failed: {}",
@@ -102,7 +98,7 @@ fn an_event_reaches_three_agents_once() {
     }
     // Past the size limit: refused, with the limit and the size.
     let big = "x".repeat(600);
-    let out = roster(&["event", "--http", &api(&a1), "big", &big]);
+    let out = roster(&["event", "--http", &a1.api(), "big", &big]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -119,7 +115,7 @@ fn a_query_gets_three_answers_from_a_handler_script() {
     let a2 = Agent::start_with(&scratch, "a2", &[a1.port], &[handler]);
     let a3 = Agent::start_with(&scratch, "a3", &[a2.port], &[handler]);
     converged(&[&a1, &a2, &a3], &["a1", "a2", "a3"]);
-    let out = roster(&["query", "--http", &api(&a1), "whoami", "--timeout", "3s"]);
+    let out = roster(&["query", "--http", &a1.api(), "whoami", "--timeout", "3s"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -156,7 +152,7 @@ fn a_query_gets_three_answers_from_a_handler_script() {
     let out = roster(&[
         "query",
         "--http",
-        &api(&a1),
+        &a1.api(),
         "whoami",
         "--node",
         "a3",
@@ -216,7 +212,7 @@ fn a_burst_of_one_event_runs_a_coalescing_handler_once_with_the_latest() {
         &[&handler, "--event-handler-coalesce", "1s"],
     );
     for version in ["v1", "v2", "v3"] {
-        let out = roster(&["event", "--http", &api(&a1), "deploy", version]);
+        let out = roster(&["event", "--http", &a1.api(), "deploy", version]);
         assert!(
             out.status.success(),
             "{}",

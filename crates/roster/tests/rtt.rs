@@ -7,10 +7,6 @@ use std::time::Duration;
 
 use harness::{Agent, Scratch, roster, wait_until};
 
-fn api(agent: &Agent) -> String {
-    format!("127.0.0.1:{}", agent.http)
-}
-
 /// The milliseconds in `estimated A <-> B rtt: 0.123 ms`.
 fn millis(line: &str) -> f64 {
     line.trim()
@@ -29,7 +25,7 @@ fn rtt_estimates_loopback_round_trips_and_names_an_unknown_member() {
 
     // Every member places itself within a few probe rounds; r1 then holds everyone's coordinate.
     let between = wait_until(Duration::from_secs(30), || {
-        let out = roster(&["rtt", "r2", "r3", "--http", &api(&r1)]);
+        let out = roster(&["rtt", "r2", "r3", "--http", &r1.api()]);
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -42,7 +38,7 @@ fn rtt_estimates_loopback_round_trips_and_names_an_unknown_member() {
     // Loopback answers in well under a millisecond; the model may be off, but not by tens of milliseconds.
     assert!(millis(&between) < 20.0, "{between}");
 
-    let out = roster(&["rtt", "r2", "--http", &api(&r1)]);
+    let out = roster(&["rtt", "r2", "--http", &r1.api()]);
     let from_agent = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -55,7 +51,7 @@ fn rtt_estimates_loopback_round_trips_and_names_an_unknown_member() {
     );
     assert!(millis(&from_agent) < 20.0, "{from_agent}");
 
-    let out = roster(&["rtt", "nobody", "--http", &api(&r3)]);
+    let out = roster(&["rtt", "nobody", "--http", &r3.api()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

@@ -8,10 +8,6 @@ use std::time::Duration;
 
 use harness::{Agent, Scratch, holds, members, roster, state_of, wait_until};
 
-fn api(agent: &Agent) -> String {
-    format!("127.0.0.1:{}", agent.http)
-}
-
 /// The tags `name` has in `agent`'s list, as `k=v` pairs sorted by key.
 fn tags_in(agent: &Agent, name: &str) -> Option<String> {
     let list = members(agent.http).ok()?;
@@ -58,17 +54,17 @@ fn tags_are_set_at_start_changed_live_filtered_on_and_kept_across_a_restart() {
         "zone=a",
         "rack=7",
         "--http",
-        &api(&t1),
+        &t1.api(),
     ]));
     assert_eq!(said, "rack=7\nrole=web\nzone=a\n");
     wait_until(Duration::from_secs(15), || {
         holds(tags_in(&t2, "t1").as_deref() == Some("rack=7,role=web,zone=a"))
     })
     .expect("t2 does not see t1's new tags within 15 s");
-    let said = stdout(&roster(&["tags", "delete", "rack", "--http", &api(&t1)]));
+    let said = stdout(&roster(&["tags", "delete", "rack", "--http", &t1.api()]));
     assert_eq!(said, "role=web\nzone=a\n");
     assert_eq!(
-        stdout(&roster(&["tags", "list", "--http", &api(&t1)])),
+        stdout(&roster(&["tags", "list", "--http", &t1.api()])),
         "role=web\nzone=a\n"
     );
 
@@ -76,7 +72,7 @@ fn tags_are_set_at_start_changed_live_filtered_on_and_kept_across_a_restart() {
     let web = stdout(&roster(&[
         "members",
         "--http",
-        &api(&t2),
+        &t2.api(),
         "--tag",
         "role=web",
     ]));
@@ -88,7 +84,7 @@ fn tags_are_set_at_start_changed_live_filtered_on_and_kept_across_a_restart() {
     let none = stdout(&roster(&[
         "members",
         "--http",
-        &api(&t2),
+        &t2.api(),
         "--tag",
         "role=web",
         "--tag",
@@ -98,7 +94,7 @@ fn tags_are_set_at_start_changed_live_filtered_on_and_kept_across_a_restart() {
     let alive = stdout(&roster(&[
         "members",
         "--http",
-        &api(&t2),
+        &t2.api(),
         "--status",
         "alive",
     ]));
@@ -106,31 +102,31 @@ fn tags_are_set_at_start_changed_live_filtered_on_and_kept_across_a_restart() {
     let failed = stdout(&roster(&[
         "members",
         "--http",
-        &api(&t2),
+        &t2.api(),
         "--status",
         "failed",
     ]));
     assert!(names(&failed).is_empty(), "{failed}");
-    let detailed = stdout(&roster(&["members", "--http", &api(&t2), "--detailed"]));
+    let detailed = stdout(&roster(&["members", "--http", &t2.api(), "--detailed"]));
     assert!(detailed.contains("role=web,zone=a"), "{detailed}");
 
     // Past the bound: refused, naming the limit and the size, and nothing changes.
     let big = format!("blob={}", "x".repeat(600));
-    let out = roster(&["tags", "set", &big, "--http", &api(&t1)]);
+    let out = roster(&["tags", "set", &big, "--http", &t1.api()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("616 bytes") && stderr.contains("the limit is 500"),
         "{stderr}"
     );
-    let out = roster(&["tags", "set", "nokey", "--http", &api(&t1)]);
+    let out = roster(&["tags", "set", "nokey", "--http", &t1.api()]);
     assert_eq!(out.status.code(), Some(2), "a tag without = is refused");
 
     // A restart with the same configuration keeps the live change.
     t1.kill();
     t1.spawn(&[t2.port]);
     assert_eq!(
-        stdout(&roster(&["tags", "list", "--http", &api(&t1)])),
+        stdout(&roster(&["tags", "list", "--http", &t1.api()])),
         "role=web\nzone=a\n",
         "the tags changed live were lost in the restart"
     );
@@ -155,13 +151,13 @@ fn force_leave_marks_a_crashed_member_left_everywhere_and_refuses_a_live_one() {
     })
     .expect("the three agents did not converge within 15 s");
 
-    let out = roster(&["force-leave", "f2", "--http", &api(&f1)]);
+    let out = roster(&["force-leave", "f2", "--http", &f1.api()]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
         "roster: f2 is alive, not failed: only a failed member can be forced to leave"
     );
-    let out = roster(&["force-leave", "nobody", "--http", &api(&f1)]);
+    let out = roster(&["force-leave", "nobody", "--http", &f1.api()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no member named \"nobody\""));
 
@@ -172,7 +168,7 @@ fn force_leave_marks_a_crashed_member_left_everywhere_and_refuses_a_live_one() {
         }))
     })
     .expect("f3 is not failed everywhere within 20 s of its kill -9");
-    let said = stdout(&roster(&["force-leave", "f3", "--http", &api(&f1)]));
+    let said = stdout(&roster(&["force-leave", "f3", "--http", &f1.api()]));
     assert!(said.starts_with("f3 is marked left"), "{said}");
     wait_until(Duration::from_secs(15), || {
         holds(
@@ -187,6 +183,6 @@ fn force_leave_marks_a_crashed_member_left_everywhere_and_refuses_a_live_one() {
         .into_iter()
         .any(|l| l["event"] == "leave" && l["member"] == "f3" && l["via"] == "force-leave");
     assert!(forced, "f1's log has no force-leave line for f3");
-    let said = stdout(&roster(&["force-leave", "f3", "--http", &api(&f2)]));
+    let said = stdout(&roster(&["force-leave", "f3", "--http", &f2.api()]));
     assert_eq!(said, "f3 had already left\n");
 }

@@ -51,6 +51,11 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The agent's HTTP API, as `--http` takes it.
+    pub fn api(&self) -> String {
+        format!("127.0.0.1:{}", self.http)
+    }
+
     /// Starts `name` with its data directory under `scratch`, joining through the agents on `join` ports.
     pub fn start(scratch: &Scratch, name: &str, join: &[u16]) -> Agent {
         Agent::start_with(scratch, name, join, &[])
