@@ -102,7 +102,8 @@ pub struct SimArgs {
     /// of the members per minute (1%/min).
     #[arg(long, value_parser = parse_churn)]
     pub churn: Option<Churn>,
-    /// Packets each machine can send per second; past it datagrams are dropped and streams wait.
+    /// Packets each machine can send per second: datagrams go first and are dropped past it, streams wait
+    /// for what the datagrams leave.
     #[arg(long)]
     pub packet_budget: Option<f64>,
     /// When the crash scenarios crash their members (within the following second).
