@@ -36,6 +36,11 @@ pub struct Schedule {
     round_offset_us: i64,
     /// Ring: the round whose probe is due next.
     next_round: u64,
+    /// Ring, in a cluster no larger than the span: the round whose ping of this node is checked for next.
+    watch_round: u64,
+    /// How long after its time a prober's ping may arrive: the worst round trip, for the one-way delay and
+    /// round clocks not quite in step.
+    ping_late: Duration,
     /// Shuffled: when the next probe is due, and the list and cursor.
     next_at: Time,
     order: Vec<Arc<Identity>>,
@@ -62,6 +67,8 @@ impl Schedule {
             span: config.ring_span.max(1),
             round_offset_us: 0,
             next_round: 0,
+            watch_round: 0,
+            ping_late: config.max_rtt,
             // Until `start`, this holds the node's random phase within the period (shuffled schedule).
             next_at: Time::ZERO + period.mul_f64(rng.random::<f64>()),
             order: Vec::new(),
@@ -73,7 +80,36 @@ impl Schedule {
     /// Anchors the schedule at the node's first `now`.
     pub fn start(&mut self, now: Time) {
         self.next_round = self.round_at(now);
+        self.watch_round = self.next_round + 1;
         self.next_at = now + self.next_at.since_epoch();
+    }
+
+    /// Ring, in a cluster no larger than the span (every member probes every other in turn): when to check
+    /// that the member due to probe this node in the watched round has pinged it.
+    pub fn prober_check_time(&self, list: &Membership) -> Option<Time> {
+        let others = list.active_count().checked_sub(1)?;
+        if self.kind != ProbeSchedule::Ring || others == 0 || others > self.span {
+            return None;
+        }
+        Some(self.ring_time(self.watch_round, list.local()) + self.ping_late)
+    }
+
+    /// The watched round was checked at `now`: moves on to the next round not yet checked, and returns since
+    /// when a ping counts as the checked round's (half a period before it was due), and who was due to send it.
+    pub fn prober_checked<'a>(
+        &mut self,
+        now: Time,
+        list: &'a Membership,
+    ) -> (Time, Option<&'a Member>) {
+        let round = self.watch_round;
+        let due = self.ring_time(round, list.local());
+        self.watch_round = (round + 1).max(self.round_at(now));
+        let len = list.active_count();
+        let prober = len
+            .checked_sub(1)
+            .filter(|&others| others > 0)
+            .and_then(|others| list.ring_successor(len - ring_offset(round, others, self.span)));
+        (due - self.period / 2, prober)
     }
 
     /// The target and time of the next probe, as the list stands now.
@@ -176,6 +212,7 @@ impl Schedule {
         let round = self.round_at(now);
         if round > self.next_round || round + 1 < self.next_round {
             self.next_round = round;
+            self.watch_round = round + 1;
         }
     }
 
