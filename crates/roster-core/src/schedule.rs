@@ -36,7 +36,7 @@ pub struct Schedule {
     round_offset_us: i64,
     /// Ring: the round whose probe is due next.
     next_round: u64,
-    /// Ring, in a cluster no larger than the span: the round whose ping of this node is checked for next.
+    /// Ring: the round whose ping of this node is checked for next.
     watch_round: u64,
     /// How long after its time a prober's ping may arrive: the worst round trip, for the one-way delay and
     /// round clocks not quite in step.
@@ -84,11 +84,10 @@ impl Schedule {
         self.next_at = now + self.next_at.since_epoch();
     }
 
-    /// Ring, in a cluster no larger than the span (every member probes every other in turn): when to check
-    /// that the member due to probe this node in the watched round has pinged it.
+    /// Ring: when to check that the member due to probe this node in the watched round has pinged it. The
+    /// ring makes every member's prober of each round known to it, so its silence is news.
     pub fn prober_check_time(&self, list: &Membership) -> Option<Time> {
-        let others = list.active_count().checked_sub(1)?;
-        if self.kind != ProbeSchedule::Ring || others == 0 || others > self.span {
+        if self.kind != ProbeSchedule::Ring || list.active_count() < 2 {
             return None;
         }
         Some(self.ring_time(self.watch_round, list.local()) + self.ping_late)
