@@ -329,6 +329,49 @@ mod tests {
         }
     }
 
+    #[test]
+    fn each_member_knows_its_prober_of_each_round_and_when_its_ping_is_due() {
+        let config = Config::default();
+        let mut rng = SmallRng::seed_from_u64(3);
+        for n in [2, 5, 16, 101] {
+            let lists = lists(n);
+            let mut schedules: Vec<Schedule> =
+                (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
+            let start = Time::SIM_EPOCH;
+            schedules.iter_mut().for_each(|s| s.start(start));
+            for _round in 0..(2 * n) {
+                // The first round checked is the one after the start's.
+                for (schedule, list) in schedules.iter_mut().zip(&lists) {
+                    schedule.advance(start, list, &mut rng);
+                }
+                let probes: Vec<(Time, String)> = schedules
+                    .iter()
+                    .zip(&lists)
+                    .map(|(s, l)| {
+                        let (at, target) = s.next(l).unwrap();
+                        (at, target.name().to_string())
+                    })
+                    .collect();
+                for (me, (schedule, list)) in schedules.iter_mut().zip(&lists).enumerate() {
+                    let name = list.local().name().to_string();
+                    let check = schedule.prober_check_time(list).unwrap();
+                    let (since, prober) = schedule.prober_checked(start, list);
+                    let prober = prober.unwrap().name().to_string();
+                    let p = lists
+                        .iter()
+                        .position(|l| l.local().name() == prober)
+                        .unwrap();
+                    assert_eq!(
+                        probes[p].1, name,
+                        "{n} members: node {me} expects the wrong prober"
+                    );
+                    assert_eq!(check, probes[p].0 + config.max_rtt, "{n} members");
+                    assert!(since < probes[p].0, "{n} members");
+                }
+            }
+        }
+    }
+
     /// How members went unprobed over `rounds` rounds when the lists of `unaware` have not heard of the last
     /// member yet (a join still spreading): the longest run of rounds in which a member every list knows went
     /// unprobed, and how many of them went unprobed for two rounds in a row or more.
