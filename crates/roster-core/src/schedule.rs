@@ -9,7 +9,8 @@
 //! few members just past it. Rounds follow the round clock the members agree on (see `round_clock`), not each
 //! machine's wall clock. Each probe of a target happens at the same phase of the round, derived from the
 //! target's name: consecutive probes of one member are exactly one period apart, while probes of different
-//! members (and so detections) are spread over the period instead of landing in lockstep.
+//! members (and so detections) are spread over the period instead of landing in lockstep. The same rule tells
+//! each member who is due to probe it in each round, and when: the node checks that the ping came.
 //!
 //! [`ProbeSchedule::Shuffled`] is SWIM's: round-robin over a private shuffled list, new members inserted at
 //! random positions, one probe per period at a random phase of this node's own.

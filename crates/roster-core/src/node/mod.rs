@@ -84,7 +84,8 @@ pub struct Stats {
     pub suspicions: u64,
     /// Times this node refuted a suspicion about itself.
     pub refutations: u64,
-    /// Probes of every other member at once, in a small cluster, after a direct ping went unanswered.
+    /// Probes started by sweeps: in a cluster no larger than the ring span, every other member probed at once
+    /// after a probe went unanswered.
     pub sweeps: u64,
     /// Last looks: pings of a suspect this node had not seen fail itself, before declaring it failed.
     pub last_looks: u64,

@@ -1,5 +1,5 @@
 //! Probing: the probe each round, the ack or the helpers, relaying ping-reqs for others, and the verdict when a
-//! probe fails.
+//! probe fails; the check that each round's prober pinged this node, and a small cluster's sweep.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
