@@ -474,10 +474,10 @@ fn a_quiet_small_cluster_without_loss_never_sweeps() {
         let mut net = five(seed);
         let probes: Vec<u64> = (0..5).map(|i| net.node(i).stats().probes).collect();
         net.run_for(secs(60.0));
-        for i in 0..5 {
+        for (i, before) in probes.into_iter().enumerate() {
             let stats = net.node(i).stats();
             assert_eq!(stats.sweeps, 0, "seed {seed}: {} swept", net.name(i));
-            let probed = stats.probes - probes[i];
+            let probed = stats.probes - before;
             assert!(
                 (59..=61).contains(&probed),
                 "seed {seed}: {} probed {probed} times in 60 periods",
