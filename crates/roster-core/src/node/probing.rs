@@ -231,10 +231,10 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// The member due to probe this node in the round just checked should have pinged it by now. If nobody
-    /// did, that member may have crashed: probe it at once rather than wait for this node's turn. A crashed
-    /// member is then looked at twice a round, by its own prober and by the member it was due to probe, so a
-    /// crashed prober just before it on the ring no longer costs it a period.
+    /// In a cluster no larger than the ring span, the member due to probe this node in the round just checked
+    /// should have pinged it by now. If nobody did, that member may have crashed: probe it at once rather than
+    /// wait for this node's turn (and if that goes unanswered too, sweep). A crashed member is then looked at
+    /// twice a round, by its own prober and by the member it was due to probe.
     pub(super) fn check_prober(&mut self, now: Time) {
         let (since, prober) = self.schedule.prober_checked(now, &self.list);
         let Some(prober) = prober.cloned() else {
