@@ -50,6 +50,18 @@ impl RttEstimator {
     }
 }
 
+/// Why a probe was started, which decides what its silence means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// The round's probe, or one of a sweep's.
+    Round,
+    /// Of the member due to ping this node this round, which did not: that silence already counts as one
+    /// unanswered ping.
+    SilentProber,
+    /// A last look at a suspect (see `suspicion`).
+    LastLook,
+}
+
 /// A probe in flight.
 #[derive(Clone, Debug)]
 pub struct Probe {
@@ -62,6 +74,11 @@ pub struct Probe {
     pub deadline: Time,
     /// Helpers asked; `None` until the direct ping timed out.
     pub helpers: Option<usize>,
+    /// How long after the direct timeout a still unanswered probe starts a sweep (in a small cluster, probes of
+    /// every other member at once: see `Node::sweep`); `None` for a last look.
+    pub sweep_after: Option<Duration>,
+    /// When to sweep, once the direct ping timed out; `None` once done.
+    pub sweep_at: Option<Time>,
     pub nacks: usize,
     /// Whether this is a last look at a suspect before declaring it failed (see `suspicion`), rather than the
     /// round's probe: its answer postpones the suspicion, its silence ends it, and neither says anything about
@@ -75,7 +92,8 @@ impl Probe {
         if self.helpers.is_none() {
             self.direct_deadline
         } else {
-            self.deadline
+            self.sweep_at
+                .map_or(self.deadline, |at| at.min(self.deadline))
         }
     }
 }
@@ -126,6 +144,11 @@ impl Exchanges {
     pub fn take_probe(&mut self, seq: u32) -> Option<Probe> {
         let at = self.probes.iter().position(|p| p.seq == seq)?;
         Some(self.probes.swap_remove(at))
+    }
+
+    /// Whether a probe (a last look included) of this instance of `target` is in flight.
+    pub fn probing(&self, target: &Identity) -> bool {
+        self.probes.iter().any(|p| p.target.same_instance(target))
     }
 
     /// Counts a helper's nack of the probe whose ping was `seq`.
@@ -243,6 +266,8 @@ mod tests {
             direct_deadline: Time::ZERO + Duration::from_millis(400),
             deadline: Time::ZERO + Duration::from_secs(1),
             helpers: None,
+            sweep_after: None,
+            sweep_at: None,
             nacks: 0,
             last_look,
         }

@@ -9,7 +9,9 @@
 //! few members just past it. Rounds follow the round clock the members agree on (see `round_clock`), not each
 //! machine's wall clock. Each probe of a target happens at the same phase of the round, derived from the
 //! target's name: consecutive probes of one member are exactly one period apart, while probes of different
-//! members (and so detections) are spread over the period instead of landing in lockstep.
+//! members (and so detections) are spread over the period instead of landing in lockstep. The same rule tells
+//! each member who is due to probe it in each round, and when: in a cluster no larger than the span, the node
+//! checks that the ping came.
 //!
 //! [`ProbeSchedule::Shuffled`] is SWIM's: round-robin over a private shuffled list, new members inserted at
 //! random positions, one probe per period at a random phase of this node's own.
@@ -36,6 +38,11 @@ pub struct Schedule {
     round_offset_us: i64,
     /// Ring: the round whose probe is due next.
     next_round: u64,
+    /// Ring, in a cluster no larger than the span: the round whose ping of this node is checked for next.
+    watch_round: u64,
+    /// How long after its time a prober's ping may arrive: the worst round trip, for the one-way delay and
+    /// round clocks not quite in step.
+    ping_late: Duration,
     /// Shuffled: when the next probe is due, and the list and cursor.
     next_at: Time,
     order: Vec<Arc<Identity>>,
@@ -62,6 +69,8 @@ impl Schedule {
             span: config.ring_span.max(1),
             round_offset_us: 0,
             next_round: 0,
+            watch_round: 0,
+            ping_late: config.max_rtt,
             // Until `start`, this holds the node's random phase within the period (shuffled schedule).
             next_at: Time::ZERO + period.mul_f64(rng.random::<f64>()),
             order: Vec::new(),
@@ -73,7 +82,37 @@ impl Schedule {
     /// Anchors the schedule at the node's first `now`.
     pub fn start(&mut self, now: Time) {
         self.next_round = self.round_at(now);
+        self.watch_round = self.next_round + 1;
         self.next_at = now + self.next_at.since_epoch();
+    }
+
+    /// Ring, in a cluster no larger than the span (every member probes every other in turn): when to check
+    /// that the member due to probe this node in the watched round has pinged it. The ring makes every
+    /// member's prober of each round known to it, so its silence is news.
+    pub fn prober_check_time(&self, list: &Membership) -> Option<Time> {
+        let others = list.active_count().saturating_sub(1);
+        if self.kind != ProbeSchedule::Ring || others == 0 || others > self.span {
+            return None;
+        }
+        Some(self.ring_time(self.watch_round, list.local()) + self.ping_late)
+    }
+
+    /// The watched round was checked at `now`: moves on to the next round not yet checked, and returns since
+    /// when a ping counts as the checked round's (half a period before it was due), and who was due to send it.
+    pub fn prober_checked<'a>(
+        &mut self,
+        now: Time,
+        list: &'a Membership,
+    ) -> (Time, Option<&'a Member>) {
+        let round = self.watch_round;
+        let due = self.ring_time(round, list.local());
+        self.watch_round = (round + 1).max(self.round_at(now));
+        let len = list.active_count();
+        let prober = len
+            .checked_sub(1)
+            .filter(|&others| others > 0)
+            .and_then(|others| list.ring_successor(len - ring_offset(round, others, self.span)));
+        (due - self.period / 2, prober)
     }
 
     /// The target and time of the next probe, as the list stands now.
@@ -176,6 +215,7 @@ impl Schedule {
         let round = self.round_at(now);
         if round > self.next_round || round + 1 < self.next_round {
             self.next_round = round;
+            self.watch_round = round + 1;
         }
     }
 
@@ -288,6 +328,56 @@ mod tests {
                 );
                 for (schedule, list) in schedules.iter_mut().zip(&lists) {
                     schedule.advance(start, list, &mut rng);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn each_member_knows_its_prober_of_each_round_and_when_its_ping_is_due() {
+        let config = Config::default();
+        let mut rng = SmallRng::seed_from_u64(3);
+        // Only a cluster no larger than the span checks its probers.
+        let mut large = Schedule::new(&config, &mut rng);
+        large.start(Time::SIM_EPOCH);
+        assert_eq!(
+            large.prober_check_time(&lists(config.ring_span + 2)[0]),
+            None
+        );
+        for n in [2, 5, config.ring_span + 1] {
+            let lists = lists(n);
+            let mut schedules: Vec<Schedule> =
+                (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
+            let start = Time::SIM_EPOCH;
+            schedules.iter_mut().for_each(|s| s.start(start));
+            for _round in 0..(2 * n) {
+                // The first round checked is the one after the start's.
+                for (schedule, list) in schedules.iter_mut().zip(&lists) {
+                    schedule.advance(start, list, &mut rng);
+                }
+                let probes: Vec<(Time, String)> = schedules
+                    .iter()
+                    .zip(&lists)
+                    .map(|(s, l)| {
+                        let (at, target) = s.next(l).unwrap();
+                        (at, target.name().to_string())
+                    })
+                    .collect();
+                for (me, (schedule, list)) in schedules.iter_mut().zip(&lists).enumerate() {
+                    let name = list.local().name().to_string();
+                    let check = schedule.prober_check_time(list).unwrap();
+                    let (since, prober) = schedule.prober_checked(start, list);
+                    let prober = prober.unwrap().name().to_string();
+                    let p = lists
+                        .iter()
+                        .position(|l| l.local().name() == prober)
+                        .unwrap();
+                    assert_eq!(
+                        probes[p].1, name,
+                        "{n} members: node {me} expects the wrong prober"
+                    );
+                    assert_eq!(check, probes[p].0 + config.max_rtt, "{n} members");
+                    assert!(since < probes[p].0, "{n} members");
                 }
             }
         }

@@ -423,3 +423,66 @@ fn the_first_accuser_hears_the_next_probers_verdicts_directly() {
         );
     }
 }
+
+#[test]
+fn three_crashes_of_five_are_each_suspected_within_two_periods() {
+    // With 3 of 5 members down, a crashed member's next two probers on the ring can be down too. The survivors
+    // notice the silence (a prober that did not ping, a probe left unanswered) and probe everyone at once,
+    // instead of leaving each crashed member to its next live prober, up to three periods away.
+    let config = Config::default();
+    let bound = config.probe_interval * 2;
+    for seed in 0..20 {
+        let mut net = five(seed);
+        assert!(
+            net.converged(),
+            "seed {seed}: not converged before the crash"
+        );
+        let crashed_at = net.now;
+        let from = net.log.len();
+        for i in [1, 2, 3] {
+            net.crash(i);
+        }
+        net.run_for(secs(10.0));
+        for i in [1, 2, 3] {
+            let name = net.name(i).to_string();
+            let suspected = net.log[from..]
+                .iter()
+                .find_map(|l| match &l.event {
+                    Event::Changed(c)
+                        if c.kind == ChangeKind::Suspect
+                            && c.member.name() == name
+                            && matches!(c.via, Via::Probe | Via::IndirectProbe) =>
+                    {
+                        Some(l.at - crashed_at)
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("seed {seed}: nobody's probe of {name} failed"));
+            assert!(
+                suspected <= bound,
+                "seed {seed}: {name} was first suspected {suspected:?} after the crash (bound {bound:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_quiet_small_cluster_without_loss_never_sweeps() {
+    // The sweep that finds crashes together in a small cluster must cost nothing while nobody has crashed:
+    // one ping and one ack per member per period.
+    for seed in 0..5 {
+        let mut net = five(seed);
+        let probes: Vec<u64> = (0..5).map(|i| net.node(i).stats().probes).collect();
+        net.run_for(secs(60.0));
+        for (i, before) in probes.into_iter().enumerate() {
+            let stats = net.node(i).stats();
+            assert_eq!(stats.sweeps, 0, "seed {seed}: {} swept", net.name(i));
+            let probed = stats.probes - before;
+            assert!(
+                (59..=61).contains(&probed),
+                "seed {seed}: {} probed {probed} times in 60 periods",
+                net.name(i)
+            );
+        }
+    }
+}

@@ -8,8 +8,9 @@ use harness::roster;
 
 #[test]
 fn a_missed_stretch_target_is_printed_and_the_exit_status_is_0() {
-    // Three of five members crashing at once misses the 5 s p99 detection target, inside the deadlines.
-    let out = roster(&["sim", "--nodes", "5"]);
+    // Three of five members crashing at once under SWIM's shuffled schedule, which leaves the first probe of a
+    // crashed member to chance, misses the 5 s p99 detection target, inside the deadlines.
+    let out = roster(&["sim", "--nodes", "5", "--schedule", "shuffled"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(

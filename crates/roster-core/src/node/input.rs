@@ -58,6 +58,7 @@ impl<R: Rng> Node<R> {
                     round_clock,
                 } => {
                     if *target == *self.name {
+                        self.pinged_at = now;
                         if let Some(stamp) = round_clock {
                             // The prober's round clock, one way: half the usual round trip late.
                             let trip = self.rtt.smoothed().unwrap_or(self.config.max_rtt);

@@ -84,6 +84,9 @@ pub struct Stats {
     pub suspicions: u64,
     /// Times this node refuted a suspicion about itself.
     pub refutations: u64,
+    /// Probes started by sweeps: in a cluster no larger than the ring span, every other member probed at once
+    /// after a probe went unanswered.
+    pub sweeps: u64,
     /// Last looks: pings of a suspect this node had not seen fail itself, before declaring it failed.
     pub last_looks: u64,
     /// Packets that did not decode.
@@ -164,6 +167,10 @@ pub struct Node<R = SmallRng> {
     quiet_merge: bool,
     /// Distinct members whose probes failed since this node's last successful probe.
     recent_failures: Vec<Arc<Identity>>,
+    /// When this node may next probe every other member at once (see `sweep`).
+    next_sweep: Time,
+    /// When a ping of this node last arrived.
+    pinged_at: Time,
     started: bool,
     next_gossip: Time,
     next_sync: Time,
@@ -226,6 +233,8 @@ impl<R: Rng> Node<R> {
             catch_up_syncs: 0,
             quiet_merge: false,
             recent_failures: Vec::new(),
+            next_sweep: Time::ZERO,
+            pinged_at: Time::ZERO,
             started: false,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,

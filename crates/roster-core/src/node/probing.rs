@@ -1,5 +1,5 @@
 //! Probing: the probe each round, the ack or the helpers, relaying ping-reqs for others, and the verdict when a
-//! probe fails.
+//! probe fails; the check that each round's prober pinged this node, and a small cluster's sweep.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,10 +9,11 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use super::{Node, Sender};
+use crate::config::ProbeSchedule;
 use crate::event::{Event, ProbeOutcome, Via};
 use crate::member::{Identity, Member, State};
 use crate::message::{Message, Update};
-use crate::probe::{Probe, Relay};
+use crate::probe::{Probe, ProbeKind, Relay};
 use crate::time::Time;
 
 impl<R: Rng> Node<R> {
@@ -29,13 +30,18 @@ impl<R: Rng> Node<R> {
         };
         let target = target.clone();
         self.schedule.advance(now, &self.list, &mut self.rng);
+        self.probe_member(now, target, ProbeKind::Round);
+    }
+
+    /// Probes `target` now. The buddy system: a suspect hears of its suspicion from whoever probes it, and can
+    /// refute at once.
+    fn probe_member(&mut self, now: Time, target: Member, kind: ProbeKind) {
         let seq = self.next_seq();
-        // The buddy system: a suspect hears of its suspicion from whoever probes it, and can refute at once.
         let buddy = (target.state == State::Suspect).then(|| Update {
             member: target.clone(),
             accuser: Some(Arc::clone(&self.name)),
         });
-        self.start_probe(now, target.identity, seq, buddy.as_ref(), false);
+        self.start_probe(now, target.identity, seq, buddy.as_ref(), kind);
         self.stats.probes += 1;
     }
 
@@ -47,7 +53,7 @@ impl<R: Rng> Node<R> {
         target: Arc<Identity>,
         seq: u32,
         news: Option<&Update>,
-        last_look: bool,
+        kind: ProbeKind,
     ) -> Time {
         let ping = self.ping_for(now, &target, seq);
         self.send(target.addr(), Some(Arc::clone(&target)), &[ping], news);
@@ -65,8 +71,17 @@ impl<R: Rng> Node<R> {
             direct_deadline: now + timeout,
             deadline: now + window,
             helpers: None,
+            // A live target answers the second ping within a worst round trip; a silent prober's silence was
+            // already one unanswered ping.
+            sweep_after: match kind {
+                _ if !self.sweeps() => None,
+                ProbeKind::Round => Some(self.config.max_rtt),
+                ProbeKind::SilentProber => Some(Duration::ZERO),
+                ProbeKind::LastLook => None,
+            },
+            sweep_at: None,
             nacks: 0,
-            last_look,
+            last_look: kind == ProbeKind::LastLook,
         });
         now + window
     }
@@ -162,6 +177,10 @@ impl<R: Rng> Node<R> {
             if probe.helpers.is_none() && now >= probe.direct_deadline {
                 self.ask_helpers(now, at);
                 at += 1;
+            } else if probe.sweep_at.is_some_and(|sweep_at| now >= sweep_at) {
+                probe.sweep_at = None;
+                self.sweep(now);
+                at += 1;
             } else if probe.helpers.is_some() && now >= probe.deadline {
                 let probe = self.exchanges.take_probe_at(at);
                 // An unanswered last look is the suspicion's to end, at this same deadline.
@@ -178,6 +197,7 @@ impl<R: Rng> Node<R> {
     pub(super) fn ask_helpers(&mut self, now: Time, at: usize) {
         let probe = self.exchanges.probe_at(at);
         let (seq, target) = (probe.seq, Arc::clone(&probe.target));
+        probe.sweep_at = probe.sweep_after.map(|after| now + after);
         let helpers = self.random_members(self.config.indirect_checks, Some(target.name()), true);
         self.exchanges.probe_at(at).helpers = Some(helpers.len());
         let request = Message::PingReq {
@@ -208,6 +228,49 @@ impl<R: Rng> Node<R> {
                     round_clock: None,
                 },
             );
+        }
+    }
+
+    /// In a cluster no larger than the ring span, the member due to probe this node in the round just checked
+    /// should have pinged it by now. If nobody did, that member may have crashed: probe it at once rather than
+    /// wait for this node's turn (and if that goes unanswered too, sweep). A crashed member is then looked at
+    /// twice a round, by its own prober and by the member it was due to probe.
+    pub(super) fn check_prober(&mut self, now: Time) {
+        let (since, prober) = self.schedule.prober_checked(now, &self.list);
+        let Some(prober) = prober.cloned() else {
+            return;
+        };
+        if self.pinged_at >= since || self.exchanges.probing(&prober.identity) {
+            return;
+        }
+        self.probe_member(now, prober, ProbeKind::SilentProber);
+    }
+
+    /// Whether the cluster is small enough to sweep: no larger than the ring span, so that every member takes
+    /// its turn at probing every other.
+    fn sweeps(&self) -> bool {
+        self.config.probe_schedule == ProbeSchedule::Ring
+            && self.list.active_count().saturating_sub(1) <= self.config.ring_span
+    }
+
+    /// A probe went unanswered (both direct pings of a round's probe, or the first of a silent prober's): probe
+    /// every other member at once, at most once a period. In a cluster no larger than the ring span, the
+    /// crashes the deadlines allow at once are a large share of it: with 3 of 5 down, a crashed member's next
+    /// two probers may be down too, and its first live probe comes three periods after the crash. A silence
+    /// is the sign to look at everyone now. Without loss, it costs nothing while nobody has crashed.
+    fn sweep(&mut self, now: Time) {
+        if !self.sweeps() || now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + self.config.probe_interval;
+        let targets: Vec<Member> = (0..self.list.active_count())
+            .filter_map(|at| self.list.ring_member(at))
+            .filter(|m| m.name() != &*self.name && !self.exchanges.probing(&m.identity))
+            .cloned()
+            .collect();
+        for target in targets {
+            self.probe_member(now, target, ProbeKind::Round);
+            self.stats.sweeps += 1;
         }
     }
 

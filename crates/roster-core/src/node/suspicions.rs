@@ -9,6 +9,7 @@ use crate::broadcast::Priority;
 use crate::event::Via;
 use crate::member::{Member, State};
 use crate::message::Update;
+use crate::probe::ProbeKind;
 use crate::suspicion::{Bounds, Suspicion};
 use crate::time::Time;
 
@@ -163,7 +164,7 @@ impl<R: Rng> Node<R> {
             member: current,
             accuser: self.suspicions.at_mut(at).accusers().next().cloned(),
         };
-        let until = self.start_probe(now, target, seq, Some(&suspicion), true);
+        let until = self.start_probe(now, target, seq, Some(&suspicion), ProbeKind::LastLook);
         self.suspicions.at_mut(at).start_look(seq, until);
         self.stats.last_looks += 1;
     }

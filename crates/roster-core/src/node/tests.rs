@@ -63,6 +63,8 @@ fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
         direct_deadline: now,
         deadline: now,
         helpers: Some(0),
+        sweep_after: None,
+        sweep_at: None,
         nacks: 0,
         last_look: false,
     };

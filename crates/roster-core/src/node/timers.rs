@@ -19,6 +19,8 @@ pub(super) enum Timer {
     Relay,
     /// The next round's probe.
     ProbeRound,
+    /// In a cluster no larger than the ring span: check that this round's prober pinged this node.
+    ProberCheck,
     /// A full-list sync with a random member (anti-entropy).
     Sync,
     /// An attempt to reach a failed member again.
@@ -36,11 +38,12 @@ pub(super) enum Timer {
 }
 
 impl Timer {
-    pub(super) const ALL: [Timer; 11] = [
+    pub(super) const ALL: [Timer; 12] = [
         Timer::Suspicion,
         Timer::Probe,
         Timer::Relay,
         Timer::ProbeRound,
+        Timer::ProberCheck,
         Timer::Sync,
         Timer::Reconnect,
         Timer::Gossip,
@@ -86,6 +89,10 @@ impl<R: Rng> Node<R> {
                 .participating()
                 .then(|| self.schedule.next_time(&self.list))
                 .flatten(),
+            Timer::ProberCheck => self
+                .participating()
+                .then(|| self.schedule.prober_check_time(&self.list))
+                .flatten(),
             Timer::Sync => {
                 (self.participating() && !self.list.is_alone()).then_some(self.next_sync)
             }
@@ -120,6 +127,7 @@ impl<R: Rng> Node<R> {
             Timer::Probe => self.advance_probes(now),
             Timer::Relay => self.expire_relays(now),
             Timer::ProbeRound => self.probe_if_due(now),
+            Timer::ProberCheck => self.check_prober(now),
             Timer::Sync => self.anti_entropy(now),
             Timer::Reconnect => self.reconnect(now),
             Timer::Gossip => self.gossip(now),

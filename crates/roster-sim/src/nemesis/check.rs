@@ -270,6 +270,8 @@ pub fn run(plan: &Plan, trace: Option<usize>) -> anyhow::Result<(Findings, Sim)>
 
 fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
     let max_relays = sim.world().config.max_pending_relays;
+    // The round's probes, and in a cluster no larger than the ring span a sweep of every other member.
+    let max_probes = 4 + sim.world().config.ring_span;
     let names = sim.slot_count();
     for i in sim.running_nodes().collect::<Vec<_>>() {
         let Some(f) = sim.footprint(i) else { continue };
@@ -280,7 +282,7 @@ fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
             ("list", f.members, names),
             ("broadcast queue", f.broadcasts, f.members + 16),
             ("suspicions", f.suspicions, f.members),
-            ("probes in flight", f.probes, 4),
+            ("probes in flight", f.probes, max_probes),
             ("last looks in flight", f.last_looks, f.members),
             ("relays", f.relays, max_relays),
             ("reconnect pool", f.reconnect_pool, f.members),
