@@ -15,6 +15,9 @@ fn main() -> anyhow::Result<()> {
     );
     let seed: u64 = args[0].parse()?;
     let nodes = args.get(1).map(|n| n.parse()).transpose()?;
-    println!("{}", serde_json::to_string_pretty(&Plan::draw(seed, nodes))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Plan::draw(seed, nodes))?
+    );
     Ok(())
 }
