@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use harness::{
-    Agent, ROSTER, ROSTERD, Scratch, free_port, holds, members, roster, state_of, wait_until,
-};
+use harness::{Agent, ROSTERD, Scratch, free_port, holds, members, roster, state_of, wait_until};
 
 fn rosterd(args: &[&str]) -> Output {
     Command::new(ROSTERD)
