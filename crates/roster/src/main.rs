@@ -12,6 +12,7 @@ mod client;
 mod config;
 mod demo;
 mod events;
+mod exit;
 mod interrupt;
 mod keys;
 mod members;
@@ -19,10 +20,10 @@ mod rtt;
 mod tags;
 mod trace;
 
-use std::fmt;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+pub use exit::BadInput;
 
 /// Roster: distributed group membership (SWIM + Lifeguard).
 #[derive(Debug, Parser)]
@@ -69,36 +70,10 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
-/// An error in what the operator gave us: exit code 2.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli: Cli = match exit::parse("roster", std::env::args_os().collect()) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            // The first line names the problem; clap's hints follow it (a similar flag, the usage line).
-            let rendered = e.render().to_string();
-            let message = rendered.trim_end();
-            eprintln!(
-                "roster: {}",
-                message.strip_prefix("error: ").unwrap_or(message)
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let result = match cli.command {
         // The simulator's verdict decides the exit code: non-zero when the promise is broken (a deadline
@@ -124,15 +99,5 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys::run(command),
         Command::Bench(command) => bench::run(command),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let line = format!("{e:#}").replace('\n', " ");
-            eprintln!("roster: {line}");
-            let bad_input = e.downcast_ref::<BadInput>().is_some()
-                || e.downcast_ref::<roster_agent::AgentError>()
-                    .is_some_and(|a| a.is_bad_input());
-            ExitCode::from(if bad_input { 2 } else { 1 })
-        }
-    }
+    exit::code("roster", result)
 }

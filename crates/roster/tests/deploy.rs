@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{Agent, ROSTER, Scratch, free_port, holds, members, roster, state_of, wait_until};
+use harness::{Agent, ROSTERD, Scratch, free_port, holds, members, roster, state_of, wait_until};
 use serde::Deserialize;
 use serde_norway::Value;
 
@@ -47,9 +47,9 @@ fn the_example_config_is_loaded_by_the_real_agent_and_joins() {
     let seed = Agent::start(&scratch, "seed", &[]);
     let (port, http) = (free_port(), free_port());
     // The file's addresses are for a real fleet; flags win over the file, so only they are replaced here.
-    // The name comes from the file alone: seeing it proves the file was read.
-    let mut child = Command::new(ROSTER)
-        .arg("agent")
+    // The name comes from the file alone: seeing it proves the file was read. The agent is rosterd, as the
+    // unit, the image and the DaemonSet run it.
+    let mut child = Command::new(ROSTERD)
         .arg("--config")
         .arg(repo("deploy/roster.toml"))
         .args(["--bind", &format!("127.0.0.1:{port}")])
@@ -63,7 +63,7 @@ fn the_example_config_is_loaded_by_the_real_agent_and_joins() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start roster agent");
+        .expect("start rosterd");
     let joined = wait_until(Duration::from_secs(10), || {
         if let Ok(Some(_)) = child.try_wait() {
             return Some(false);
@@ -190,13 +190,14 @@ fn the_systemd_unit_verifies() {
     };
     assert!(version.status.success());
     // verify insists that ExecStart's binary exists: point it at the one this test built.
+    let text = read("deploy/roster.service");
+    assert!(
+        text.contains("ExecStart=/usr/local/bin/rosterd\n"),
+        "the unit does not run the agent alone"
+    );
     let scratch = Scratch::new("deploy-unit");
     let unit = scratch.path().join("roster.service");
-    std::fs::write(
-        &unit,
-        read("deploy/roster.service").replace("/usr/local/bin/roster", ROSTER),
-    )
-    .expect("write unit");
+    std::fs::write(&unit, text.replace("/usr/local/bin/rosterd", ROSTERD)).expect("write unit");
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&unit)

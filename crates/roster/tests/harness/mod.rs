@@ -14,6 +14,8 @@ use serde_json::Value;
 pub use roster_harness::free_port;
 
 pub const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
+/// The agent alone, as deploy/ ships it.
+pub const ROSTERD: &str = env!("CARGO_BIN_EXE_rosterd");
 
 /// A scratch directory removed at the end of the test.
 pub struct Scratch(PathBuf);
