@@ -7,14 +7,16 @@
 //! and spreads it like any news. While it waits, the leaving node's gossip rounds go on, as pings that ask for an
 //! answer, until the answers are in or the leave's deadline passes.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rand::Rng;
 
-use super::Node;
+use super::{Node, Transmit, Transport};
+use crate::codec;
 use crate::event::{ChangeKind, Event};
 use crate::member::{Identity, Member, State};
-use crate::message::Update;
+use crate::message::{Message, Update};
 use crate::time::Time;
 
 /// Members that must answer a goodbye before a leave ends (fewer if fewer are left): one could crash before it
@@ -34,6 +36,8 @@ pub(super) struct Leave {
     pings: Vec<u32>,
     /// Members that answered one.
     heard_by: Vec<Arc<str>>,
+    /// The goodbye went to the seeds of a join nobody had answered yet: the leave waits for one to answer.
+    told_seeds: bool,
 }
 
 impl Leave {
@@ -42,6 +46,7 @@ impl Leave {
             deadline: Some(deadline),
             pings: Vec::new(),
             heard_by: Vec::new(),
+            told_seeds: false,
         }
     }
 
@@ -64,7 +69,12 @@ impl<R: Rng> Node<R> {
             return;
         }
         self.leave = Some(Leave::new(now + self.config.leave_timeout));
-        self.join = None;
+        let seeds = self
+            .join
+            .take()
+            .filter(|join| !join.standby)
+            .map(|join| join.seeds)
+            .unwrap_or_default();
         self.exchanges.clear_probes();
         let current = self.list.local();
         let local = Member {
@@ -74,6 +84,32 @@ impl<R: Rng> Node<R> {
         };
         self.publish_local(local, ChangeKind::Leave, None);
         self.next_gossip = now;
+        if self.list.active_count() == 0 && !seeds.is_empty() {
+            self.tell_seeds_goodbye(&seeds);
+        }
+    }
+
+    /// A node that leaves before any seed answered its join knows nobody to tell, yet the seeds may already have
+    /// spread its join. The goodbye goes to them in a sync: each that answers holds it, and its list names the
+    /// members the goodbye pings then go to.
+    fn tell_seeds_goodbye(&mut self, seeds: &[SocketAddr]) {
+        let request = Message::SyncRequest {
+            digest: self.list.digest(),
+            join: false,
+            members: vec![self.list.local().clone()],
+        };
+        // A seed's wire version is not known before it answers: ask in the oldest one spoken.
+        let bytes = codec::encode_packet_at(codec::OLDEST_VERSION, &self.name, &[request]);
+        for seed in seeds {
+            self.transmits.push_back(Transmit {
+                to: *seed,
+                transport: Transport::Stream,
+                bytes: bytes.clone(),
+            });
+        }
+        if let Some(leave) = &mut self.leave {
+            leave.told_seeds = true;
+        }
     }
 
     /// Whether this node is leaving (or has left).
@@ -88,6 +124,9 @@ impl<R: Rng> Node<R> {
         };
         // The node itself left the ring when it left, so every active member is someone who could answer.
         let others = self.list.active_count();
+        if others == 0 && leave.told_seeds {
+            return false;
+        }
         leave.heard_by(GOODBYE_WITNESSES.min(others))
     }
 
