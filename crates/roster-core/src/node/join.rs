@@ -97,15 +97,22 @@ impl<R: Rng> Node<R> {
                 join.seeds.dedup();
             }
         }
-        let Some(join) = &self.join else { return };
+        let Some(seeds) = self.join.as_ref().map(|join| join.seeds.clone()) else {
+            return;
+        };
+        self.send_seeds(&seeds, true);
+    }
+
+    /// Sends this node's own entry to each of `seeds` in a sync request (a join's when `join`), over a stream.
+    pub(super) fn send_seeds(&mut self, seeds: &[SocketAddr], join: bool) {
         let request = Message::SyncRequest {
             digest: self.list.digest(),
-            join: true,
+            join,
             members: vec![self.list.local().clone()],
         };
         // A seed's wire version is not known before it answers: ask in the oldest one spoken.
         let bytes = codec::encode_packet_at(codec::OLDEST_VERSION, &self.name, &[request]);
-        for seed in &join.seeds {
+        for seed in seeds {
             self.transmits.push_back(Transmit {
                 to: *seed,
                 transport: Transport::Stream,

@@ -12,11 +12,10 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use super::{Node, Transmit, Transport};
-use crate::codec;
+use super::Node;
 use crate::event::{ChangeKind, Event};
 use crate::member::{Identity, Member, State};
-use crate::message::{Message, Update};
+use crate::message::Update;
 use crate::time::Time;
 
 /// Members that must answer a goodbye before a leave ends (fewer if fewer are left): one could crash before it
@@ -93,20 +92,7 @@ impl<R: Rng> Node<R> {
     /// spread its join. The goodbye goes to them in a sync: each that answers holds it, and its list names the
     /// members the goodbye pings then go to.
     fn tell_seeds_goodbye(&mut self, seeds: &[SocketAddr]) {
-        let request = Message::SyncRequest {
-            digest: self.list.digest(),
-            join: false,
-            members: vec![self.list.local().clone()],
-        };
-        // A seed's wire version is not known before it answers: ask in the oldest one spoken.
-        let bytes = codec::encode_packet_at(codec::OLDEST_VERSION, &self.name, &[request]);
-        for seed in seeds {
-            self.transmits.push_back(Transmit {
-                to: *seed,
-                transport: Transport::Stream,
-                bytes: bytes.clone(),
-            });
-        }
+        self.send_seeds(seeds, false);
         if let Some(leave) = &mut self.leave {
             leave.told_seeds = true;
         }
