@@ -282,6 +282,13 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::SmallRng;
 
+    /// `n` schedules, each started at `start` (by its own clock, in a cluster where all agree).
+    fn started(config: &Config, n: usize, start: Time, rng: &mut SmallRng) -> Vec<Schedule> {
+        let mut schedules: Vec<Schedule> = (0..n).map(|_| Schedule::new(config, rng)).collect();
+        schedules.iter_mut().for_each(|s| s.start(start));
+        schedules
+    }
+
     fn lists(n: usize) -> Vec<Membership> {
         let ids: Vec<Arc<Identity>> = (0..n)
             .map(|i| {
@@ -308,10 +315,8 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(1);
         for n in [2, 5, 16, 101] {
             let lists = lists(n);
-            let mut schedules: Vec<Schedule> =
-                (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
             let start = Time::SIM_EPOCH;
-            schedules.iter_mut().for_each(|s| s.start(start));
+            let mut schedules = started(&config, n, start, &mut rng);
             for _round in 0..(2 * n) {
                 let mut probed: Vec<&str> = Vec::new();
                 for (schedule, list) in schedules.iter().zip(&lists) {
@@ -346,10 +351,8 @@ mod tests {
         );
         for n in [2, 5, config.ring_span + 1] {
             let lists = lists(n);
-            let mut schedules: Vec<Schedule> =
-                (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
             let start = Time::SIM_EPOCH;
-            schedules.iter_mut().for_each(|s| s.start(start));
+            let mut schedules = started(&config, n, start, &mut rng);
             for _round in 0..(2 * n) {
                 // The first round checked is the one after the start's.
                 for (schedule, list) in schedules.iter_mut().zip(&lists) {
@@ -398,9 +401,7 @@ mod tests {
         }
         let mut rng = SmallRng::seed_from_u64(5);
         let start = Time::SIM_EPOCH;
-        let mut schedules: Vec<Schedule> =
-            (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
-        schedules.iter_mut().for_each(|s| s.start(start));
+        let mut schedules = started(&config, n, start, &mut rng);
         let mut unprobed_for = vec![0u64; n];
         let mut longest = vec![0u64; n];
         for round in 0..rounds {
@@ -565,9 +566,7 @@ mod tests {
         let lists = lists(n);
         let mut rng = SmallRng::seed_from_u64(4);
         let start = Time::SIM_EPOCH;
-        let mut schedules: Vec<Schedule> =
-            (0..n).map(|_| Schedule::new(&config, &mut rng)).collect();
-        schedules.iter_mut().for_each(|s| s.start(start));
+        let mut schedules = started(&config, n, start, &mut rng);
         let target = Arc::clone(&lists[3].local().identity);
         let predicted: Vec<String> = schedules[0]
             .next_probers(&lists[0], &target, start, 4)

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use roster_core::{ChangeKind, Config, Event, State, Via};
+use roster_core::{ChangeKind, Config, Event, State, Time, Via};
 use support::Net;
 
 fn secs(s: f64) -> Duration {
@@ -22,6 +22,22 @@ fn five(seed: u64) -> Net {
     }
     net.run_for(secs(3.0 + (seed % 17) as f64 * 0.0613));
     net
+}
+
+/// Five converged nodes with nodes 1, 2 and 3 crashed at once; the moment of the crash, and how long the event
+/// log was then.
+fn three_of_five_crashed(seed: u64) -> (Net, Time, usize) {
+    let mut net = five(seed);
+    assert!(
+        net.converged(),
+        "seed {seed}: not converged before the crash"
+    );
+    let crashed_at = net.now;
+    let from = net.log.len();
+    for i in [1, 2, 3] {
+        net.crash(i);
+    }
+    (net, crashed_at, from)
 }
 
 #[test]
@@ -48,15 +64,7 @@ fn five_nodes_join_through_one_seed_and_converge() {
 #[test]
 fn three_crashes_are_failed_everywhere_within_deadline() {
     for seed in 0..20 {
-        let mut net = five(seed);
-        assert!(
-            net.converged(),
-            "seed {seed}: not converged before the crash"
-        );
-        let crashed_at = net.now;
-        for i in [1, 2, 3] {
-            net.crash(i);
-        }
+        let (mut net, crashed_at, _) = three_of_five_crashed(seed);
         net.run_for(secs(20.0));
         let survivors = [0, 4];
         for i in [1, 2, 3] {
@@ -432,16 +440,7 @@ fn three_crashes_of_five_are_each_suspected_within_two_periods() {
     let config = Config::default();
     let bound = config.probe_interval * 2;
     for seed in 0..20 {
-        let mut net = five(seed);
-        assert!(
-            net.converged(),
-            "seed {seed}: not converged before the crash"
-        );
-        let crashed_at = net.now;
-        let from = net.log.len();
-        for i in [1, 2, 3] {
-            net.crash(i);
-        }
+        let (mut net, crashed_at, from) = three_of_five_crashed(seed);
         net.run_for(secs(10.0));
         for i in [1, 2, 3] {
             let name = net.name(i).to_string();
