@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{Agent, ROSTERD, Scratch, free_port, holds, members, roster, state_of, wait_until};
+use harness::{Agent, ROSTERD, Scratch, free_port, joins_before_exiting, members, roster};
 use serde::Deserialize;
 use serde_norway::Value;
 
@@ -64,20 +64,13 @@ fn the_example_config_is_loaded_by_the_real_agent_and_joins() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start rosterd");
-    let joined = wait_until(Duration::from_secs(10), || {
-        if let Ok(Some(_)) = child.try_wait() {
-            return Some(false);
-        }
-        holds(members(seed.http).is_ok_and(|l| state_of(&l, "web-1").as_deref() == Some("alive")))
-            .map(|()| true)
-    });
+    let joined = joins_before_exiting(&mut child, seed.http, "web-1", Duration::from_secs(10));
     let own = members(http);
     let _ = child.kill();
     let out = child.wait_with_output().expect("agent output");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
+    assert!(
         joined,
-        Some(true),
         "the agent with deploy/roster.toml did not join within 10 s: {stderr}"
     );
     assert_eq!(own.expect("its own list")[0]["name"], "web-1");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use harness::{Agent, ROSTERD, Scratch, free_port, holds, members, roster, state_of, wait_until};
+use harness::{Agent, ROSTERD, Scratch, free_port, joins_before_exiting, roster};
 
 fn rosterd(args: &[&str]) -> Output {
     Command::new(ROSTERD)
@@ -115,22 +115,12 @@ fn a_rosterd_agent_joins_a_roster_agent_and_another_command_reaches_roster() {
         .env_remove("RUST_LOG")
         .spawn()
         .expect("start rosterd");
-    let joined = wait_until(Duration::from_secs(10), || {
-        if let Ok(Some(_)) = child.try_wait() {
-            return Some(false);
-        }
-        holds(members(seed.http).is_ok_and(|l| state_of(&l, "d1").as_deref() == Some("alive")))
-            .map(|()| true)
-    });
+    let joined = joins_before_exiting(&mut child, seed.http, "d1", Duration::from_secs(10));
     // `rosterd members` is the `roster members` beside it, answered by the rosterd agent itself.
     let listed = rosterd(&["members", "--http", &format!("127.0.0.1:{http}")]);
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(
-        joined,
-        Some(true),
-        "the rosterd agent did not join within 10 s"
-    );
+    assert!(joined, "the rosterd agent did not join within 10 s");
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(
         listed.status.success() && text.contains("d1") && text.contains("seed"),

@@ -16,6 +16,17 @@ fn millis(line: &str) -> f64 {
         .unwrap_or_else(|| panic!("not an estimate: {line:?}"))
 }
 
+/// What `roster rtt ARGS` prints once it succeeds, polled for up to 30 s while coordinates settle.
+fn estimate_within_30s(args: &[&str]) -> Option<String> {
+    let args: Vec<&str> = ["rtt"].iter().chain(args).copied().collect();
+    wait_until(Duration::from_secs(30), || {
+        let out = roster(&args);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+}
+
 #[test]
 fn rtt_estimates_loopback_round_trips_and_names_an_unknown_member() {
     let scratch = Scratch::new("rtt");
@@ -24,13 +35,8 @@ fn rtt_estimates_loopback_round_trips_and_names_an_unknown_member() {
     let r3 = Agent::start(&scratch, "r3", &[r1.port]);
 
     // Every member places itself within a few probe rounds; r1 then holds everyone's coordinate.
-    let between = wait_until(Duration::from_secs(30), || {
-        let out = roster(&["rtt", "r2", "r3", "--http", &r1.api()]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-    .expect("r1 cannot estimate r2 <-> r3 within 30 s");
+    let between = estimate_within_30s(&["r2", "r3", "--http", &r1.api()])
+        .expect("r1 cannot estimate r2 <-> r3 within 30 s");
     assert!(
         between.starts_with("estimated r2 <-> r3 rtt: "),
         "{between}"
@@ -39,13 +45,8 @@ fn rtt_estimates_loopback_round_trips_and_names_an_unknown_member() {
     assert!(millis(&between) < 20.0, "{between}");
 
     // r1 places itself from the acks to its own probes, which may come after it heard r2's and r3's places.
-    let from_agent = wait_until(Duration::from_secs(30), || {
-        let out = roster(&["rtt", "r2", "--http", &r1.api()]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-    .expect("r1 cannot estimate its own round trip to r2 within 30 s");
+    let from_agent = estimate_within_30s(&["r2", "--http", &r1.api()])
+        .expect("r1 cannot estimate its own round trip to r2 within 30 s");
     assert!(
         from_agent.starts_with("estimated r2 <-> r1 rtt: "),
         "{from_agent}"

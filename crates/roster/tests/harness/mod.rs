@@ -199,6 +199,24 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// Whether the agent `child` (started by the test itself) is alive in the list of the agent whose HTTP API is on
+/// `seed_http` within `timeout`, under the name `name`; `false` as soon as the child exits.
+pub fn joins_before_exiting(
+    child: &mut std::process::Child,
+    seed_http: u16,
+    name: &str,
+    timeout: Duration,
+) -> bool {
+    let joined = wait_until(timeout, || {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Some(false);
+        }
+        holds(members(seed_http).is_ok_and(|l| state_of(&l, name).as_deref() == Some("alive")))
+            .map(|()| true)
+    });
+    joined == Some(true)
+}
+
 /// Adapts a `bool` condition for [`wait_until`].
 pub fn holds(b: bool) -> Option<()> {
     b.then_some(())
