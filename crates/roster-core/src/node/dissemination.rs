@@ -78,7 +78,7 @@ impl<R: Rng> Node<R> {
         self.send_stream(to.addr(), Some(to), request);
     }
 
-    /// Tries one failed member, if one is due (see `reconnects`), by a sync: so that the two sides of a healed
+    /// Tries the failed members due (see `reconnects`), each by a sync: so that the two sides of a healed
     /// partition find each other again, and a live member failed here hears of it and refutes.
     pub(super) fn reconnect(&mut self, now: Time) {
         let next = now + self.jittered(self.config.reconnect_interval);
@@ -86,10 +86,10 @@ impl<R: Rng> Node<R> {
         // Members whose failed entries were reaped are still tried while their graves stand.
         let buried: Vec<&Arc<Identity>> = self.graves.failed().collect();
         let active = self.list.active_count();
-        if let Some(target) = self
+        let targets = self
             .reconnects
-            .choose(&self.list, &buried, active, &mut self.rng)
-        {
+            .choose(&self.list, &buried, active, &mut self.rng);
+        for target in targets {
             self.request_sync(target);
         }
     }

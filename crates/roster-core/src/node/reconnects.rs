@@ -7,7 +7,9 @@
 //! reached alone (its own suspicion ran out, and no other member ever said the member failed) breaks the
 //! assumption: it is most likely the verdict of a list cut off from the member for a while, which nobody else
 //! shares, and at the cluster-wide chance the list would hold it for hours. Such a verdict is tried at every
-//! interval instead, until another member's word corroborates it or the member proves alive.
+//! interval instead, until another member's word corroborates it or the member proves alive. A list cut off
+//! alone reaches such a verdict on everyone it knew, and a member that left meanwhile never answers; so a few
+//! of them are tried at each interval, not one, or the live ones could wait several intervals behind the gone.
 
 use std::sync::Arc;
 
@@ -21,6 +23,10 @@ use crate::time::Time;
 /// healed partition is found within an interval or so, few enough that a member every list holds as failed is
 /// not flooded with full syncs when it comes back.
 const RECONNECTS_PER_FAILED_MEMBER: f64 = 3.0;
+
+/// Lone verdicts tried at each interval. A try is a digest, so a few cost little, and three finds a live member
+/// among the gone within an interval or two in the lists a partition leaves behind.
+const LONE_TRIES_PER_INTERVAL: usize = 3;
 
 /// A failed member this list tries now and then.
 #[derive(Clone, Debug)]
@@ -91,38 +97,41 @@ impl Reconnects {
         self.pool.clear();
     }
 
-    /// Picks the member to try at this interval, if any: a lone verdict whenever there is one, else a failed
-    /// member or one of the `buried` (failed, then reaped) with the chance that keeps the cluster's attempts per
-    /// failed member near a constant, among `active` members.
+    /// Picks the members to try at this interval: up to `LONE_TRIES_PER_INTERVAL` lone verdicts whenever there
+    /// are any, else at most one failed member or one of the `buried` (failed, then reaped) with the chance that
+    /// keeps the cluster's attempts per failed member near a constant, among `active` members.
     pub(super) fn choose<R: Rng>(
         &mut self,
         list: &Membership,
         buried: &[&Arc<Identity>],
         active: usize,
         rng: &mut R,
-    ) -> Option<Arc<Identity>> {
+    ) -> Vec<Arc<Identity>> {
         self.pool.retain(|f| {
             list.get(f.identity.name())
                 .is_some_and(|m| m.state == State::Failed && m.identity.same_instance(&f.identity))
         });
         let lone: Vec<&FailedMember> = self.pool.iter().filter(|f| f.lone).collect();
         if !lone.is_empty() {
-            let pick = rng.random_range(0..lone.len());
-            return Some(Arc::clone(&lone[pick].identity));
+            let tries = lone.len().min(LONE_TRIES_PER_INTERVAL);
+            return rand::seq::index::sample(rng, lone.len(), tries)
+                .into_iter()
+                .map(|pick| Arc::clone(&lone[pick].identity))
+                .collect();
         }
         let candidates = self.pool.len() + buried.len();
         if candidates == 0 {
-            return None;
+            return Vec::new();
         }
         let chance = RECONNECTS_PER_FAILED_MEMBER * candidates as f64 / active.max(1) as f64;
         if chance < 1.0 && rng.random::<f64>() >= chance {
-            return None;
+            return Vec::new();
         }
         let pick = rng.random_range(0..candidates);
-        Some(match self.pool.get(pick) {
+        vec![match self.pool.get(pick) {
             Some(f) => Arc::clone(&f.identity),
             None => Arc::clone(buried[pick - self.pool.len()]),
-        })
+        }]
     }
 
     fn position(&self, identity: &Identity) -> Option<usize> {
@@ -164,9 +173,9 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(7);
         (0..intervals)
             .filter(|_| {
-                reconnects
+                !reconnects
                     .choose(list, &[], list.active_count(), &mut rng)
-                    .is_some()
+                    .is_empty()
             })
             .count()
     }
@@ -190,6 +199,24 @@ mod tests {
         assert_eq!(attempts(&mut reconnects, &list, 50), 50);
         reconnects.corroborate(&identity(5));
         assert!(attempts(&mut reconnects, &list, 50) < 5);
+    }
+
+    #[test]
+    fn a_list_cut_off_alone_tries_several_of_its_lone_verdicts_each_interval() {
+        let list = list(6, &[1, 2, 3, 4, 5]);
+        let mut reconnects = Reconnects::default();
+        for i in 1..=5 {
+            reconnects.mark_lone(&identity(i));
+        }
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut tried = std::collections::BTreeSet::new();
+        for _ in 0..3 {
+            let picks = reconnects.choose(&list, &[], list.active_count(), &mut rng);
+            assert_eq!(picks.len(), LONE_TRIES_PER_INTERVAL);
+            tried.extend(picks.iter().map(|p| p.name().to_string()));
+        }
+        // Three intervals of three tries each reach nearly every member of five; one try each could not.
+        assert!(tried.len() >= 4, "tried {tried:?}");
     }
 
     #[test]
