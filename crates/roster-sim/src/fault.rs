@@ -15,7 +15,7 @@ use roster_core::{Identity, Meta, Node, Time};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::NodeClock;
-use crate::engine::{Sim, Status, name_of};
+use crate::engine::{Sim, Status, What, name_of};
 use crate::metrics::Want;
 use crate::network::addr_of;
 use crate::serde_secs;
@@ -145,6 +145,17 @@ impl Sim {
         self.metrics.stopped(self.now, i, kept);
     }
 
+    /// Asks node `i`, frozen now, to leave once it thaws.
+    fn leave_at_thaw(&mut self, i: usize) {
+        let thaw = self.slots[i].frozen_until;
+        let index = self.world.faults.len();
+        self.world.faults.push(Scheduled::new(
+            thaw - Time::SIM_EPOCH,
+            Fault::Leave(vec![i]),
+        ));
+        self.push(thaw, What::Fault(index));
+    }
+
     pub(crate) fn apply(&mut self, fault: Fault) {
         let now = self.now;
         match fault {
@@ -167,7 +178,7 @@ impl Sim {
                 }
                 // Rumours start after every crash of the batch, so that no crashed node is an observer.
                 for &i in &crashed {
-                    let observers: Vec<usize> = self.running_nodes().collect();
+                    let observers = self.observers_of_end(i);
                     let joined = self.slots[i].identity.joined_at_ms();
                     self.metrics.start_rumour(
                         now,
@@ -214,6 +225,11 @@ impl Sim {
                     if self.slots[i].status != Status::Running {
                         continue;
                     }
+                    if now < self.slots[i].frozen_until {
+                        // A paused process handles the signal that asks it to leave once it runs again.
+                        self.leave_at_thaw(i);
+                        continue;
+                    }
                     let node_now = self.node_now(i);
                     if let Some(n) = self.slots[i].node.as_mut() {
                         n.leave(node_now);
@@ -222,7 +238,7 @@ impl Sim {
                     self.slots[i].left_at = Some(now);
                     self.running -= 1;
                     self.metrics.set_running(now, self.running);
-                    let observers: Vec<usize> = self.running_nodes().collect();
+                    let observers = self.observers_of_end(i);
                     let joined = self.slots[i].identity.joined_at_ms();
                     self.metrics
                         .start_rumour(now, i, joined, Want::Left, observers.into_iter());

@@ -297,6 +297,27 @@ impl Metrics {
         }
     }
 
+    /// `observer`'s list took a newer instance of `subject`'s name (a clone that outranked it): news of the
+    /// instances before `newer_joined_at_ms` is moot there, since that list holds none of them any more.
+    pub fn moot_for(&mut self, observer: usize, subject: usize, newer_joined_at_ms: u64) {
+        for &id in &self.by_subject[subject] {
+            let r = &mut self.rumours[id as usize];
+            if r.joined_at_ms < newer_joined_at_ms && r.is_open() && r.marks[observer] == PENDING {
+                r.marks[observer] = NOT_OBSERVER;
+                r.pending -= 1;
+                r.observers -= 1;
+                if r.observers == 0 {
+                    // Every list moved past the instance before hearing anything of it.
+                    r.superseded = true;
+                } else if r.pending == 0 {
+                    let last = r.marks.iter().filter(|&&m| m < PENDING).max().copied();
+                    r.complete =
+                        Some(last.map_or(r.start, |m| Time::ZERO + Duration::from_micros(m)));
+                }
+            }
+        }
+    }
+
     /// A new instance of `subject` started: news about any older one is moot.
     pub fn replaced(&mut self, subject: usize) {
         for &id in &self.by_subject[subject] {

@@ -134,11 +134,41 @@ impl Sim {
             }
             ChangeKind::Join | ChangeKind::Alive | ChangeKind::Updated => {
                 if change.member.state.is_active() {
+                    for older in self.older_holders_of_name(subject, joined_at_ms) {
+                        self.metrics.moot_for(observer, older, joined_at_ms);
+                    }
                     self.metrics
                         .heard(self.now, observer, subject, joined_at_ms, Want::Alive);
                 }
             }
         }
+    }
+
+    /// The other slots whose instance of `subject`'s name is older than `joined_at_ms`: the originals a clone
+    /// outranked.
+    fn older_holders_of_name(&self, subject: usize, joined_at_ms: u64) -> Vec<usize> {
+        let name = self.slots[subject].identity.name();
+        (0..self.slots.len())
+            .filter(|&s| s != subject)
+            .filter(|&s| {
+                let id = &self.slots[s].identity;
+                id.name() == name && id.joined_at_ms() < joined_at_ms
+            })
+            .collect()
+    }
+
+    /// The running nodes that must hear news of `subject`'s end: all but those whose list already holds a newer
+    /// instance of its name, for whom that end is moot.
+    pub(crate) fn observers_of_end(&self, subject: usize) -> Vec<usize> {
+        let id = &self.slots[subject].identity;
+        self.running_nodes()
+            .filter(|&o| {
+                !self.slots[o].node.as_ref().is_some_and(|list| {
+                    list.member(id.name())
+                        .is_some_and(|m| m.identity.joined_at_ms() > id.joined_at_ms())
+                })
+            })
+            .collect()
     }
 
     /// Whether every running node lists exactly the running instances as active.
