@@ -171,6 +171,20 @@ impl BroadcastQueue {
         );
     }
 
+    /// Drops every queued update about a member other than `keep`: news a node heard while it took no part
+    /// (on standby) is stale by the time it does.
+    pub fn forget_updates_except(&mut self, keep: &str) {
+        let stale: Vec<Rank> = self
+            .order
+            .iter()
+            .filter(|(_, q)| q.update().is_some_and(|m| m.name() != keep))
+            .map(|(rank, _)| *rank)
+            .collect();
+        for rank in stale {
+            self.remove(rank);
+        }
+    }
+
     /// Number of queued updates.
     pub fn len(&self) -> usize {
         self.order.len()
@@ -463,6 +477,23 @@ mod tests {
             codec::decode_packet(&p).unwrap()
         };
         assert_eq!(packet.messages.len(), 1);
+    }
+
+    #[test]
+    fn forgetting_others_keeps_only_the_news_about_oneself_and_events() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("me", 1, State::Alive), Priority::Urgent);
+        queue.push(&update("a", 0, State::Alive), Priority::Routine);
+        queue.push(&update("b", 1, State::Left), Priority::Urgent);
+        queue.push_event(vec![0; 8]);
+        queue.forget_updates_except("me");
+        assert_eq!(queue.len(), 2);
+        assert_eq!(queue.transmits("me"), Some(0));
+        assert_eq!(queue.transmits("a"), None);
+        assert_eq!(queue.transmits("b"), None);
+        // The queue's indexes stay whole: news about a forgotten member queues again.
+        queue.push(&update("a", 1, State::Alive), Priority::Routine);
+        assert_eq!(queue.len(), 3);
     }
 
     #[test]

@@ -79,9 +79,10 @@ impl<R: Rng> Node<R> {
         self.note_conflict(holder, claim);
     }
 
-    /// Forgets every member but this node, and the bookkeeping about them.
+    /// Forgets every member but this node, the bookkeeping about them, and the news about them still queued.
     pub(super) fn forget_members(&mut self) {
         self.list = Membership::new(self.list.local().clone());
+        self.broadcasts.forget_updates_except(&self.name);
         self.suspicions.clear();
         self.reconnects.clear();
         self.reaps.clear();
