@@ -31,14 +31,15 @@ impl<R: Rng> Node<R> {
         }
         if self.list.get(claim.name()).is_none() {
             if let Some(grave) = self.graves.holds(&claim) {
-                // Old news about a member this list reaped. A peer that still holds as failed a member that
-                // left is told so, or it would keep showing it failed until its own reap. A peer that holds as
-                // active a member buried here as failed (the member itself, or a list on the far side of a
-                // partition that outlasted the reap) is told the verdict too, as a failed entry not yet reaped
-                // would be in a sync: it suspects the member, which refutes if it is alive after all. Without
-                // that, this list would learn of the member only once the member itself happened to ping it.
+                // Old news about a member this list reaped. A peer that holds a member that left as anything
+                // but left (it missed the goodbye behind a partition, say) is told so, or it would keep showing
+                // it until its own reap, or fail it. A peer that holds as active a member buried here as failed
+                // (the member itself, or a list on the far side of a partition that outlasted the reap) is told
+                // the verdict too, as a failed entry not yet reaped would be in a sync: it suspects the member,
+                // which refutes if it is alive after all. Without that, this list would learn of the member only
+                // once the member itself happened to ping it.
                 let same_instance = grave.identity.same_instance(&claim.identity);
-                let left_elsewhere = claim.state == State::Failed && grave.state == State::Left;
+                let left_elsewhere = claim.state != State::Left && grave.state == State::Left;
                 let buried_alive = claim.state.is_active() && grave.state == State::Failed;
                 if same_instance && (left_elsewhere || buried_alive) {
                     self.corrections.push(Update {
