@@ -10,9 +10,9 @@
 //!    the ring through its `ring_span` predecessors; at most `f - 1` of those probers can be crashed too, so
 //!    someone live probes it within `f` rounds, where `f = max_simultaneous_failures`. Rounds are numbered by
 //!    each member's own wall clock, and a prober whose clock is ahead probes early, one behind late: with clocks
-//!    up to `max_clock_skew` apart, `f` rounds become `f * probe_interval + max_clock_skew`. In a cluster of
-//!    at most `ring_span + 1` members two shortcuts usually bring it much sooner, but the bound does not count
-//!    on them: a member whose prober of the round has not pinged it probes that prober at once, and a probe
+//!    up to `max_clock_skew` apart, `f` rounds become `f * probe_interval + max_clock_skew`. Two shortcuts
+//!    usually bring it much sooner, but the bound does not count on them: a member whose prober of the round
+//!    has not pinged it probes that prober at once, and in a cluster of at most `ring_span + 1` members a probe
 //!    left unanswered makes its prober probe every other member at once (see `node/probing`).
 //! 2. **Probe window.** The direct ping, then ping-req through helpers, end within one `probe_interval`; the
 //!    member is then suspected. Local health stretches the direct timeout only up to half the window, never the

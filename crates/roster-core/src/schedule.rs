@@ -10,8 +10,7 @@
 //! machine's wall clock. Each probe of a target happens at the same phase of the round, derived from the
 //! target's name: consecutive probes of one member are exactly one period apart, while probes of different
 //! members (and so detections) are spread over the period instead of landing in lockstep. The same rule tells
-//! each member who is due to probe it in each round, and when: in a cluster no larger than the span, the node
-//! checks that the ping came.
+//! each member who is due to probe it in each round, and when, and the node checks that the ping came.
 //!
 //! [`ProbeSchedule::Shuffled`] is SWIM's: round-robin over a private shuffled list, new members inserted at
 //! random positions, one probe per period at a random phase of this node's own.
@@ -38,7 +37,7 @@ pub struct Schedule {
     round_offset_us: i64,
     /// Ring: the round whose probe is due next.
     next_round: u64,
-    /// Ring, in a cluster no larger than the span: the round whose ping of this node is checked for next.
+    /// Ring: the round whose ping of this node is checked for next.
     watch_round: u64,
     /// How long after its time a prober's ping may arrive: the worst round trip, for the one-way delay and
     /// round clocks not quite in step.
@@ -86,12 +85,11 @@ impl Schedule {
         self.next_at = now + self.next_at.since_epoch();
     }
 
-    /// Ring, in a cluster no larger than the span (every member probes every other in turn): when to check
-    /// that the member due to probe this node in the watched round has pinged it. The ring makes every
-    /// member's prober of each round known to it, so its silence is news.
+    /// Ring: when to check that the member due to probe this node in the watched round has pinged it. The
+    /// ring makes every member's prober of each round known to it, so its silence is news.
     pub fn prober_check_time(&self, list: &Membership) -> Option<Time> {
         let others = list.active_count().saturating_sub(1);
-        if self.kind != ProbeSchedule::Ring || others == 0 || others > self.span {
+        if self.kind != ProbeSchedule::Ring || others == 0 {
             return None;
         }
         Some(self.ring_time(self.watch_round, list.local()) + self.ping_late)
@@ -342,14 +340,7 @@ mod tests {
     fn each_member_knows_its_prober_of_each_round_and_when_its_ping_is_due() {
         let config = Config::default();
         let mut rng = SmallRng::seed_from_u64(3);
-        // Only a cluster no larger than the span checks its probers.
-        let mut large = Schedule::new(&config, &mut rng);
-        large.start(Time::SIM_EPOCH);
-        assert_eq!(
-            large.prober_check_time(&lists(config.ring_span + 2)[0]),
-            None
-        );
-        for n in [2, 5, config.ring_span + 1] {
+        for n in [2, 5, config.ring_span + 1, config.ring_span + 2, 40] {
             let lists = lists(n);
             let start = Time::SIM_EPOCH;
             let mut schedules = started(&config, n, start, &mut rng);

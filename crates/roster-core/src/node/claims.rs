@@ -183,6 +183,9 @@ impl<R: Rng> Node<R> {
             self.schedule
                 .on_member_active(&current.identity, &mut self.rng);
         }
+        if current.state.is_active() != was_active {
+            self.ring_changed_at = now;
+        }
     }
 
     pub(super) fn track_inactive(&mut self, now: Time, current: &Member) {

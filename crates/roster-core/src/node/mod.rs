@@ -171,6 +171,9 @@ pub struct Node<R = SmallRng> {
     next_sweep: Time,
     /// When a ping of this node last arrived.
     pinged_at: Time,
+    /// When a member last entered or left the ring here: until the change has spread, other lists may place
+    /// this node's prober elsewhere.
+    ring_changed_at: Time,
     started: bool,
     next_gossip: Time,
     next_sync: Time,
@@ -235,6 +238,7 @@ impl<R: Rng> Node<R> {
             recent_failures: Vec::new(),
             next_sweep: Time::ZERO,
             pinged_at: Time::ZERO,
+            ring_changed_at: Time::ZERO,
             started: false,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,

@@ -231,16 +231,19 @@ impl<R: Rng> Node<R> {
         }
     }
 
-    /// In a cluster no larger than the ring span, the member due to probe this node in the round just checked
-    /// should have pinged it by now. If nobody did, that member may have crashed: probe it at once rather than
-    /// wait for this node's turn (and if that goes unanswered too, sweep). A crashed member is then looked at
-    /// twice a round, by its own prober and by the member it was due to probe.
+    /// The member due to probe this node in the round just checked should have pinged it by now. If nobody did,
+    /// that member may have crashed: probe it at once rather than wait for this node's turn (and, in a cluster
+    /// small enough to sweep, if that goes unanswered too, sweep). A crashed member is then looked at twice a
+    /// round, by its own prober and by the member it was due to probe.
     pub(super) fn check_prober(&mut self, now: Time) {
         let (since, prober) = self.schedule.prober_checked(now, &self.list);
         let Some(prober) = prober.cloned() else {
             return;
         };
-        if self.pinged_at >= since || self.exchanges.probing(&prober.identity) {
+        // Lists that have not yet heard of the ring's last change place this node's prober elsewhere: its
+        // silence then says nothing, and probing it would only add traffic to the change's spread.
+        let settling = now < self.ring_changed_at + self.config.probe_interval * 2;
+        if settling || self.pinged_at >= since || self.exchanges.probing(&prober.identity) {
             return;
         }
         self.probe_member(now, prober, ProbeKind::SilentProber);
