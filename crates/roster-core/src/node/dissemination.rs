@@ -1,5 +1,6 @@
 //! Dissemination: gossip each round, full-list syncs (anti-entropy), and reconnect attempts to failed members.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -70,12 +71,22 @@ impl<R: Rng> Node<R> {
 
     /// Opens a sync with `to` by sending the digest of this list; a full exchange follows only if they differ.
     pub(super) fn request_sync(&mut self, to: Arc<Identity>) {
-        let request = Message::SyncRequest {
+        let request = self.sync_request();
+        self.send_stream(to.addr(), Some(to), request);
+    }
+
+    /// Opens a sync with whoever listens at `addr`, a member this list does not know.
+    pub(super) fn request_sync_at(&mut self, addr: SocketAddr) {
+        let request = self.sync_request();
+        self.send_stream(addr, None, request);
+    }
+
+    fn sync_request(&self) -> Message {
+        Message::SyncRequest {
             digest: self.list.digest(),
             join: false,
             members: Vec::new(),
-        };
-        self.send_stream(to.addr(), Some(to), request);
+        }
     }
 
     /// Tries the failed members due (see `reconnects`), each by a sync: so that the two sides of a healed

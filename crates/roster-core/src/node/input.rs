@@ -82,6 +82,16 @@ impl<R: Rng> Node<R> {
                             member,
                             accuser: None,
                         });
+                        let stranger = record.is_none()
+                            && self.list.get(&sender.name).is_none()
+                            && self.participating();
+                        if stranger && now >= self.next_stranger_sync {
+                            // A member this list has never heard of pings it: the news of its join missed
+                            // this list (news retires after a few sends, and a full sync may be 30 s away).
+                            // Ask it for its list, over a stream, whose handshake a forged source fails.
+                            self.next_stranger_sync = now + self.config.probe_interval;
+                            self.request_sync_at(from);
+                        }
                         let ack = self.ack_for(now, &sender, seq);
                         match record {
                             Some(record) if sender.reply_budget != usize::MAX => {

@@ -198,6 +198,8 @@ pub struct Node<R = SmallRng> {
     returned: VecDeque<(Arc<str>, Time)>,
     /// When this node may next tell a prober at an unexpected address what its list holds for that name.
     next_conflict_notice: Time,
+    /// When this node may next ask a member that pinged it, unknown here, for its list (see `handle_packet`).
+    next_stranger_sync: Time,
     /// How far the wall clock is ahead of `now` (behind when negative), in microseconds, as the driver last
     /// said (see [`Node::handle_wall_clock`]).
     wall_offset_us: i64,
@@ -253,6 +255,7 @@ impl<R: Rng> Node<R> {
             name_taken: false,
             returned: VecDeque::new(),
             next_conflict_notice: Time::ZERO,
+            next_stranger_sync: Time::ZERO,
             wall_offset_us: 0,
             user_events: Recent::default(),
             queries_heard: Recent::default(),

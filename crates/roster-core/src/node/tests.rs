@@ -307,3 +307,50 @@ fn a_probe_whose_ping_went_unanswered_pings_again_before_anyone_is_suspected() {
         "{events:?}"
     );
 }
+
+/// The sync requests `node` queued, by where they go.
+fn sync_requests_to(node: &mut Node) -> Vec<SocketAddr> {
+    let mut to = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        if t.transport != Transport::Stream {
+            continue;
+        }
+        let packet = codec::decode_packet(&t.bytes).unwrap();
+        if packet
+            .messages
+            .iter()
+            .any(|m| matches!(m, Message::SyncRequest { .. }))
+        {
+            to.push(t.to);
+        }
+    }
+    to
+}
+
+#[test]
+fn a_ping_from_a_member_this_list_never_heard_of_asks_it_for_its_list_once_a_period() {
+    let mut node = converged(8);
+    let now = EPOCH + Duration::from_secs(5);
+    sync_requests_to(&mut node);
+    // m9 joined through another seed, and gossip about it missed this list; now it probes m0.
+    let stranger = identity(9).addr();
+    let ping = |seq| Message::Ping {
+        seq,
+        target: Arc::from("m0"),
+        round_clock: None,
+    };
+    node.handle_packet(now, stranger, &codec::encode_packet("m9", &[ping(1)]))
+        .unwrap();
+    assert_eq!(sync_requests_to(&mut node), vec![stranger]);
+    // A second ping within the period asks nothing more; a known prober never does.
+    node.handle_packet(
+        now + Duration::from_millis(300),
+        stranger,
+        &codec::encode_packet("m9", &[ping(2)]),
+    )
+    .unwrap();
+    let known = identity(3).addr();
+    node.handle_packet(now, known, &codec::encode_packet("m3", &[ping(3)]))
+        .unwrap();
+    assert!(sync_requests_to(&mut node).is_empty());
+}
