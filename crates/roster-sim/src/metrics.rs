@@ -318,6 +318,19 @@ impl Metrics {
         }
     }
 
+    /// The nodes that reported the leave of `subject` (instance `joined_at_ms`).
+    pub fn heard_leave(
+        &self,
+        subject: usize,
+        joined_at_ms: u64,
+    ) -> impl Iterator<Item = usize> + '_ {
+        self.by_subject[subject]
+            .iter()
+            .map(|&id| &self.rumours[id as usize])
+            .filter(move |r| r.want == Want::Left && r.joined_at_ms == joined_at_ms)
+            .flat_map(|r| (0..r.marks.len()).filter(|&o| r.heard_at(o).is_some()))
+    }
+
     /// A new instance of `subject` started: news about any older one is moot.
     pub fn replaced(&mut self, subject: usize) {
         for &id in &self.by_subject[subject] {

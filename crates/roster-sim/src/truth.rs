@@ -171,6 +171,16 @@ impl Sim {
             .collect()
     }
 
+    /// Whether some running node heard that `j` left: a member whose goodbye reached only members that are gone
+    /// (one that left behind a partition, to the one other member there, which then left too) is, to everyone
+    /// still running, a member that stopped answering, and failed is all a list can know of it.
+    fn leave_still_known(&self, j: usize) -> bool {
+        let joined = self.slots[j].identity.joined_at_ms();
+        self.metrics
+            .heard_leave(j, joined)
+            .any(|o| self.slots[o].status == Status::Running)
+    }
+
     /// Whether every running node lists exactly the running instances as active.
     pub fn converged(&self) -> bool {
         let running: Vec<usize> = self.running_nodes().collect();
@@ -226,6 +236,7 @@ impl Sim {
                     && let Some(m) = list.member(slot.identity.name())
                     && m.state == roster_core::State::Failed
                     && m.identity.same_instance(&slot.identity)
+                    && self.leave_still_known(j)
                 {
                     return Some((i, j, format!("holds {m:?}, a member that left, as failed")));
                 }
