@@ -55,6 +55,20 @@ impl<R: Rng> Node<R> {
             }
             self.graves.remove(claim.name());
         }
+        if let Some(held) = self.list.get(claim.name())
+            && held.state == State::Left
+            && claim.state != State::Left
+            && claim.incarnation <= held.incarnation
+            && held.identity.same_instance(&claim.identity)
+            && *sender.name != *self.name
+        {
+            // A peer that missed the goodbye (it was paused, or cut off, while the news went round) still holds
+            // the member as alive, or suspects it: tell it the member left, or it would fail it.
+            self.corrections.push(Update {
+                member: held.clone(),
+                accuser: None,
+            });
+        }
         let mut accuser = accuser;
         // A verdict is taken at its word only from a member this list holds as alive, and a failure only of a
         // member this list already suspects. A verdict from a full sync, or from a member this list itself
