@@ -4,8 +4,8 @@
 //!
 //! [`Fleet`] owns what the list itself does not keep: the history of counts, sampled about once a second by the
 //! driver through a [`Sampler`], and a short ring of round trips per member, fed by the driver. Both are
-//! bounded: [`HISTORY_SAMPLES`] samples, [`RTT_SAMPLES`] round trips per member, and the rings of members gone from the
-//! list are dropped once a minute.
+//! bounded: [`HISTORY_SAMPLES`] samples, [`RTT_SAMPLES`] round trips per member, and the rings of members gone
+//! from the list are dropped once a minute.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
