@@ -205,6 +205,8 @@ struct Driver {
     handlers: Option<crate::handlers::Handlers>,
     /// The tags the configuration gives (see `tags`).
     configured_tags: roster_core::Meta,
+    /// The fleet view's history, sampled on the driver's own wakes.
+    fleet: crate::fleet::Sampler,
 }
 
 mod commands;
@@ -283,6 +285,7 @@ pub(crate) async fn run(setup: DriverSetup) -> Result<(), AgentError> {
         open_queries: Default::default(),
         handlers,
         configured_tags,
+        fleet: crate::fleet::Sampler::new(Instant::now()),
     };
     let accept = AbortOnDrop(tokio::spawn(streams::accept_loop(
         tcp,
@@ -336,7 +339,13 @@ impl Driver {
                 },
                 Some(inbound) = self.inbound.recv() => self.on_inbound(inbound)?,
                 Some(command) = self.commands.recv() => self.on_command(command),
-                () = &mut sleep => self.on_timer(),
+                () = &mut sleep => {
+                    // What arrived while this process waited for a CPU is taken in before the timers fire:
+                    // an ack already in the socket answers its probe, however late the process runs. On a
+                    // machine short of CPU the two are ready together, and the timer must not win.
+                    self.drain_datagrams(&mut buf);
+                    self.on_timer();
+                }
             }
         }
     }
@@ -364,7 +373,7 @@ impl Driver {
         if let Some(at) = self.rejoin_at {
             wake = wake.min(at);
         }
-        wake
+        wake.min(self.fleet.wake_by())
     }
 
     fn on_timer(&mut self) {
@@ -384,6 +393,7 @@ impl Driver {
         if self.rejoin_at.is_some_and(|at| Instant::now() >= at) {
             self.rejoin();
         }
+        self.fleet.sample_if_due(&self.shared, Instant::now());
     }
 
     fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
@@ -545,6 +555,22 @@ impl Driver {
         ))
     }
 
+    /// Marks the snapshot out of date. The first change after a quiet spell is written after a random part of
+    /// the pause between writes rather than at once: news heard by every member within the same second (a
+    /// crash) would otherwise have every agent on a machine copy its list and start a writer thread together,
+    /// and a thousand agents on two cores doing so starve each other's probes into false suspicions.
+    fn snapshot_changed(&mut self) {
+        if self.snapshot_dirty {
+            return;
+        }
+        self.snapshot_dirty = true;
+        let now = Instant::now();
+        if self.snapshot_due <= now {
+            let members = self.shared.lock().node.members().len();
+            self.snapshot_due = now + first_write_delay(snapshot_pause(members), &mut self.rng);
+        }
+    }
+
     fn store_snapshot_in_background(&mut self) {
         use std::sync::atomic::Ordering;
         self.snapshot_dirty = false;
@@ -582,6 +608,11 @@ fn snapshot_pause(members: usize) -> Duration {
     SNAPSHOT_EVERY * u32::try_from(scale).unwrap_or(u32::MAX)
 }
 
+/// How long the first change after a quiet spell waits to be written: a random part of `pause`.
+fn first_write_delay(pause: Duration, rng: &mut impl rand::Rng) -> Duration {
+    pause.mul_f64(rng.random_range(0.0..1.0))
+}
+
 fn setup_buffer(udp: &UdpSocket) -> usize {
     socket2::SockRef::from(udp).recv_buffer_size().unwrap_or(0)
 }
@@ -600,5 +631,22 @@ mod tests {
         assert_eq!(snapshot_pause(64), Duration::from_secs(1));
         assert_eq!(snapshot_pause(65), Duration::from_secs(2));
         assert_eq!(snapshot_pause(1000), Duration::from_secs(16));
+    }
+
+    #[test]
+    fn the_first_writes_after_news_everyone_hears_spread_over_the_pause() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let pause = snapshot_pause(1000);
+        // A thousand agents on one machine hear of a crash in the same second.
+        let mut per_second = [0u32; 16];
+        for _ in 0..1000 {
+            let delay = first_write_delay(pause, &mut rng);
+            assert!(delay < pause, "{delay:?} beyond the pause {pause:?}");
+            per_second[delay.as_secs() as usize] += 1;
+        }
+        assert!(
+            per_second.iter().all(|&n| (20..=125).contains(&n)),
+            "writes per second of the pause: {per_second:?}"
+        );
     }
 }

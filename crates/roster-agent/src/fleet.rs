@@ -2,15 +2,15 @@
 //! the last minutes with the agent's own CPU and memory beside them (`GET /v1/fleet/history`), and one member's
 //! story in this agent's event log with its recent round trips (`GET /v1/members/{name}/history`).
 //!
-//! [`Fleet`] owns what the list itself does not keep: the history of counts, sampled once a second by
-//! [`sample_every_second`], and a short ring of round trips per member, fed by the driver. Both are bounded:
-//! [`HISTORY_SAMPLES`] samples, [`RTT_SAMPLES`] round trips per member, and the rings of members gone from the
-//! list are dropped once a minute.
+//! [`Fleet`] owns what the list itself does not keep: the history of counts, sampled about once a second by the
+//! driver through a [`Sampler`], and a short ring of round trips per member, fed by the driver. Both are
+//! bounded: [`HISTORY_SAMPLES`] samples, [`RTT_SAMPLES`] round trips per member, and the rings of members gone
+//! from the list are dropped once a minute.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -142,21 +142,38 @@ impl Fleet {
 }
 
 /// Counts the list once a second into the history, until the agent stops.
-pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
-    let mut stopped = shared.stopped.clone();
-    let mut tick = tokio::time::interval(SAMPLE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Samples until the next pruning.
-    let mut prune_in: u32 = 60;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = stopped.changed() => if changed.is_err() || *stopped.borrow() { return },
+/// When the driver takes the next sample of the counts, and how many samples until the next pruning of the
+/// round trips. The driver samples on a wake it has anyway (its probe round comes every period), so the history
+/// costs no wake of its own: on a machine of a thousand agents a wake is most of what a quiet agent spends.
+#[derive(Debug)]
+pub(crate) struct Sampler {
+    due: Instant,
+    prune_in: u32,
+}
+
+impl Sampler {
+    pub fn new(now: Instant) -> Sampler {
+        Sampler {
+            due: now,
+            prune_in: 60,
         }
-        let process = crate::process::sample();
+    }
+
+    /// The latest the driver must wake to take the sample that is due, should nothing else wake it first.
+    pub fn wake_by(&self) -> Instant {
+        self.due + SAMPLE_EVERY
+    }
+
+    /// Takes a sample if one is due at `now`.
+    pub fn sample_if_due(&mut self, shared: &Shared, now: Instant) {
+        if now < self.due {
+            return;
+        }
+        self.due = now + SAMPLE_EVERY;
+        let process = crate::process::cpu_and_rss();
         let mut sample = Sample {
             t_ms: Clock::wall().unix_ms(),
-            rss_bytes: process.map(|p| p.rss_bytes),
+            rss_bytes: process.map(|p| p.1),
             ..Sample::default()
         };
         let names: std::collections::HashSet<Box<str>> = {
@@ -171,20 +188,18 @@ pub(crate) async fn sample_every_second(shared: Arc<Shared>) {
             }
             // The names are only needed to prune the round trips of members gone from the list; once a
             // minute is often enough.
-            prune_in -= 1;
-            if prune_in == 0 {
-                prune_in = 60;
+            self.prune_in -= 1;
+            if self.prune_in == 0 {
+                self.prune_in = 60;
                 state.node.members().map(|m| m.name().into()).collect()
             } else {
                 Default::default()
             }
         };
         let prune = !names.is_empty();
-        shared
-            .fleet
-            .record(sample, process.map(|p| p.cpu_s), |name| {
-                !prune || names.contains(name)
-            });
+        shared.fleet.record(sample, process.map(|p| p.0), |name| {
+            !prune || names.contains(name)
+        });
     }
 }
 

@@ -198,7 +198,6 @@ impl Agent {
             diagnostics: Default::default(),
             fleet: fleet::Fleet::new(config.data_dir.clone()),
         });
-        tokio::spawn(fleet::sample_every_second(shared.clone()));
         shared
             .metrics
             .udp_receive_buffer(sockets.udp_receive_buffer);

@@ -47,7 +47,7 @@ impl Driver {
                 return Ok(());
             }
             Event::Changed(change) => {
-                self.snapshot_dirty = true;
+                self.snapshot_changed();
                 let level_warn = matches!(change.kind, ChangeKind::Failed | ChangeKind::Suspect);
                 if level_warn {
                     tracing::warn!(
