@@ -195,6 +195,18 @@ impl<R: Rng> Node<R> {
             let until = now + self.config.disseminate_deadline;
             self.returned.push_back((Arc::from(current.name()), until));
         }
+        if current.state == State::Alive
+            && same.is_some_and(|p| p.state == State::Failed)
+            && self.sync_with_returned.is_none()
+        {
+            // A member failed here is back: most likely a partition healed, and the two sides' lists differ in
+            // more than this member (goodbyes, joins, failures each side heard alone). A sync with it, soon,
+            // brings both sides' news across rather than waiting for a random sync to cross the old divide.
+            self.sync_with_returned = Some(Arc::clone(&current.identity));
+            self.next_sync = self
+                .next_sync
+                .min(now + self.jittered(self.config.probe_interval));
+        }
         let was_active = previous
             .is_some_and(|p| p.state.is_active() && p.identity.same_instance(&current.identity));
         if current.state.is_active() && !was_active {

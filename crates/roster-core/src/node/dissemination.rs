@@ -64,7 +64,12 @@ impl<R: Rng> Node<R> {
                 now + self.jittered(self.config.sync_interval_for(members))
             }
         };
-        if let Some(peer) = self.random_members(1, None, true).pop() {
+        let returned = self.sync_with_returned.take().filter(|id| {
+            self.list
+                .get(id.name())
+                .is_some_and(|m| m.state.is_active())
+        });
+        if let Some(peer) = returned.or_else(|| self.random_members(1, None, true).pop()) {
             self.request_sync(peer);
         }
     }

@@ -160,6 +160,8 @@ pub struct Node<R = SmallRng> {
     gossip_cursor: usize,
     /// Quick syncs still due after a join.
     catch_up_syncs: usize,
+    /// A member back from failed here, to sync with at the next sync, which comes early (see `anti_entropy`).
+    sync_with_returned: Option<Arc<Identity>>,
     /// Set while merging a seed's answer to this node's join that holds more than a packet carries: the members
     /// new in it are taken in without being passed on (see `apply`). A small answer is passed on as news: it
     /// costs a few packets, and while the cluster is small that redundancy is what gets every join into every
@@ -236,6 +238,7 @@ impl<R: Rng> Node<R> {
             exchanges: Exchanges::after_seq(rng.random()),
             gossip_cursor: rng.random::<u32>() as usize,
             catch_up_syncs: 0,
+            sync_with_returned: None,
             quiet_merge: false,
             recent_failures: Vec::new(),
             next_sweep: Time::ZERO,
