@@ -80,13 +80,18 @@ pub struct Probe {
     /// When to sweep, once the direct ping timed out; `None` once done.
     pub sweep_at: Option<Time>,
     pub nacks: usize,
-    /// Whether this is a last look at a suspect before declaring it failed (see `suspicion`), rather than the
+    /// Why it was started. A last look at a suspect before declaring it failed (see `suspicion`), unlike the
     /// round's probe: its answer postpones the suspicion, its silence ends it, and neither says anything about
     /// this node's own health.
-    pub last_look: bool,
+    pub kind: ProbeKind,
 }
 
 impl Probe {
+    /// Whether this is a last look at a suspect.
+    pub fn is_last_look(&self) -> bool {
+        self.kind == ProbeKind::LastLook
+    }
+
     /// The next instant this probe needs attention.
     pub fn next_deadline(&self) -> Time {
         if self.helpers.is_none() {
@@ -180,7 +185,7 @@ impl Exchanges {
 
     /// Probes in flight, last looks apart: `(round probes, last looks)`.
     pub fn probes_by_kind(&self) -> (usize, usize) {
-        let looks = self.probes.iter().filter(|p| p.last_look).count();
+        let looks = self.probes.iter().filter(|p| p.is_last_look()).count();
         (self.probes.len() - looks, looks)
     }
 
@@ -269,7 +274,11 @@ mod tests {
             sweep_after: None,
             sweep_at: None,
             nacks: 0,
-            last_look,
+            kind: if last_look {
+                ProbeKind::LastLook
+            } else {
+                ProbeKind::Round
+            },
         }
     }
 

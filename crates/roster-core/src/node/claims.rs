@@ -37,10 +37,9 @@ impl<R: Rng> Node<R> {
                 // (the member itself, or a list on the far side of a partition that outlasted the reap) is told
                 // the verdict too, as a failed entry not yet reaped would be in a sync: it suspects the member,
                 // which refutes if it is alive after all. Without that, this list would learn of the member only
-                // once the member itself happened to ping it.
-                // And a peer that still holds an instance older than the buried one (it was cut off when the
-                // member restarted) learns of the newer one, or it would keep the old one that nobody else
-                // holds, and so nobody else ever probes.
+                // once the member itself happened to ping it. And a peer that still holds an instance older
+                // than the buried one (it was cut off when the member restarted) learns of the newer one, or it
+                // would keep the old one that nobody else holds, and so nobody else ever probes.
                 let same_instance = grave.identity.same_instance(&claim.identity);
                 let left_elsewhere = claim.state != State::Left && grave.state == State::Left;
                 let buried_alive = claim.state.is_active() && grave.state == State::Failed;

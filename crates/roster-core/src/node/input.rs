@@ -73,18 +73,21 @@ impl<R: Rng> Node<R> {
                         // the record goes over a stream (whose handshake reaches nothing that does not answer), at
                         // most once per probe interval; a member at its own address gets it with the ack.
                         let moved = sender.identity.as_ref().is_some_and(|id| id.addr() != from);
-                        let record = match self.list.get(&sender.name) {
+                        let held = self.list.get(&sender.name);
+                        // Reaped here: the grave is what this list holds of it.
+                        let grave = held
+                            .is_none()
+                            .then(|| self.graves.get(&sender.name))
+                            .flatten();
+                        let stranger = held.is_none() && grave.is_none() && self.participating();
+                        let record = match held {
                             Some(m) => (moved || !m.state.is_active()).then(|| m.clone()),
-                            // Reaped here: the grave is what this list holds of it.
-                            None => self.graves.get(&sender.name).map(|g| g.claim()),
+                            None => grave.map(|g| g.claim()),
                         }
                         .map(|member| Update {
                             member,
                             accuser: None,
                         });
-                        let stranger = record.is_none()
-                            && self.list.get(&sender.name).is_none()
-                            && self.participating();
                         if stranger && now >= self.next_stranger_sync {
                             // A member this list has never heard of pings it: the news of its join missed
                             // this list (news retires after a few sends, and a full sync may be 30 s away).

@@ -81,7 +81,7 @@ impl<R: Rng> Node<R> {
             },
             sweep_at: None,
             nacks: 0,
-            last_look: kind == ProbeKind::LastLook,
+            kind,
         });
         now + window
     }
@@ -142,7 +142,7 @@ impl<R: Rng> Node<R> {
         let Some(probe) = self.exchanges.take_probe(seq) else {
             return;
         };
-        if probe.last_look {
+        if probe.is_last_look() {
             self.answer_last_look(now, seq, probe.target.name());
             return;
         }
@@ -184,7 +184,7 @@ impl<R: Rng> Node<R> {
             } else if probe.helpers.is_some() && now >= probe.deadline {
                 let probe = self.exchanges.take_probe_at(at);
                 // An unanswered last look is the suspicion's to end, at this same deadline.
-                if !probe.last_look {
+                if !probe.is_last_look() {
                     self.probe_failed(now, probe);
                 }
             } else {

@@ -7,7 +7,7 @@ use crate::broadcast::Priority;
 use crate::codec;
 use crate::event::ProbeOutcome;
 use crate::message::Message;
-use crate::probe::Probe;
+use crate::probe::{Probe, ProbeKind};
 
 const EPOCH: Time = Time::SIM_EPOCH;
 
@@ -66,7 +66,7 @@ fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
         sweep_after: None,
         sweep_at: None,
         nacks: 0,
-        last_look: false,
+        kind: ProbeKind::Round,
     };
     node.probe_failed(now, probe);
     node.recent_failures = (1..5).map(identity).collect();

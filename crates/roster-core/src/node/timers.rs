@@ -19,7 +19,7 @@ pub(super) enum Timer {
     Relay,
     /// The next round's probe.
     ProbeRound,
-    /// In a cluster no larger than the ring span: check that this round's prober pinged this node.
+    /// Check that this round's prober pinged this node.
     ProberCheck,
     /// A full-list sync with a random member (anti-entropy).
     Sync,
