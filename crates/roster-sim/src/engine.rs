@@ -226,6 +226,8 @@ pub struct Sim {
     pub steps: u64,
     spare_transmits: Vec<roster_core::Transmit>,
     spare_events: Vec<Event>,
+    /// Slots ever started as a clone: the only names two slots can share.
+    pub(crate) clones: Vec<usize>,
 }
 
 /// Seeds the generator of the machines' clocks apart from the rest of the run's.
@@ -331,6 +333,7 @@ impl Sim {
             check_armed: false,
             spare_transmits: Vec::new(),
             spare_events: Vec::new(),
+            clones: Vec::new(),
             traced: Vec::new(),
             traced_members: Vec::new(),
             trace: Vec::new(),

@@ -361,6 +361,9 @@ impl Sim {
         };
         node.join(clock.now_at(now), &seeds);
         self.metrics.replaced(i);
+        if clone_of.is_some() && !self.clones.contains(&i) {
+            self.clones.push(i);
+        }
         let slot = &mut self.slots[i];
         slot.seeds = seeds;
         slot.identity = Arc::new(identity);

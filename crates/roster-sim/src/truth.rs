@@ -145,16 +145,23 @@ impl Sim {
     }
 
     /// The other slots whose instance of `subject`'s name is older than `joined_at_ms`: the originals a clone
-    /// outranked.
+    /// outranked. Only clones share a name, so only they and the slots they copied are looked at.
     fn older_holders_of_name(&self, subject: usize, joined_at_ms: u64) -> Vec<usize> {
         let name = self.slots[subject].identity.name();
-        (0..self.slots.len())
+        let mut older: Vec<usize> = self
+            .clones
+            .iter()
+            .flat_map(|&c| [Some(c), self.slots[c].clone_of])
+            .flatten()
             .filter(|&s| s != subject)
             .filter(|&s| {
                 let id = &self.slots[s].identity;
                 id.name() == name && id.joined_at_ms() < joined_at_ms
             })
-            .collect()
+            .collect();
+        older.sort_unstable();
+        older.dedup();
+        older
     }
 
     /// The running nodes that must hear news of `subject`'s end: all but those whose list already holds a newer
