@@ -170,10 +170,10 @@ impl Sampler {
             return;
         }
         self.due = now + SAMPLE_EVERY;
-        let process = crate::process::cpu_and_rss();
+        let usage = crate::process::usage();
         let mut sample = Sample {
             t_ms: Clock::wall().unix_ms(),
-            rss_bytes: process.map(|p| p.1),
+            rss_bytes: usage.map(|u| u.rss_bytes),
             ..Sample::default()
         };
         let names: std::collections::HashSet<Box<str>> = {
@@ -197,7 +197,7 @@ impl Sampler {
             }
         };
         let prune = !names.is_empty();
-        shared.fleet.record(sample, process.map(|p| p.0), |name| {
+        shared.fleet.record(sample, usage.map(|u| u.cpu_s), |name| {
             !prune || names.contains(name)
         });
     }

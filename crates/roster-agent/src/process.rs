@@ -112,14 +112,14 @@ pub(crate) fn sample() -> Option<Sample> {
     use procfs::process::Process;
     let me = Process::myself().ok()?;
     let stat = me.stat().ok()?;
-    let ticks = procfs::ticks_per_second().max(1);
+    let usage = usage_of(&stat);
     Some(Sample {
-        cpu_s: (stat.utime + stat.stime) as f64 / ticks as f64,
-        rss_bytes: stat.rss.saturating_mul(procfs::page_size()),
+        cpu_s: usage.cpu_s,
+        rss_bytes: usage.rss_bytes,
         open_fds: me.fd_count().ok().map(|n| n as u64),
         started_unix_s: procfs::boot_time_secs()
             .ok()
-            .map(|boot| boot + stat.starttime / ticks),
+            .map(|boot| boot + stat.starttime / procfs::ticks_per_second().max(1)),
     })
 }
 
@@ -129,22 +129,31 @@ pub(crate) fn sample() -> Option<Sample> {
 }
 
 /// CPU seconds (user and system) since the start, and resident bytes: what the fleet view samples every second.
-/// One read of `/proc/self/stat`, where [`sample`] reads four files: a thousand agents on one machine each
-/// sample every second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Usage {
+    pub cpu_s: f64,
+    pub rss_bytes: u64,
+}
+
 #[cfg(target_os = "linux")]
-pub(crate) fn cpu_and_rss() -> Option<(f64, u64)> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces and parentheses: fields are counted after its closing one, from
-    // field 3 (the state). utime and stime are fields 14 and 15, rss (in pages) field 24.
-    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+fn usage_of(stat: &procfs::process::Stat) -> Usage {
     let ticks = procfs::ticks_per_second().max(1) as f64;
-    let cpu_s = (field(14)? + field(15)?) as f64 / ticks;
-    Some((cpu_s, field(24)?.saturating_mul(procfs::page_size())))
+    Usage {
+        cpu_s: (stat.utime + stat.stime) as f64 / ticks,
+        rss_bytes: stat.rss.saturating_mul(procfs::page_size()),
+    }
+}
+
+/// The process's [`Usage`] from one read of `/proc/self/stat`, where [`sample`] reads four files: a thousand
+/// agents on one machine each sample every second.
+#[cfg(target_os = "linux")]
+pub(crate) fn usage() -> Option<Usage> {
+    let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+    Some(usage_of(&stat))
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn cpu_and_rss() -> Option<(f64, u64)> {
+pub(crate) fn usage() -> Option<Usage> {
     None
 }
 
@@ -153,7 +162,7 @@ mod tests {
     #[test]
     fn one_read_of_stat_gives_the_cpu_and_memory_the_full_sample_gives() {
         let full = super::sample().expect("a sample of this process");
-        let (cpu_s, rss_bytes) = super::cpu_and_rss().expect("this process's stat");
+        let super::Usage { cpu_s, rss_bytes } = super::usage().expect("this process's stat");
         assert!(
             (cpu_s - full.cpu_s).abs() < 0.1,
             "cpu {cpu_s} s against {} s",
