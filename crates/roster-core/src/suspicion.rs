@@ -253,6 +253,10 @@ impl Suspicions {
         self.running.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
     /// When the earliest suspicion is up.
     pub fn next_deadline(&self) -> Option<Time> {
         self.running.iter().map(Suspicion::deadline).min()

@@ -512,9 +512,12 @@ impl Sim {
                 }
                 let slot = &self.slots[i];
                 if self.now < slot.frozen_until {
-                    let thaw = slot.frozen_until;
+                    // A process that resumes reads what waited in its socket before its timers fire (the
+                    // agent drains datagrams first): the messages held for the thaw are queued at the thaw
+                    // itself, so the wake goes a microsecond after them.
+                    let after_held = slot.frozen_until + Duration::from_micros(1);
                     self.deferred += 1;
-                    self.push(thaw, What::Wake { node, token, late });
+                    self.push(after_held, What::Wake { node, token, late });
                     return;
                 }
                 if !late && let Some(lag) = self.lag(i) {

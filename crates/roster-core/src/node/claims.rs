@@ -93,15 +93,17 @@ impl<R: Rng> Node<R> {
         }
         if claim.state == State::Failed && held == Some(State::Suspect) {
             // No list declares a member failed sooner than `suspicion_min` after it first suspected it, so that
-            // a member suspected by mistake has that long everywhere to refute. Another list's verdict still
-            // brings this list's own deadline forward to that moment.
+            // a member suspected by mistake has that long everywhere to refute, nor while it catches up after
+            // a silence (the verdict may be older than the refutation queued behind it). Another list's
+            // verdict still brings this list's own deadline forward to that moment.
             let min = self.config.timers(self.list.active_count()).suspicion_min;
-            if let Some(s) = self.suspicions.of_mut(&claim.identity, claim.incarnation)
-                && now < s.started() + min
-            {
-                let at = s.started() + min;
-                s.hasten(at);
-                return;
+            let catching_up = self.catching_up_until;
+            if let Some(s) = self.suspicions.of_mut(&claim.identity, claim.incarnation) {
+                let at = (s.started() + min).max(catching_up);
+                if now < at {
+                    s.hasten(at);
+                    return;
+                }
             }
         }
         match self.list.apply(claim.clone()) {

@@ -177,6 +177,11 @@ pub struct Node<R = SmallRng> {
     /// this node's prober elsewhere.
     ring_changed_at: Time,
     started: bool,
+    /// When the driver last called in (with anything: a timer, a packet, a command).
+    last_input: Time,
+    /// Until when this node, back from a silence, takes no other list's verdict as the end of a suspicion of
+    /// its own (see `resume_after`).
+    catching_up_until: Time,
     next_gossip: Time,
     next_sync: Time,
     reconnects: Reconnects,
@@ -245,6 +250,8 @@ impl<R: Rng> Node<R> {
             pinged_at: Time::ZERO,
             ring_changed_at: Time::ZERO,
             started: false,
+            last_input: Time::ZERO,
+            catching_up_until: Time::ZERO,
             next_gossip: Time::ZERO,
             next_sync: Time::ZERO,
             reconnects: Reconnects::default(),
@@ -462,7 +469,10 @@ impl<R: Rng> Node<R> {
 
     /// Sets the timers on the first input, when `now` is first known.
     fn start(&mut self, now: Time) {
+        let silence = now.saturating_since(self.last_input);
+        self.last_input = now;
         if self.started {
+            self.resume_after(now, silence);
             return;
         }
         self.started = true;

@@ -1,6 +1,7 @@
 //! Suspicions: starting, confirming and expiring the timers that turn a suspect member into a failed one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -76,6 +77,25 @@ impl<R: Rng> Node<R> {
     /// then the trouble is far more likely here (its packets are not getting out) than at all of them.
     pub(super) fn isolated(&self) -> bool {
         self.recent_failures.len() > self.config.max_simultaneous_failures as usize
+    }
+
+    /// The driver calls in at least once a probe interval while this process runs, so a `silence` longer
+    /// than `suspicion_min` means it was stopped or starved (a paused container, a stopped process, a
+    /// suspended VM). Its suspicions ran out meanwhile without it hearing their refutations, and what waited in
+    /// its socket is handled next, oldest first: a verdict sent before a refutation would end a suspicion that
+    /// the refutation behind it answers. It takes the silence as isolation and starts over as a node that can
+    /// talk again does, and for `suspicion_min` takes no verdict from elsewhere as the end of a suspicion.
+    pub(super) fn resume_after(&mut self, now: Time, silence: Duration) {
+        // Cheap tests first: this runs at every input.
+        if silence <= self.config.probe_interval || self.suspicions.is_empty() {
+            return;
+        }
+        let min = self.config.timers(self.list.active_count()).suspicion_min;
+        if silence <= min {
+            return;
+        }
+        self.catching_up_until = now + min;
+        self.rejoin_conversation(now);
     }
 
     /// This node was isolated and a probe just got through: what it suspected while nobody could hear it never

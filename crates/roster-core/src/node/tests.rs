@@ -354,3 +354,42 @@ fn a_ping_from_a_member_this_list_never_heard_of_asks_it_for_its_list_once_a_per
         .unwrap();
     assert!(sync_requests_to(&mut node).is_empty());
 }
+
+#[test]
+fn a_process_resumed_after_a_long_stop_waits_for_refutations_before_failing_what_it_suspected() {
+    let mut node = converged(6);
+    let sender = |i: usize| Sender {
+        name: format!("m{i}").into(),
+        addr: identity(i).addr(),
+        identity: Some(identity(i)),
+        alive: true,
+        reply_budget: usize::MAX,
+        probing: false,
+    };
+    node.handle_timeout(EPOCH);
+    let suspect = Member::new(identity(2), 0, State::Suspect);
+    node.apply(EPOCH, suspect, Some("m1".into()), Via::Gossip, &sender(1), false);
+    assert_eq!(node.member("m2").unwrap().state, State::Suspect);
+
+    // The process was stopped for 30 s: the suspicion ran out long ago, and what waited in the socket is
+    // handled oldest first, a verdict sent before the suspect refuted ahead of the refutation.
+    let resumed = EPOCH + Duration::from_secs(30);
+    node.handle_timeout(resumed);
+    let min = node.config.timers(node.list.active_count()).suspicion_min;
+    assert_eq!(node.member("m2").unwrap().state, State::Suspect);
+    assert!(
+        node.suspicions.next_deadline() >= Some(resumed + min),
+        "the suspicion may end {:?} after the stop, before its subject had suspicion_min to refute",
+        node.suspicions.next_deadline().map(|d| d.saturating_since(resumed))
+    );
+    let verdict = Member::new(identity(2), 0, State::Failed);
+    node.apply(resumed, verdict, None, Via::Gossip, &sender(3), false);
+    assert_eq!(
+        node.member("m2").unwrap().state,
+        State::Suspect,
+        "failed on a verdict older than the refutation behind it"
+    );
+    let refutation = Member::new(identity(2), 1, State::Alive);
+    node.apply(resumed, refutation, None, Via::Gossip, &sender(2), false);
+    assert_eq!(node.member("m2").unwrap().state, State::Alive);
+}
