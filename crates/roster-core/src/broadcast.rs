@@ -1,9 +1,9 @@
 //! `BroadcastQueue`: updates waiting to be piggybacked, and how often each is sent.
 //!
 //! One entry per member: a newer update about a member replaces the older one, which is never sent again. Each
-//! packet takes refutations of a suspicion first, because they race the suspicion timers running elsewhere
-//! (after a partition heals, hundreds of fresher updates would otherwise hold one back for seconds), then the
-//! rest of the urgent news (suspicions, failures, leaves), then routine news; within each, the least-sent
+//! packet takes refutations of a suspicion and leaves first, because they race timers running elsewhere (after
+//! a partition heals, hundreds of fresher updates would otherwise hold one back for seconds), then the rest of
+//! the urgent news (suspicions, failures), then routine news; within each, the least-sent
 //! updates first, as many as fit, so fresh news goes out before old news is repeated, and among equally sent
 //! updates the oldest, so that under more news than packets can carry none waits forever. An update retires
 //! after `limit` sends (SWIM's λ·log N, computed by the caller from the current cluster size, so news about a
@@ -69,8 +69,10 @@ pub enum Priority {
     /// News whose loss leaves a list wrong (a suspicion, a failure, a leave, a refutation): sent up to the
     /// higher limit.
     Urgent,
-    /// A refutation of a suspicion: urgent, and first in every packet until it retires.
-    Refutation,
+    /// Urgent news that races timers running elsewhere, first in every packet until it retires: a refutation
+    /// of a suspicion (against the suspicion timers), and a leave (against the probes of lists that have not
+    /// heard it, which would fail the member; nobody can repeat a goodbye once its member is gone).
+    Racing,
 }
 
 /// A queued item's place in the sending order: higher priority first, then the least sent, then the oldest.
@@ -272,8 +274,8 @@ impl BroadcastQueue {
         }
         // Those sent their limit retire; so do any over a limit that fell with the cluster's size. Within one
         // priority the most sent are last.
-        for priority in [Priority::Refutation, Priority::Urgent, Priority::Routine] {
-            let limit = if priority >= Priority::Urgent {
+        for priority in [Priority::Racing, Priority::Urgent, Priority::Routine] {
+            let limit = if priority > Priority::Routine {
                 urgent_limit
             } else {
                 limit
@@ -383,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_refutation_goes_out_before_older_news() {
-        let mut queue = behind_a_flood(&update("refuter", 2, State::Alive), Priority::Refutation);
+        let mut queue = behind_a_flood(&update("refuter", 2, State::Alive), Priority::Racing);
         fill_one(&mut queue, None);
         assert_eq!(queue.transmits("refuter"), Some(1));
         assert_eq!(

@@ -237,16 +237,19 @@ impl<R: Rng> Node<R> {
 
 /// How urgently news about a member goes out. Anything but plain "alive" is urgent, and so is an "alive" that
 /// clears a failure or brings a new instance in place of an old one: those are the updates whose loss leaves a
-/// list wrong. A refutation (the member raised its
-/// incarnation to answer a suspicion) goes first, wherever it passes: it races the suspicion timers running
-/// elsewhere, and after a partition heals hundreds of fresher updates would otherwise hold it back for seconds.
+/// list wrong. A refutation (the member raised its incarnation to answer a suspicion) and a leave go first,
+/// wherever they pass: the one races the suspicion timers running elsewhere, the other the probes of lists
+/// that have not heard it, and after a partition heals (or in a cold start) hundreds of fresher updates would
+/// otherwise hold either back for seconds.
 pub(super) fn news_priority(
     previous: Option<&Member>,
     current: &Member,
     kind: Option<ChangeKind>,
 ) -> Priority {
-    if current.state != State::Alive {
-        return Priority::Urgent;
+    match current.state {
+        State::Left => return Priority::Racing,
+        State::Suspect | State::Failed => return Priority::Urgent,
+        State::Alive => {}
     }
     let same = previous.filter(|p| p.identity.same_instance(&current.identity));
     match same {
@@ -255,7 +258,7 @@ pub(super) fn news_priority(
                 && p.incarnation < current.incarnation
                 && kind != Some(ChangeKind::Updated) =>
         {
-            Priority::Refutation
+            Priority::Racing
         }
         _ if kind == Some(ChangeKind::Alive) => Priority::Urgent,
         // A new instance in place of an old one (a restart) clears the old one's failure, or would leave a

@@ -246,8 +246,7 @@ impl<R: Rng> Node<R> {
         };
         let priority = match kind {
             // This node answers a suspicion (or a failure) of itself, or outranks a former instance.
-            ChangeKind::Alive | ChangeKind::Join => Priority::Refutation,
-            ChangeKind::Leave => Priority::Urgent,
+            ChangeKind::Alive | ChangeKind::Join | ChangeKind::Leave => Priority::Racing,
             _ => Priority::Routine,
         };
         self.enqueue(update.clone(), priority);

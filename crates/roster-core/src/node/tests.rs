@@ -368,7 +368,14 @@ fn a_process_resumed_after_a_long_stop_waits_for_refutations_before_failing_what
     };
     node.handle_timeout(EPOCH);
     let suspect = Member::new(identity(2), 0, State::Suspect);
-    node.apply(EPOCH, suspect, Some("m1".into()), Via::Gossip, &sender(1), false);
+    node.apply(
+        EPOCH,
+        suspect,
+        Some("m1".into()),
+        Via::Gossip,
+        &sender(1),
+        false,
+    );
     assert_eq!(node.member("m2").unwrap().state, State::Suspect);
 
     // The process was stopped for 30 s: the suspicion ran out long ago, and what waited in the socket is
@@ -380,7 +387,9 @@ fn a_process_resumed_after_a_long_stop_waits_for_refutations_before_failing_what
     assert!(
         node.suspicions.next_deadline() >= Some(resumed + min),
         "the suspicion may end {:?} after the stop, before its subject had suspicion_min to refute",
-        node.suspicions.next_deadline().map(|d| d.saturating_since(resumed))
+        node.suspicions
+            .next_deadline()
+            .map(|d| d.saturating_since(resumed))
     );
     let verdict = Member::new(identity(2), 0, State::Failed);
     node.apply(resumed, verdict, None, Via::Gossip, &sender(3), false);
@@ -392,4 +401,44 @@ fn a_process_resumed_after_a_long_stop_waits_for_refutations_before_failing_what
     let refutation = Member::new(identity(2), 1, State::Alive);
     node.apply(resumed, refutation, None, Via::Gossip, &sender(2), false);
     assert_eq!(node.member("m2").unwrap().state, State::Alive);
+}
+
+#[test]
+fn a_goodbye_passed_on_goes_ahead_of_a_flood_of_urgent_news() {
+    let mut node = converged(250);
+    let now = EPOCH + Duration::from_secs(1);
+    for i in 10..240 {
+        let suspect = Member::new(identity(i), 0, State::Suspect);
+        node.enqueue(
+            Update {
+                member: suspect,
+                accuser: Some("m1".into()),
+            },
+            Priority::Urgent,
+        );
+    }
+    let from = Sender {
+        name: "m5".into(),
+        addr: identity(5).addr(),
+        identity: Some(identity(5)),
+        alive: true,
+        reply_budget: usize::MAX,
+        probing: false,
+    };
+    // m5 said goodbye to this node and is gone: nobody else can repeat it, and every list that has not heard
+    // it will probe m5 and fail it.
+    let goodbye = Member::new(identity(5), 1, State::Left);
+    node.apply(now, goodbye, None, Via::Gossip, &from, false);
+    while node.poll_transmit().is_some() {}
+    node.gossip(now);
+    let first = node.poll_transmit().expect("a gossip packet");
+    let packet = codec::decode_packet(&first.bytes).unwrap();
+    let carries_goodbye = packet.messages.iter().any(
+        |m| matches!(m, Message::Update(u) if u.member.name() == "m5" && u.member.state == State::Left),
+    );
+    assert!(
+        carries_goodbye,
+        "the first gossip packet after the goodbye holds {} updates, none of them the goodbye",
+        packet.messages.len()
+    );
 }
