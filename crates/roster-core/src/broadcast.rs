@@ -66,6 +66,12 @@ impl Queued {
 pub enum Priority {
     /// Sent up to the normal limit, least-sent first.
     Routine,
+    /// A member a list did not hold before (a join): after urgent news and before routine news in a packet,
+    /// and sent up to the higher limit, the sends past the normal limit only in packets that go out anyway
+    /// (see [`BroadcastQueue::owes_gossip`]). A list that misses it lacks the member until a full sync
+    /// happens to bring it, half a minute or more later; at the normal limit a join reached every list but one
+    /// or two now and then.
+    Newcomer,
     /// News whose loss leaves a list wrong (a suspicion, a failure, a leave, a refutation): sent up to the
     /// higher limit.
     Urgent,
@@ -197,6 +203,29 @@ impl BroadcastQueue {
         self.order.is_empty()
     }
 
+    /// Whether anything queued is owed a gossip packet of its own: all but news of a newcomer sent
+    /// `limit` times already, whose further sends ride only in packets that go out anyway. Otherwise, in a
+    /// cold start, every join would keep every member gossiping twice as long.
+    pub fn owes_gossip(&self, limit: u32) -> bool {
+        let tier = |priority: Priority, transmits: u32| Rank {
+            priority: Reverse(priority),
+            transmits,
+            id: 0,
+        };
+        self.order
+            .keys()
+            .next()
+            .is_some_and(|first| first.priority.0 > Priority::Newcomer)
+            || [Priority::Newcomer, Priority::Routine]
+                .into_iter()
+                .any(|priority| {
+                    self.order
+                        .range(tier(priority, 0)..tier(priority, limit))
+                        .next()
+                        .is_some()
+                })
+    }
+
     /// How urgently the queued update about `name` goes out, if one is queued.
     #[cfg(test)]
     pub(crate) fn priority_of(&self, name: &str) -> Option<Priority> {
@@ -210,7 +239,7 @@ impl BroadcastQueue {
     }
 
     /// Appends queued updates to `buf` while it stays within `mtu` bytes, counting a send for each, and retires
-    /// those sent `limit` times (`urgent_limit` for urgent ones). `skip` names a member whose update the
+    /// those sent `limit` times (`urgent_limit` for all but routine ones). `skip` names a member whose update the
     /// caller already placed in the packet; `version` is the packet's wire version, which decides whether
     /// conflict notices may go in. Retired failure notices are appended to `retired`.
     #[allow(clippy::too_many_arguments)]
@@ -274,7 +303,12 @@ impl BroadcastQueue {
         }
         // Those sent their limit retire; so do any over a limit that fell with the cluster's size. Within one
         // priority the most sent are last.
-        for priority in [Priority::Racing, Priority::Urgent, Priority::Routine] {
+        for priority in [
+            Priority::Racing,
+            Priority::Urgent,
+            Priority::Newcomer,
+            Priority::Routine,
+        ] {
             let limit = if priority > Priority::Routine {
                 urgent_limit
             } else {
@@ -381,6 +415,32 @@ mod tests {
             None,
             &mut Vec::new(),
         );
+    }
+
+    #[test]
+    fn news_of_a_newcomer_past_the_normal_limit_rides_along_without_gossip_of_its_own() {
+        let mut queue = BroadcastQueue::default();
+        queue.push(&update("joiner", 0, State::Alive), Priority::Newcomer);
+        for sent in 0..4 {
+            assert!(queue.owes_gossip(4), "after {sent} sends");
+            fill_one(&mut queue, None);
+        }
+        assert!(!queue.owes_gossip(4));
+        assert_eq!(
+            queue.transmits("joiner"),
+            Some(4),
+            "retired at the normal limit"
+        );
+        for _ in 4..8 {
+            fill_one(&mut queue, None);
+        }
+        assert_eq!(
+            queue.transmits("joiner"),
+            None,
+            "kept past the higher limit"
+        );
+        queue.push(&update("crashed", 0, State::Failed), Priority::Urgent);
+        assert!(queue.owes_gossip(4));
     }
 
     #[test]

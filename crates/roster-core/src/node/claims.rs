@@ -264,6 +264,7 @@ pub(super) fn news_priority(
         // A new instance in place of an old one (a restart) clears the old one's failure, or would leave a
         // list holding it: as urgent as the failure was.
         None if previous.is_some() => Priority::Urgent,
+        None => Priority::Newcomer,
         _ => Priority::Routine,
     }
 }

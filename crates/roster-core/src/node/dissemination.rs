@@ -19,10 +19,13 @@ impl<R: Rng> Node<R> {
     pub(super) fn gossip(&mut self, now: Time) {
         self.next_gossip = now + self.config.gossip_interval;
         let len = self.list.active_count();
+        let limit = self.config.retransmit_limit(len, false);
         let mut sent = 0;
         for _ in 0..len {
             let goodbye = self.awaiting_goodbye_answers();
-            if sent == self.config.gossip_fanout || (self.broadcasts.is_empty() && !goodbye) {
+            if sent == self.config.gossip_fanout
+                || (!self.broadcasts.owes_gossip(limit) && !goodbye)
+            {
                 break;
             }
             self.gossip_cursor = self.gossip_cursor.wrapping_add(1);

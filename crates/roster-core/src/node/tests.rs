@@ -442,3 +442,17 @@ fn a_goodbye_passed_on_goes_ahead_of_a_flood_of_urgent_news() {
         packet.messages.len()
     );
 }
+
+#[test]
+fn a_join_is_sent_as_often_as_urgent_news_and_a_leave_goes_first() {
+    let joiner = Member::new(identity(7), 0, State::Alive);
+    assert_eq!(
+        claims::news_priority(None, &joiner, Some(ChangeKind::Join)),
+        Priority::Newcomer
+    );
+    let left = Member::new(identity(7), 1, State::Left);
+    assert_eq!(
+        claims::news_priority(Some(&joiner), &left, Some(ChangeKind::Leave)),
+        Priority::Racing
+    );
+}
