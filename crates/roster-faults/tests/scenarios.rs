@@ -782,3 +782,77 @@ fn s10_network_coordinates_estimate_delayed_round_trips_within_a_quarter() {
 fn s11_a_hundred_hosts_converge_and_three_crashes_keep_the_deadlines() {
     three_crashes_at_once("s11-hundred", 100, Duration::from_secs(10), &[7, 42, 93]);
 }
+
+/// A list that was stopped while it suspected a member catches up on its old mail without failing it. The
+/// suspect is stopped for 8 s, long enough for the others to fail it; while the others suspect it, the observer
+/// is stopped for 25 s. The suspect comes back and refutes; the observer, resumed, finds its suspicion long run
+/// out and the others' failure notices waiting in its socket, sent before the refutation. It must not fail the
+/// suspect, and must hold it alive within a sync interval.
+#[test]
+fn s12_a_list_resumed_after_a_long_stop_does_not_fail_a_member_that_refuted_meanwhile() {
+    let scenario = "s12-stopped-observer";
+    let Some((_serial, bins)) = setup(scenario) else {
+        return;
+    };
+    let (mut c, converged) = running_cluster(scenario, 5, &bins);
+    let (suspect, observer) = (1, 2);
+    let suspect_name = c.name(suspect).to_owned();
+    let suspect_frozen = c.freeze(suspect);
+    let suspected = || {
+        c.events(observer)
+            .iter()
+            .any(|e| e.member == suspect_name && e.event == "suspect")
+    };
+    let deadline = SystemTime::now() + Duration::from_secs(6);
+    while !suspected() && SystemTime::now() < deadline {
+        sleep(Duration::from_millis(50));
+    }
+    assert!(
+        suspected(),
+        "{scenario}: the observer did not suspect {suspect_name} within 6 s of its stop"
+    );
+    let observer_stopped = c.freeze(observer);
+    let suspect_stop =
+        Duration::from_secs(8).saturating_sub(suspect_frozen.elapsed().unwrap_or_default());
+    sleep(suspect_stop);
+    c.resume(suspect);
+    sleep(Duration::from_secs(25).saturating_sub(observer_stopped.elapsed().unwrap_or_default()));
+    let resumed = c.resume(observer);
+    let everyone_alive = all_alive(&c);
+    let alive = wait_lists(&c, &[observer], &everyone_alive, resumed, SYNC_INTERVAL);
+    sleep(EVERY_LIST_DEADLINE.saturating_sub(resumed.elapsed().unwrap_or_default()));
+    let failed_after_resume: Vec<_> =
+        accusations(&c, &[observer], "failed", &[], resumed, SystemTime::now())
+            .into_iter()
+            .filter(|a| a.member == suspect_name)
+            .collect();
+    let failed_elsewhere = accusations(
+        &c,
+        &others(&c, &[suspect, observer]),
+        "failed",
+        &[],
+        suspect_frozen,
+        resumed,
+    )
+    .iter()
+    .filter(|a| a.member == suspect_name)
+    .count();
+    assert_no_agent_died(&mut c);
+    summary(
+        scenario,
+        &format!(
+            "N=5 converged in {}; {suspect_name} stopped 8s and failed by {failed_elsewhere} of 3 other lists; \
+             the observer stopped 25s while suspecting it; after its resume it failed it {} times and held \
+             everyone alive {} after the resume (bound {})",
+            secs(converged),
+            failed_after_resume.len(),
+            show(&alive),
+            secs(SYNC_INTERVAL),
+        ),
+    );
+    assert!(
+        failed_after_resume.is_empty(),
+        "{scenario}: resumed, the observer failed {suspect_name}, which had refuted meanwhile: {failed_after_resume:?}"
+    );
+    alive.unwrap_or_else(|e| panic!("{scenario}: {e}"));
+}
