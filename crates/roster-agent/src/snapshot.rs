@@ -6,8 +6,8 @@
 //! or the new one, never half of one. The text is streamed into the temporary file through a small buffer, never
 //! held whole: at 1,000 members it is 0.8 MB, more than the rest of an agent's heap, and a heap that grew for
 //! it would keep the pages. What the driver copies out of the list for a write is a [`Capture`], the members'
-//! shared identities (16 bytes a member), not copies of their names. A snapshot that does not parse is moved aside, never overwritten, so an
-//! operator can still look at it.
+//! shared identities (16 bytes a member), not copies of their names. A snapshot that does not parse is moved
+//! aside, never overwritten, so an operator can still look at it.
 //!
 //! Snapshots are read forwards and backwards, so that an upgrade or a downgrade one release at a time keeps
 //! the rejoin: a field a release adds has a default (an older snapshot lacks it), fields this build does not
@@ -26,7 +26,7 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 
 const FILE_NAME: &str = "snapshot";
-/// The buffer a write streams through: a few syscalls for a thousand members, and no copy of the whole text.
+/// The buffer a write streams through: about a hundred writes at 1,000 members, and no copy of the whole text.
 const WRITE_BUFFER: usize = 8 * 1024;
 /// The format this build writes. Additions with a default keep the version; a change an older build would
 /// misread raises it. Builds before this one refused unknown fields, so this build writes exactly their
