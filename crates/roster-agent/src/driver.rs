@@ -26,7 +26,7 @@ use crate::keyring::Purpose;
 use crate::member::Member;
 use crate::metrics::{self, Metrics, PacketDrop};
 use crate::seeds::{self, Seeds};
-use crate::snapshot::Snapshot;
+use crate::snapshot::Capture;
 use crate::streams;
 use crate::subscription::LogPlace;
 use crate::transport::{MAX_DATAGRAM, Wire};
@@ -546,13 +546,10 @@ impl Driver {
         streams::spawn_request(&self.streams, &self.wire, &self.shared, &self.inbound_tx, t);
     }
 
-    fn snapshot(&self) -> Option<(PathBuf, Snapshot)> {
+    fn snapshot(&self) -> Option<(PathBuf, Capture)> {
         let dir = self.data_dir.clone()?;
         let state = self.shared.lock();
-        Some((
-            dir,
-            Snapshot::capture(state.node.local(), state.node.members()),
-        ))
+        Some((dir, Capture::of(state.node.local(), state.node.members())))
     }
 
     /// Marks the snapshot out of date. The first change after a quiet spell is written after a random part of
@@ -577,7 +574,7 @@ impl Driver {
         let Some((dir, snapshot)) = self.snapshot() else {
             return;
         };
-        self.snapshot_due = Instant::now() + snapshot_pause(snapshot.members.len() + 1);
+        self.snapshot_due = Instant::now() + snapshot_pause(snapshot.len() + 1);
         // One write at a time; a change during a write leaves the flag dirty for the next turn.
         if self.snapshot_writing.swap(true, Ordering::AcqRel) {
             self.snapshot_dirty = true;

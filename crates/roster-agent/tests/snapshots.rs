@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use roster_agent::snapshot::{Loaded, Snapshot};
+use roster_agent::snapshot::{Capture, Loaded, Snapshot};
 use roster_core::{Identity, Member, Meta, State};
 
 fn fixture(name: &str) -> String {
@@ -99,4 +99,34 @@ fn this_build_writes_only_the_fields_older_builds_know() {
     assert_eq!(keys(&written), keys(&old));
     assert_eq!(keys(&written["members"][0]), keys(&old["members"][0]));
     assert_eq!(written["version"], old["version"]);
+}
+
+#[test]
+fn what_the_driver_streams_is_the_first_format_byte_for_byte_and_loads_back() {
+    // The driver writes a `Capture` (the list's shared identities, streamed to the file) rather than a
+    // `Snapshot`: the text must be what the first format's builds wrote, so that they and this build read it.
+    let member = |name: &str, addr_text: &str, joined: u64, incarnation: u32, state: State| {
+        let id = Identity::new(name, addr(addr_text), joined, Meta::default()).expect("identity");
+        Member::new(Arc::new(id), incarnation, state)
+    };
+    let local = member("m1", "127.0.0.1:7946", 1_764_000_000_000, 4, State::Alive);
+    let list = [
+        member("m2", "127.0.0.1:7947", 1_764_000_000_100, 0, State::Alive),
+        local.clone(),
+        member("m3", "[::1]:7948", 1_764_000_000_200, 2, State::Left),
+    ];
+    let capture = Capture::of(&local, list.iter());
+    assert_eq!(capture.len(), 2, "the local member is not among the others");
+    let dir = tempfile::tempdir().expect("temp dir");
+    capture.store(dir.path()).expect("store");
+    let written = std::fs::read_to_string(dir.path().join("snapshot")).expect("read");
+    assert_eq!(written.trim_end(), fixture("snapshot-v1.json").trim_end());
+    assert!(
+        !dir.path().join("snapshot.tmp").exists(),
+        "the temporary file is left"
+    );
+    let Loaded::Found(loaded) = Snapshot::load(dir.path()).expect("load") else {
+        panic!("the streamed snapshot did not load")
+    };
+    assert_eq!(loaded, Snapshot::capture(&local, list.iter()));
 }
