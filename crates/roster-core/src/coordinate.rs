@@ -14,6 +14,7 @@
 //! call it. It never reads a clock or a global random number generator: the one random choice Vivaldi needs
 //! (a direction when two members sit on the same point) comes from a generator seeded by the node's name.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -343,8 +344,10 @@ impl Coordinates {
         }
     }
 
+    /// Caches `coordinate` as `name`'s. A member already cached (nearly every packet) costs one search of the
+    /// map: only a full cache asks first whether the name is new, to make room for it.
     fn cache(&mut self, name: &Arc<str>, coordinate: Coordinate) -> &mut Peer {
-        if !self.peers.contains_key(name) {
+        if self.peers.len() >= self.capacity && !self.peers.contains_key(name) {
             while self.peers.len() >= self.capacity {
                 let Some((oldest, stamp)) = self.order.pop_front() else {
                     break;
@@ -353,21 +356,24 @@ impl Coordinates {
                     self.peers.remove(&oldest);
                 }
             }
-            let stamp = self.next_stamp;
-            self.next_stamp += 1;
-            self.order.push_back((Arc::clone(name), stamp));
-            self.peers.insert(
-                Arc::clone(name),
-                Peer {
-                    coordinate: coordinate.clone(),
+        }
+        match self.peers.entry(Arc::clone(name)) {
+            Entry::Occupied(cached) => {
+                let peer = cached.into_mut();
+                peer.coordinate = coordinate;
+                peer
+            }
+            Entry::Vacant(new) => {
+                let stamp = self.next_stamp;
+                self.next_stamp += 1;
+                self.order.push_back((Arc::clone(name), stamp));
+                new.insert(Peer {
+                    coordinate,
                     stamp,
                     samples: VecDeque::with_capacity(LATENCY_FILTER),
-                },
-            );
+                })
+            }
         }
-        let peer = self.peers.get_mut(name).expect("cached just above");
-        peer.coordinate = coordinate;
-        peer
     }
 
     /// One Vivaldi step: a member at `other` is `rtt` seconds away.

@@ -50,6 +50,10 @@ pub struct Schedule {
     /// large list the ring lookup behind the answer costs a few cache misses; it only changes with the round
     /// or the ring.
     ring_due: Cell<Option<RingDue>>,
+    /// Ring: this node's own name hash, which places its phase in every round. Asked for after every input
+    /// (`prober_check_time`), and the name never changes, so it is read from the list once rather than through
+    /// the own entry and its identity, two cache misses in a large list, each time.
+    own_hash: Cell<Option<u64>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +79,7 @@ impl Schedule {
             order: Vec::new(),
             cursor: 0,
             ring_due: Cell::new(None),
+            own_hash: Cell::new(None),
         }
     }
 
@@ -92,7 +97,17 @@ impl Schedule {
         if self.kind != ProbeSchedule::Ring || others == 0 {
             return None;
         }
-        Some(self.ring_time(self.watch_round, list.local()) + self.ping_late)
+        Some(self.ring_time_of(self.watch_round, self.own_hash(list)) + self.ping_late)
+    }
+
+    /// The local node's name hash (the same for every instance under its name).
+    fn own_hash(&self, list: &Membership) -> u64 {
+        if let Some(hash) = self.own_hash.get() {
+            return hash;
+        }
+        let hash = list.local().identity.name_hash();
+        self.own_hash.set(Some(hash));
+        hash
     }
 
     /// The watched round was checked at `now`: moves on to the next round not yet checked, and returns since
@@ -103,7 +118,7 @@ impl Schedule {
         list: &'a Membership,
     ) -> (Time, Option<&'a Member>) {
         let round = self.watch_round;
-        let due = self.ring_time(round, list.local());
+        let due = self.ring_time_of(round, self.own_hash(list));
         self.watch_round = (round + 1).max(self.round_at(now));
         let len = list.active_count();
         let prober = len
@@ -250,8 +265,13 @@ impl Schedule {
 
     /// When, on the node's own clock, `round` reaches `target`'s phase of it.
     fn ring_time(&self, round: u64, target: &Member) -> Time {
+        self.ring_time_of(round, target.identity.name_hash())
+    }
+
+    /// `ring_time` for the member whose name hash is `name_hash`.
+    fn ring_time_of(&self, round: u64, name_hash: u64) -> Time {
         let period = self.period.as_micros() as u64;
-        let phase = ((target.identity.name_hash() & 0xffff_ffff) * period) >> 32;
+        let phase = ((name_hash & 0xffff_ffff) * period) >> 32;
         let wall = round.saturating_mul(period).saturating_add(phase);
         Time::from_unix_micros(wall.saturating_add_signed(self.round_offset_us.saturating_neg()))
     }

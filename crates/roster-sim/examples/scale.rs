@@ -6,8 +6,11 @@
 //! ```
 //!
 //! Reports wall time (build, run and both), simulated member-periods per second, peak RSS (VmHWM) and bytes per
-//! list entry: the RSS growth over the process's start divided by N^2 entries.
+//! list entry: the RSS growth over the process's start divided by N^2 entries. It runs itself again with the C
+//! library's transparent huge pages asked for (`roster_sim::huge_pages`) unless `GLIBC_TUNABLES` already
+//! chooses: `GLIBC_TUNABLES=glibc.malloc.hugetlb=0` runs it with 4 KiB pages.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use roster_sim::report::{RunOutcome, Setup, Summary};
@@ -19,7 +22,10 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
+    if let Some(code) = roster_sim::huge_pages::rerun_with_huge_pages() {
+        return Ok(code);
+    }
     let mut args = std::env::args().skip(1);
     let nodes: usize = args
         .next()
@@ -140,5 +146,5 @@ fn main() -> anyhow::Result<()> {
         summary.dissemination_s.max,
         summary.false_positives
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

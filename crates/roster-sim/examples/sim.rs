@@ -20,6 +20,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Large worlds run faster on huge pages (see `roster_sim::huge_pages`).
+    if let Some(code) = roster_sim::huge_pages::rerun_with_huge_pages() {
+        return code;
+    }
     match run(Cli::parse().sim) {
         Ok(code) => code,
         Err(e) => {

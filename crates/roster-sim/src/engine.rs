@@ -252,6 +252,55 @@ impl Clocks {
     }
 }
 
+/// The first `world.initial` nodes, each started with every one of them in its list (`None` for the rest).
+/// Every node is built from its own index alone (its RNG, its clock, the same members in the same order), so the
+/// lists are built on every core at once and come out as they would one after another.
+fn converged_nodes(
+    world: &World,
+    identities: &[Arc<Identity>],
+    ring_order: &[&Arc<Identity>],
+    clocks: &[NodeClock],
+) -> anyhow::Result<Vec<Option<Node<SmallRng>>>> {
+    let build = |i: usize| -> anyhow::Result<Option<Node<SmallRng>>> {
+        if i >= world.initial {
+            return Ok(None);
+        }
+        let rng = SmallRng::seed_from_u64(splitmix64(world.seed ^ splitmix64(i as u64)));
+        let mut node = Node::new(world.config.clone(), (*identities[i]).clone(), rng)
+            .context("the core refused the configuration")?;
+        // The node skips its own entry; an exact size lets it reserve its list once.
+        let everyone = ring_order
+            .iter()
+            .map(|id| Member::new(Arc::clone(id), 0, State::Alive));
+        node.adopt_members(clocks[i].now_at(Time::SIM_EPOCH), everyone);
+        Ok(Some(node))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Small worlds (most tests) are built faster than threads start.
+    if threads < 2 || world.initial < 256 {
+        return (0..world.nodes).map(build).collect();
+    }
+    let chunk = world.nodes.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..world.nodes)
+            .step_by(chunk)
+            .map(|from| {
+                let build = &build;
+                scope.spawn(move || {
+                    (from..(from + chunk).min(world.nodes))
+                        .map(build)
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut nodes = Vec::with_capacity(world.nodes);
+        for part in parts {
+            nodes.extend(part.join().expect("a list builder panicked")?);
+        }
+        Ok(nodes)
+    })
+}
+
 impl Sim {
     /// Builds the world: the first `initial` nodes running and converged, each identity built once and shared by
     /// every list through its `Arc`.
@@ -286,21 +335,12 @@ impl Sim {
         // Clocks draw from their own generator, so that a world whose clocks agree has the history it had
         // before clocks were modelled.
         let mut clock_rng = SmallRng::seed_from_u64(splitmix64(world.seed ^ CLOCK_STREAM));
-        for (i, identity) in identities.iter().enumerate() {
-            let clock = world.clocks.draw(Time::SIM_EPOCH, &mut clock_rng);
-            let node = if i < world.initial {
-                let rng = SmallRng::seed_from_u64(splitmix64(world.seed ^ splitmix64(i as u64)));
-                let mut node = Node::new(world.config.clone(), (**identity).clone(), rng)
-                    .context("the core refused the configuration")?;
-                // The node skips its own entry; an exact size lets it reserve its list once.
-                let everyone = ring_order
-                    .iter()
-                    .map(|id| Member::new(Arc::clone(id), 0, State::Alive));
-                node.adopt_members(clock.now_at(Time::SIM_EPOCH), everyone);
-                Some(node)
-            } else {
-                None
-            };
+        let clocks: Vec<NodeClock> = (0..world.nodes)
+            .map(|_| world.clocks.draw(Time::SIM_EPOCH, &mut clock_rng))
+            .collect();
+        let mut nodes = converged_nodes(&world, &identities, &ring_order, &clocks)?.into_iter();
+        for (identity, clock) in identities.iter().zip(clocks) {
+            let node = nodes.next().flatten();
             slots.push(Slot {
                 left_at: None,
                 seeds: Vec::new(),

@@ -26,6 +26,7 @@ mod clock;
 pub mod coordinates;
 pub mod engine;
 pub mod fault;
+pub mod huge_pages;
 mod logs;
 pub mod metrics;
 pub mod nemesis;
