@@ -206,8 +206,17 @@ impl Sim {
             }
             Fault::Freeze { nodes, duration } => {
                 for i in nodes {
-                    self.slots[i].frozen_until = now + duration;
-                    self.slots[i].freeze_length = duration;
+                    let slot = &mut self.slots[i];
+                    // A second stop of a stopped process changes nothing until the first one ends: the freeze
+                    // lasts until the later of the two, and counts from the first.
+                    let (start, until) = if now < slot.frozen_until {
+                        let start = slot.frozen_until - slot.freeze_length;
+                        (start, slot.frozen_until.max(now + duration))
+                    } else {
+                        (now, now + duration)
+                    };
+                    slot.frozen_until = until;
+                    slot.freeze_length = until - start;
                 }
             }
             Fault::Slow {

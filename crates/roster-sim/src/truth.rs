@@ -73,9 +73,10 @@ impl Sim {
         }
         let slot = &self.slots[subject];
         let current = slot.identity.joined_at_ms() == joined_at_ms;
-        // A list that first hears of a member from a full sync, as failed, takes the sender's view; it declares
-        // nothing. (The settling invariant checks that the view comes right.)
-        let learned = change.previous.is_none() && change.via == Via::Sync;
+        // A list that first hears of a member as failed (from a full sync, or from gossip that reached a joiner
+        // before its seed's list did) takes the sender's view; it declares nothing. (The settling invariant
+        // checks that the view comes right.)
+        let learned = change.previous.is_none();
         match change.kind {
             ChangeKind::Failed if learned => {}
             ChangeKind::Failed => {
