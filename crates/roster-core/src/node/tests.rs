@@ -31,6 +31,18 @@ fn converged(n: usize) -> Node {
     node
 }
 
+/// Member `i`, alive in this list, as the sender of a claim.
+fn sender(i: usize) -> Sender {
+    Sender {
+        name: format!("m{i}").into(),
+        addr: identity(i).addr(),
+        identity: Some(identity(i)),
+        alive: true,
+        reply_budget: usize::MAX,
+        probing: false,
+    }
+}
+
 /// The updates in everything the node has queued to send.
 fn sent_updates(node: &mut Node) -> Vec<Update> {
     let mut updates = Vec::new();
@@ -95,14 +107,7 @@ fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
 #[test]
 fn a_member_that_flaps_between_failed_and_alive_does_not_grow_the_bookkeeping() {
     let mut node = converged(6);
-    let from = Sender {
-        name: "m1".into(),
-        addr: identity(1).addr(),
-        identity: Some(identity(1)),
-        alive: true,
-        reply_budget: usize::MAX,
-        probing: false,
-    };
+    let from = sender(1);
     let now = EPOCH + Duration::from_secs(1);
     for round in 0..1000u32 {
         for (inc, state) in [(2 * round, State::Failed), (2 * round + 1, State::Alive)] {
@@ -358,14 +363,6 @@ fn a_ping_from_a_member_this_list_never_heard_of_asks_it_for_its_list_once_a_per
 #[test]
 fn a_process_resumed_after_a_long_stop_waits_for_refutations_before_failing_what_it_suspected() {
     let mut node = converged(6);
-    let sender = |i: usize| Sender {
-        name: format!("m{i}").into(),
-        addr: identity(i).addr(),
-        identity: Some(identity(i)),
-        alive: true,
-        reply_budget: usize::MAX,
-        probing: false,
-    };
     node.handle_timeout(EPOCH);
     let suspect = Member::new(identity(2), 0, State::Suspect);
     node.apply(
@@ -417,14 +414,7 @@ fn a_goodbye_passed_on_goes_ahead_of_a_flood_of_urgent_news() {
             Priority::Urgent,
         );
     }
-    let from = Sender {
-        name: "m5".into(),
-        addr: identity(5).addr(),
-        identity: Some(identity(5)),
-        alive: true,
-        reply_budget: usize::MAX,
-        probing: false,
-    };
+    let from = sender(5);
     // m5 said goodbye to this node and is gone: nobody else can repeat it, and every list that has not heard
     // it will probe m5 and fail it.
     let goodbye = Member::new(identity(5), 1, State::Left);
