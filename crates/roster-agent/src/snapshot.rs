@@ -33,8 +33,8 @@ const WRITE_BUFFER: usize = 8 * 1024;
 /// fields: a downgrade to them keeps its snapshot too (a test checks the fields written).
 pub const FORMAT_VERSION: u32 = 1;
 
-/// What the agent keeps across restarts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the agent keeps across restarts, as read back ([`Capture`] writes it).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Snapshot {
     /// The format it was written in ([`FORMAT_VERSION`] for this build).
     pub version: u32,
@@ -49,7 +49,7 @@ pub struct Snapshot {
 }
 
 /// One known member.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct SnapshotMember {
     /// Its name.
     pub name: String,
@@ -89,26 +89,6 @@ pub enum Loaded {
 }
 
 impl Snapshot {
-    /// A snapshot of `local` and the members it knows.
-    pub fn capture<'a>(local: &Member, members: impl Iterator<Item = &'a Member>) -> Snapshot {
-        Snapshot {
-            version: FORMAT_VERSION,
-            name: local.name().to_owned(),
-            incarnation: local.incarnation,
-            joined_at_ms: local.identity.joined_at_ms(),
-            members: members
-                .filter(|m| m.name() != local.name())
-                .map(|m| SnapshotMember {
-                    name: m.name().to_owned(),
-                    addr: m.identity.addr(),
-                    joined_at_ms: m.identity.joined_at_ms(),
-                    incarnation: m.incarnation,
-                    state: m.state.as_str().to_owned(),
-                })
-                .collect(),
-        }
-    }
-
     /// Addresses worth trying to rejoin through: every member not known to have left.
     pub fn rejoin_addrs(&self) -> Vec<SocketAddr> {
         let mut addrs: Vec<SocketAddr> = self
@@ -162,15 +142,10 @@ impl Snapshot {
             }
         }
     }
-
-    /// Replaces `<dir>/snapshot` atomically.
-    pub fn store(&self, dir: &Path) -> io::Result<()> {
-        store(dir, self)
-    }
 }
 
 /// A snapshot as the driver takes it: the local member and the others, sharing the list's identities, written
-/// in the snapshot's format (the fields and order [`Snapshot`] has) without building a [`Snapshot`].
+/// in the snapshot's format (the fields and order [`Snapshot`] reads) without copying their names.
 #[derive(Clone, Debug)]
 pub struct Capture {
     local: Member,
@@ -199,7 +174,7 @@ impl Capture {
         self.members.is_empty()
     }
 
-    /// Replaces `<dir>/snapshot` atomically, as [`Snapshot::store`] does.
+    /// Replaces `<dir>/snapshot` atomically.
     pub fn store(&self, dir: &Path) -> io::Result<()> {
         store(dir, self)
     }
@@ -303,10 +278,29 @@ mod tests {
         }
     }
 
+    /// The list `sample` is a snapshot of.
+    fn sample_list() -> (Member, Vec<Member>) {
+        let member = |name: &str, addr: &str, joined: u64, incarnation: u32, state: State| {
+            let addr = addr.parse().expect("addr");
+            let id = roster_core::Identity::new(name, addr, joined, roster_core::Meta::default())
+                .expect("identity");
+            Member::new(std::sync::Arc::new(id), incarnation, state)
+        };
+        let local = member("m1", "127.0.0.1:1", 1, 4, State::Alive);
+        let others = vec![
+            member("m2", "127.0.0.1:2", 2, 0, State::Failed),
+            member("m3", "[::1]:3", 3, 1, State::Left),
+        ];
+        (local, others)
+    }
+
     #[test]
     fn a_stored_snapshot_loads_back_and_rejoins_through_members_that_did_not_leave() {
         let dir = tempfile::tempdir().expect("temp dir");
-        sample().store(dir.path()).expect("store");
+        let (local, others) = sample_list();
+        Capture::of(&local, others.iter())
+            .store(dir.path())
+            .expect("store");
         let Loaded::Found(loaded) = Snapshot::load(dir.path()).expect("load") else {
             panic!("not found")
         };

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use roster_agent::snapshot::{Capture, Loaded, Snapshot};
+use roster_agent::snapshot::{Capture, Loaded, Snapshot, SnapshotMember};
 use roster_core::{Identity, Member, Meta, State};
 
 fn fixture(name: &str) -> String {
@@ -90,7 +90,7 @@ fn this_build_writes_only_the_fields_older_builds_know() {
     let local = member("m1", 7946, 1_764_000_000_000);
     let others = [local.clone(), member("m2", 7947, 1_764_000_000_100)];
     let dir = tempfile::tempdir().expect("temp dir");
-    Snapshot::capture(&local, others.iter())
+    Capture::of(&local, others.iter())
         .store(dir.path())
         .expect("store");
     let written: serde_json::Value =
@@ -128,5 +128,24 @@ fn what_the_driver_streams_is_the_first_format_byte_for_byte_and_loads_back() {
     let Loaded::Found(loaded) = Snapshot::load(dir.path()).expect("load") else {
         panic!("the streamed snapshot did not load")
     };
-    assert_eq!(loaded, Snapshot::capture(&local, list.iter()));
+    let row = |name: &str, addr_text: &str, joined_at_ms: u64, incarnation: u32, state: &str| {
+        SnapshotMember {
+            name: name.to_owned(),
+            addr: addr(addr_text),
+            joined_at_ms,
+            incarnation,
+            state: state.to_owned(),
+        }
+    };
+    let expected = Snapshot {
+        version: 1,
+        name: "m1".to_owned(),
+        incarnation: 4,
+        joined_at_ms: 1_764_000_000_000,
+        members: vec![
+            row("m2", "127.0.0.1:7947", 1_764_000_000_100, 0, "alive"),
+            row("m3", "[::1]:7948", 1_764_000_000_200, 2, "left"),
+        ],
+    };
+    assert_eq!(loaded, expected);
 }
