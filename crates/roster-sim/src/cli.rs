@@ -5,9 +5,10 @@
 //! is non-zero when the promise is broken (a deadline missed, a false positive, a crash never detected, an
 //! invariant violated), so a script or CI can gate on it; a stretch target missed is reported and leaves it 0.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -85,6 +86,10 @@ pub struct SimArgs {
     /// system's temporary directory).
     #[arg(long, value_name = "DIR")]
     pub plans: Option<PathBuf>,
+    /// Append a JSON line to this file as each nemesis run finishes (its seed, size, wall time, figures and
+    /// broken invariants), so that a long campaign that is stopped keeps the runs it finished.
+    #[arg(long, value_name = "FILE")]
+    pub runs_log: Option<PathBuf>,
     /// Override the protocol period (for tuning; the default is the core's).
     #[arg(long, value_parser = parse_duration)]
     pub probe_interval: Option<Duration>,
@@ -438,10 +443,38 @@ fn nemesis(args: &SimArgs) -> anyhow::Result<Report> {
             .context("progress template")?
             .progress_chars("=> "),
     );
+    let runs_log = match &args.runs_log {
+        Some(path) => Some(Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("--runs-log {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let log_failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let finished = |run: &crate::nemesis::Finished| {
+        bar.inc(1);
+        if let Some(file) = &runs_log {
+            let mut line = serde_json::to_vec(run).expect("a finished run serializes");
+            line.push(b'\n');
+            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = file.write_all(&line) {
+                log_failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(e);
+            }
+        }
+    };
     let report = match &args.replay {
         Some(path) => crate::nemesis::replay(&crate::nemesis::read_plan(path)?, &options)?,
-        None => crate::nemesis::run(&options, &|| bar.inc(1))?,
+        None => crate::nemesis::run(&options, &finished)?,
     };
+    if let Some(e) = log_failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(anyhow::Error::new(e).context("writing --runs-log"));
+    }
     bar.finish_and_clear();
     let text = match args.format {
         Format::Json => format!("{}\n", serde_json::to_string(&report)?),

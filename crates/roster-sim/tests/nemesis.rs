@@ -49,7 +49,7 @@ fn a_short_nemesis_at_small_sizes_finds_no_violation() {
                 "roster sim --scenario nemesis --runs 1 --seed {{seed}} --nodes {nodes}"
             ),
         };
-        let report = nemesis::run(&options, &|| {}).expect("runs");
+        let report = nemesis::run(&options, &|_| {}).expect("runs");
         let found: Vec<String> = report
             .invariant_violations
             .iter()

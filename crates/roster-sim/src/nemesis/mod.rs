@@ -101,8 +101,23 @@ struct RunResult {
     findings: Findings,
 }
 
+/// One finished run, as `progress` is told of it: enough to tell, if a long campaign is stopped, which runs
+/// held, which did not, and how long each took.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finished<'a> {
+    /// The run's place in the campaign, from 0.
+    pub run: usize,
+    pub seed: u64,
+    pub nodes: usize,
+    pub simulated_s: f64,
+    pub wall_s: f64,
+    /// The invariants broken, one line each (not shrunk; the seed replays them).
+    pub violations: Vec<String>,
+    pub invariants: &'a Figures,
+}
+
 /// Runs the nemesis; `progress` is told of every finished run.
-pub fn run(options: &Options, progress: &(dyn Fn() + Sync)) -> anyhow::Result<Report> {
+pub fn run(options: &Options, progress: &(dyn Fn(&Finished) + Sync)) -> anyhow::Result<Report> {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, RunResult)>> = Mutex::new(Vec::new());
@@ -116,8 +131,24 @@ pub fn run(options: &Options, progress: &(dyn Fn() + Sync)) -> anyhow::Result<Re
                         return;
                     }
                     let plan = Plan::draw(run_seed(options.seed, k), options.nodes);
+                    let run_started = Instant::now();
                     match check::run(&plan, None) {
                         Ok((findings, _)) => {
+                            progress(&Finished {
+                                run: k,
+                                seed: plan.seed,
+                                nodes: plan.initial,
+                                simulated_s: plan.duration.as_secs_f64(),
+                                wall_s: run_started.elapsed().as_secs_f64(),
+                                violations: findings
+                                    .violations
+                                    .iter()
+                                    .map(|v| {
+                                        format!("{} at {:.1} s: {}", v.invariant, v.at_s, v.detail)
+                                    })
+                                    .collect(),
+                                invariants: &findings.figures,
+                            });
                             let mut results = results.lock().unwrap_or_else(|e| e.into_inner());
                             results.push((k, RunResult { plan, findings }));
                         }
@@ -126,7 +157,6 @@ pub fn run(options: &Options, progress: &(dyn Fn() + Sync)) -> anyhow::Result<Re
                             return;
                         }
                     }
-                    progress();
                 }
             });
         }
