@@ -27,6 +27,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hashbrown::HashMap;
+
 use crate::member::Identity;
 use crate::time::Time;
 
@@ -226,26 +228,43 @@ impl Suspicion {
 }
 
 /// The suspicion timers a node runs: at most one per member, each for one instance at one incarnation.
+///
+/// Kept in the order they were started, a stopped timer's place taken by the last (the order timers that are
+/// up at once fire in, and suspicions are said again in), with an index by name: after a partition a list can
+/// suspect half the cluster, and every claim that reaches it looks its member up here.
 #[derive(Clone, Debug, Default)]
 pub struct Suspicions {
     running: Vec<Suspicion>,
+    /// Where each member's suspicion sits in `running`.
+    at: HashMap<Box<str>, usize>,
 }
 
 impl Suspicions {
     /// Starts `suspicion`, in place of any other of the same member.
     pub fn start(&mut self, suspicion: Suspicion) {
         self.end(suspicion.member.name());
+        self.at
+            .insert(suspicion.member.name().into(), self.running.len());
         self.running.push(suspicion);
     }
 
-    /// Ends the suspicion of the member named `name`, if one runs.
+    /// Ends the suspicion of the member named `name`, if one runs; the others keep their order.
     pub fn end(&mut self, name: &str) {
-        self.running.retain(|s| s.member.name() != name);
+        let Some(at) = self.at.remove(name) else {
+            return;
+        };
+        self.running.remove(at);
+        for place in self.at.values_mut() {
+            if *place > at {
+                *place -= 1;
+            }
+        }
     }
 
     /// Ends every suspicion.
     pub fn clear(&mut self) {
         self.running.clear();
+        self.at.clear();
     }
 
     /// How many run.
@@ -264,16 +283,14 @@ impl Suspicions {
 
     /// The suspicion of `member` at `incarnation`, if it is the one running.
     pub fn of(&self, member: &Identity, incarnation: u32) -> Option<&Suspicion> {
-        self.running
-            .iter()
-            .find(|s| s.member.same_instance(member) && s.incarnation == incarnation)
+        let s = &self.running[*self.at.get(member.name())?];
+        (s.member.same_instance(member) && s.incarnation == incarnation).then_some(s)
     }
 
     /// The suspicion of `member` at `incarnation`, to change.
     pub fn of_mut(&mut self, member: &Identity, incarnation: u32) -> Option<&mut Suspicion> {
-        self.running
-            .iter_mut()
-            .find(|s| s.member.same_instance(member) && s.incarnation == incarnation)
+        let s = &mut self.running[*self.at.get(member.name())?];
+        (s.member.same_instance(member) && s.incarnation == incarnation).then_some(s)
     }
 
     /// Every suspicion, to change.
@@ -299,18 +316,25 @@ impl Suspicions {
         &mut self.running[at]
     }
 
-    /// Stops and returns the suspicion at `at`.
+    /// Stops and returns the suspicion at `at`; the last takes its place.
     pub fn take(&mut self, at: usize) -> Suspicion {
-        self.running.swap_remove(at)
+        let taken = self.running.swap_remove(at);
+        self.at.remove(taken.member.name());
+        if let Some(moved) = self.running.get(at) {
+            *self
+                .at
+                .get_mut(moved.member.name())
+                .expect("every running suspicion is indexed") = at;
+        }
+        taken
     }
 
     /// Whether ack `seq` from the member named `from` answers a last look; that suspicion then waits until
     /// `until`.
     pub fn answer_look(&mut self, from: &str, seq: u32, until: Time) -> bool {
-        self.running
-            .iter_mut()
-            .filter(|s| s.member.name() == from)
-            .any(|s| s.look_answered(seq, until))
+        self.at
+            .get(from)
+            .is_some_and(|&at| self.running[at].look_answered(seq, until))
     }
 }
 
