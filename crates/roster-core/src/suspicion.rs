@@ -472,4 +472,57 @@ mod tests {
         running.end("m9");
         assert_eq!(running.len(), 0);
     }
+
+    #[test]
+    fn suspicions_are_found_by_name_after_others_end_and_fire() {
+        let of = |name: &str| {
+            let id = Identity::new(name, "10.0.0.9:1".parse().unwrap(), 1, Default::default());
+            let id = Arc::new(id.unwrap());
+            Suspicion::new(id, 0, Some("m1".into()), true, Time::ZERO, BOUNDS, 0)
+        };
+        let mut running = Suspicions::default();
+        for name in ["a", "b", "c", "d", "e"] {
+            running.start(of(name));
+        }
+        let order = |running: &mut Suspicions| -> Vec<String> {
+            running
+                .iter_mut()
+                .map(|s| s.member.name().to_owned())
+                .collect()
+        };
+        running.end("b");
+        assert_eq!(
+            order(&mut running),
+            ["a", "c", "d", "e"],
+            "an end keeps the order"
+        );
+        let fired = running.take(0);
+        assert_eq!(fired.member.name(), "a");
+        assert_eq!(
+            order(&mut running),
+            ["e", "c", "d"],
+            "the last takes a fired one's place"
+        );
+        for name in ["c", "d", "e"] {
+            let id = Arc::clone(&of(name).member);
+            assert!(
+                running.of(&id, 0).is_some(),
+                "{name} is found where it now sits"
+            );
+            assert!(running.of(&id, 1).is_none(), "at its own incarnation only");
+        }
+        for name in ["a", "b"] {
+            assert!(running.of(&of(name).member, 0).is_none(), "{name} ended");
+        }
+        running.start(of("c"));
+        assert_eq!(
+            order(&mut running),
+            ["e", "d", "c"],
+            "a restarted suspicion goes last"
+        );
+        assert!(
+            !running.answer_look("d", 0, Time::ZERO),
+            "d has no look to answer"
+        );
+    }
 }
