@@ -342,7 +342,7 @@ impl AgentArgs {
         // A plain start (no config file, or one with protocol knobs alone) has nothing to merge, and skips the
         // TOML round trip of the settings, whose code would stay resident in every agent (docs/performance.md).
         let mut settings = if file.settings.is_empty() {
-            self.settings.clone().as_read_back()
+            self.settings.clone().read_back()
         } else {
             let mut table = file.settings;
             table.extend(Table::try_from(&self.settings).expect("the settings serialize"));
@@ -388,7 +388,7 @@ impl AgentArgs {
 impl AgentSettings {
     /// The settings as the config file's deserializer reads them back after the flags' values were written to
     /// a table: the same values, the tags in key order, one value a key (the last given).
-    fn as_read_back(mut self) -> AgentSettings {
+    fn read_back(mut self) -> AgentSettings {
         self.tag = self
             .tag
             .into_iter()
