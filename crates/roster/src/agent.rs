@@ -126,7 +126,8 @@ async fn reload(
             Err(e) => tracing::error!(error = %e, "SIGHUP: tags not changed"),
         }
     }
-    let restart = needs_restart(&started.in_force, &fresh.in_force);
+    let (was, now) = (started.in_force(), fresh.in_force());
+    let restart = needs_restart(&was, &now);
     if !restart.is_empty() {
         tracing::warn!(settings = ?restart, "SIGHUP: these settings changed but take effect only at a restart");
     }

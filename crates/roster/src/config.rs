@@ -297,14 +297,30 @@ pub struct Settings {
     pub agent: AgentConfig,
     pub log_level: Option<String>,
     pub log_format: LogFormat,
-    /// Every setting with the value in force, as the config file writes it.
-    pub in_force: Table,
+    /// The agent's settings as merged, from which the configuration in force is made.
+    given: AgentSettings,
 }
 
 impl Settings {
+    /// Every setting with the value in force, as the config file writes it. Made when asked (`--print-config`,
+    /// a reload), not at every start: an agent's resident memory is mostly the code it has run once, and this is
+    /// TOML's serializer for every setting (docs/performance.md).
+    pub fn in_force(&self) -> Table {
+        let mut in_force =
+            Table::try_from(settings_in_force(&self.agent, &self.given, self.log_format))
+                .expect("the settings serialize");
+        in_force
+            .extend(Table::try_from(&self.agent.protocol).expect("the core's Config serializes"));
+        // A table must come after every plain key in TOML.
+        if let Some(tags) = in_force.remove("tags") {
+            in_force.insert("tags".into(), tags);
+        }
+        in_force
+    }
+
     /// The configuration in force as a config file.
     pub fn to_toml(&self) -> String {
-        toml::to_string(&self.in_force).expect("a TOML table prints")
+        toml::to_string(&self.in_force()).expect("a TOML table prints")
     }
 }
 
@@ -323,11 +339,17 @@ impl AgentArgs {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
         };
-        let mut table = file.settings;
-        table.extend(Table::try_from(&self.settings).expect("the settings serialize"));
-        let mut settings: AgentSettings = Value::Table(table)
-            .try_into()
-            .map_err(|e| BadInput(format!("invalid settings: {}", e.message().trim_end())))?;
+        // A plain start (no config file, or one with protocol knobs alone) has nothing to merge, and skips the
+        // TOML round trip of the settings, whose code would stay resident in every agent (docs/performance.md).
+        let mut settings = if file.settings.is_empty() {
+            self.settings.clone().read_back()
+        } else {
+            let mut table = file.settings;
+            table.extend(Table::try_from(&self.settings).expect("the settings serialize"));
+            Value::Table(table)
+                .try_into()
+                .map_err(|e| BadInput(format!("invalid settings: {}", e.message().trim_end())))?
+        };
         // The log level alone has a fourth place, RUST_LOG, between the variables and the file.
         settings.log_level = match (&self.settings.log_level, rust_log) {
             (Some(level), _) => Some(level.clone()),
@@ -339,32 +361,43 @@ impl AgentArgs {
 
         let mut knobs = file.protocol;
         knobs.extend(self.protocol.values);
-        let protocol: Config = Value::Table(knobs).try_into().map_err(|e| {
-            BadInput(format!(
-                "invalid protocol configuration: {}",
-                e.message().trim_end()
-            ))
-        })?;
+        // No knob given: the core's defaults, which an empty table deserializes to (a test checks it), without
+        // running the deserializer.
+        let protocol = if knobs.is_empty() {
+            Config::default()
+        } else {
+            Value::Table(knobs).try_into().map_err(|e| {
+                BadInput(format!(
+                    "invalid protocol configuration: {}",
+                    e.message().trim_end()
+                ))
+            })?
+        };
 
         let agent = settings.complete(protocol)?;
         let log_format = settings.log_format.unwrap_or_default();
-        let mut in_force = Table::try_from(settings_in_force(&agent, &settings, log_format))
-            .expect("the settings serialize");
-        in_force.extend(Table::try_from(&agent.protocol).expect("the core's Config serializes"));
-        // A table must come after every plain key in TOML.
-        if let Some(tags) = in_force.remove("tags") {
-            in_force.insert("tags".into(), tags);
-        }
         Ok(Settings {
             agent,
-            log_level: settings.log_level,
+            log_level: settings.log_level.clone(),
             log_format,
-            in_force,
+            given: settings,
         })
     }
 }
 
 impl AgentSettings {
+    /// The settings as the config file's deserializer reads them back after the flags' values were written to
+    /// a table: the same values, the tags in key order, one value a key (the last given).
+    fn read_back(mut self) -> AgentSettings {
+        self.tag = self
+            .tag
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        self
+    }
+
     /// The agent's configuration: what was set, else the default.
     fn complete(&self, protocol: Config) -> Result<AgentConfig, BadInput> {
         let name = match &self.name {
@@ -465,6 +498,64 @@ mod tests {
             config: file,
             print_config: false,
         }
+    }
+
+    #[test]
+    fn no_protocol_knob_is_the_core_default_the_deserializer_gives() {
+        let read: Config = Value::Table(Table::new())
+            .try_into()
+            .expect("an empty table is a configuration");
+        assert_eq!(read, Config::default());
+    }
+
+    #[test]
+    fn a_start_without_settings_in_a_file_is_configured_as_one_that_merges_them() {
+        let dir = scratch("plain");
+        let flags = || AgentArgs {
+            settings: AgentSettings {
+                name: Some("m1".into()),
+                bind: Some(SocketAddr::from(([127, 0, 0, 1], 7946))),
+                join: vec!["127.0.0.1:7947".into(), "seed:7000".into()],
+                retry_join: Some(true),
+                http: Some(SocketAddr::from(([127, 0, 0, 1], 7071))),
+                log_level: Some("info,roster_agent=debug".into()),
+                log_format: Some(LogFormat::Json),
+                tag: vec![
+                    ("zone".into(), "a".into()),
+                    ("role".into(), "web".into()),
+                    ("zone".into(), "b".into()),
+                ],
+                event_log_keep: Some(5),
+                event_handler: vec!["member-join=true".into()],
+                event_handler_timeout: Some(Duration::from_millis(1500)),
+                ..AgentSettings::default()
+            },
+            protocol: ProtocolArgs::default(),
+            config: None,
+            print_config: false,
+        };
+        // A file that gives a setting the flags override: the merge through TOML, with the same outcome due.
+        let path = dir.join("overridden.toml");
+        std::fs::write(&path, "name = \"from-file\"\n").expect("write");
+        let merged = AgentArgs {
+            config: Some(path),
+            ..flags()
+        }
+        .resolve_with(&None)
+        .expect("valid settings");
+        let plain = flags().resolve_with(&None).expect("valid settings");
+        assert_eq!(plain.to_toml(), merged.to_toml());
+        assert_eq!(format!("{:?}", plain.agent), format!("{:?}", merged.agent));
+        assert_eq!(plain.log_level, merged.log_level);
+        assert_eq!(plain.log_format, merged.log_format);
+        assert!(
+            plain
+                .to_toml()
+                .ends_with("[tags]\nrole = \"web\"\nzone = \"b\"\n"),
+            "{}",
+            plain.to_toml()
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
