@@ -198,11 +198,36 @@ fn free_subnet(seed: u32) -> Result<Subnet, String> {
     Err("no free /24 in 10.213.0.0/16".to_owned())
 }
 
+/// The kernel's table of IPv4 neighbours (ARP) is one table for every namespace, its limits set in the root
+/// namespace: by default 1,024 entries at most, and entries past 512 are collected after 5 s. Each host holds an
+/// entry for every other host it talks to, so `hosts` hosts need up to `hosts`² entries. A hundred hosts overflowed
+/// the table (`neighbour: arp_cache: neighbor table overflow!` in the kernel log): the hosts started last could
+/// reach nobody, and the others suspected each other by the dozen. Raises both limits to what this network and others already running
+/// need, never lowers them.
+fn make_room_for_neighbours(hosts: usize) -> Result<(), String> {
+    const LIMITS: &str = "/proc/sys/net/ipv4/neigh/default";
+    let needed = hosts * (hosts + 1) + 1024;
+    for limit in ["gc_thresh2", "gc_thresh3"] {
+        let path = format!("{LIMITS}/{limit}");
+        let now: usize = std::fs::read_to_string(&path)
+            .map_err(|e| format!("reading {path}: {e}"))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("reading {path}: {e}"))?;
+        if now < needed {
+            std::fs::write(&path, needed.to_string())
+                .map_err(|e| format!("raising {path} from {now} to {needed}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Network {
     /// Creates `hosts` hosts on a fresh bridge and proves containment, or removes what it made and says why.
     pub fn create(hosts: usize) -> Result<Network, String> {
         assert!((1..=250).contains(&hosts), "1 to 250 hosts");
         prepare_process();
+        make_room_for_neighbours(hosts)?;
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let id = format!("{PREFIX}{}x{seq}", own_pid());
