@@ -200,10 +200,11 @@ fn free_subnet(seed: u32) -> Result<Subnet, String> {
 
 /// The kernel's table of IPv4 neighbours (ARP) is one table for every namespace, its limits set in the root
 /// namespace: by default 1,024 entries at most, and entries past 512 are collected after 5 s. Each host holds an
-/// entry for every other host it talks to, so `hosts` hosts need up to `hosts`² entries. A hundred hosts overflowed
-/// the table (`neighbour: arp_cache: neighbor table overflow!` in the kernel log): the hosts started last could
-/// reach nobody, and the others suspected each other by the dozen. Raises both limits to what this network and others already running
-/// need, never lowers them.
+/// entry for every other host it talks to, so `hosts` hosts need up to `hosts`² entries. A hundred hosts
+/// overflowed the table (`neighbour: arp_cache: neighbor table overflow!` in the kernel log): the hosts started
+/// last could reach nobody, and the others suspected each other by the dozen. Raises both limits to what this
+/// network needs plus the default's 1,024 for everything else on the machine (the suite's other networks, of
+/// ten hosts or fewer, fit in that); never lowers them.
 fn make_room_for_neighbours(hosts: usize) -> Result<(), String> {
     const LIMITS: &str = "/proc/sys/net/ipv4/neigh/default";
     let needed = hosts * (hosts + 1) + 1024;
