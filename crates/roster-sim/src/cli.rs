@@ -472,10 +472,10 @@ fn nemesis(args: &SimArgs) -> anyhow::Result<Report> {
         Some(path) => crate::nemesis::replay(&crate::nemesis::read_plan(path)?, &options)?,
         None => crate::nemesis::run(&options, &finished)?,
     };
+    bar.finish_and_clear();
     if let Some(e) = log_failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(anyhow::Error::new(e).context("writing --runs-log"));
     }
-    bar.finish_and_clear();
     let text = match args.format {
         Format::Json => format!("{}\n", serde_json::to_string(&report)?),
         Format::Table => crate::nemesis::render::text(&report),
