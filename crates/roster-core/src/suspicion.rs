@@ -134,6 +134,11 @@ impl Suspicion {
         !self.witnessed && self.look.is_none() && self.looks < MAX_LOOKS
     }
 
+    /// Whether a last look is out and not yet answered.
+    pub fn looking(&self) -> bool {
+        self.look.is_some()
+    }
+
     /// A last look went out as ping `seq`; it fails unless answered by `until`.
     pub fn start_look(&mut self, seq: u32, until: Time) {
         self.look = Some(seq);
@@ -241,24 +246,26 @@ pub struct Suspicions {
 
 impl Suspicions {
     /// Starts `suspicion`, in place of any other of the same member.
-    pub fn start(&mut self, suspicion: Suspicion) {
-        self.end(suspicion.member.name());
+    /// Returns the sequence number of a last look still out for the suspicion it replaces.
+    pub fn start(&mut self, suspicion: Suspicion) -> Option<u32> {
+        let look = self.end(suspicion.member.name());
         self.at
             .insert(suspicion.member.name().into(), self.running.len());
         self.running.push(suspicion);
+        look
     }
 
-    /// Ends the suspicion of the member named `name`, if one runs; the others keep their order.
-    pub fn end(&mut self, name: &str) {
-        let Some(at) = self.at.remove(name) else {
-            return;
-        };
-        self.running.remove(at);
+    /// Ends the suspicion of the member named `name`, if one runs; the others keep their order. Returns the
+    /// sequence number of its last look, if one is still out.
+    pub fn end(&mut self, name: &str) -> Option<u32> {
+        let at = self.at.remove(name)?;
+        let ended = self.running.remove(at);
         for place in self.at.values_mut() {
             if *place > at {
                 *place -= 1;
             }
         }
+        ended.look
     }
 
     /// Ends every suspicion.
@@ -306,12 +313,30 @@ impl Suspicions {
             .for_each(|s| s.postpone(until));
     }
 
-    /// The position of a suspicion that is up at `now`, if any.
-    pub fn first_due(&self, now: Time) -> Option<usize> {
-        self.running.iter().position(|s| s.deadline() <= now)
+    /// The position of the first suspicion from position `from` on that is up at `now`, if any.
+    pub fn first_due_from(&self, now: Time, from: usize) -> Option<usize> {
+        self.running
+            .get(from..)?
+            .iter()
+            .position(|s| s.deadline() <= now)
+            .map(|at| from + at)
     }
 
-    /// The suspicion at `at` (from [`Suspicions::first_due`]).
+    /// Last looks out and not yet answered.
+    pub fn looks_out(&self) -> usize {
+        self.running.iter().filter(|s| s.looking()).count()
+    }
+
+    /// When the first last look still out ends, answered or not.
+    pub fn first_look_end(&self) -> Option<Time> {
+        self.running
+            .iter()
+            .filter(|s| s.looking())
+            .map(Suspicion::deadline)
+            .min()
+    }
+
+    /// The suspicion at `at` (from [`Suspicions::first_due_from`]).
     pub fn at_mut(&mut self, at: usize) -> &mut Suspicion {
         &mut self.running[at]
     }
@@ -462,13 +487,16 @@ mod tests {
         assert!(running.of(&id, 3).is_none());
         assert!(running.of(&id, 4).is_some());
         assert_eq!(running.next_deadline(), Some(Time::ZERO + BOUNDS.max));
-        assert_eq!(running.first_due(Time::ZERO + BOUNDS.min), None);
+        assert_eq!(running.first_due_from(Time::ZERO + BOUNDS.min, 0), None);
         running.postpone_due(Time::ZERO + BOUNDS.max, Time::ZERO + BOUNDS.second_hand);
         assert_eq!(
             running.next_deadline(),
             Some(Time::ZERO + BOUNDS.second_hand)
         );
-        assert_eq!(running.first_due(Time::ZERO + BOUNDS.second_hand), Some(0));
+        assert_eq!(
+            running.first_due_from(Time::ZERO + BOUNDS.second_hand, 0),
+            Some(0)
+        );
         running.end("m9");
         assert_eq!(running.len(), 0);
     }

@@ -419,3 +419,41 @@ fn the_small_spec_scenario_meets_the_deadlines() {
         }
     }
 }
+
+#[test]
+fn a_partition_of_a_third_keeps_each_lists_last_looks_within_what_may_crash_at_once() {
+    // Every list on the larger side hears of fifty suspects at once, and most it never probed itself: each
+    // wants a last look before its verdict. Taken all at once they would be a burst of probes, helpers and
+    // streams per list that grows with the size of the cut.
+    let mut w = world(150, 5, 60.0, Vec::new());
+    w.network.partitions.push(Partition {
+        sides: vec![(100..150).collect()],
+        start: secs(10.0),
+        heal: secs(40.0),
+    });
+    let allowed = w.config.max_simultaneous_failures as usize + 1;
+    let mut sim = Sim::new(w).expect("a valid world");
+    let mut most = 0;
+    for tenth in 100..400 {
+        sim.run_until(secs(f64::from(tenth) / 10.0));
+        for i in sim.running_nodes().collect::<Vec<_>>() {
+            most = most.max(sim.footprint(i).map_or(0, |f| f.last_looks));
+        }
+    }
+    assert!(
+        most <= allowed,
+        "seed 5: a list had {most} last looks in flight at once, over {allowed}"
+    );
+    assert_eq!(
+        state_in(&sim, 0, 120).map(|s| s.0),
+        Some(State::Failed),
+        "seed 5: the cut did not fail the far side"
+    );
+    sim.run_until(secs(60.0));
+    let outcome = RunOutcome::of(&sim);
+    assert!(
+        outcome.false_positives.is_empty(),
+        "seed 5: {:?}",
+        outcome.false_positives
+    );
+}

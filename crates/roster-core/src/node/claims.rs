@@ -128,7 +128,7 @@ impl<R: Rng> Node<R> {
                 if current.state == State::Suspect {
                     self.start_suspicion(now, &current, previous.as_ref(), accuser.clone());
                 } else {
-                    self.suspicions.end(current.name());
+                    self.end_suspicion(current.name());
                 }
                 if previous.as_ref().is_some_and(|p| p.state == State::Alive)
                     && current.state != State::Alive

@@ -37,7 +37,7 @@ impl<R: Rng> Node<R> {
             .suspicion_confirmations
             .min(self.list.count(State::Alive).saturating_sub(2));
         let witnessed = accuser.as_deref() == Some(&*self.name);
-        self.suspicions.start(Suspicion::new(
+        let replaced_look = self.suspicions.start(Suspicion::new(
             Arc::clone(&current.identity),
             current.incarnation,
             accuser,
@@ -50,7 +50,22 @@ impl<R: Rng> Node<R> {
             },
             expected,
         ));
+        self.call_off_look(replaced_look);
         self.stats.suspicions += 1;
+    }
+
+    /// Ends the suspicion of the member named `name`, if one runs.
+    pub(super) fn end_suspicion(&mut self, name: &str) {
+        let look = self.suspicions.end(name);
+        self.call_off_look(look);
+    }
+
+    /// Stops last look `seq` of a suspicion that has ended: nothing it finds can change the verdict, and its
+    /// helpers and stream would be traffic for nothing.
+    fn call_off_look(&mut self, seq: Option<u32>) {
+        if let Some(seq) = seq {
+            self.exchanges.take_probe(seq);
+        }
     }
 
     /// Another member suspects a member this node already suspects: count it, and pass the confirmation on.
@@ -99,33 +114,32 @@ impl<R: Rng> Node<R> {
     }
 
     /// This node was isolated and a probe just got through: what it suspected while nobody could hear it never
-    /// reached its subjects. It says so now, to each of them directly and by gossip, and gives them a whole
-    /// `suspicion_min` to refute before any of those suspicions can end in a failure.
+    /// reached its subjects. It tells the subjects of its own accusations now, directly and by gossip, and gives
+    /// every suspicion a whole `suspicion_min` before any can end in a failure. The suspicions it heard from
+    /// others cut off with it are theirs to tell, as each of them does on its way back: repeated here too, they
+    /// made a burst of one datagram per suspect from every member of the cut (hundreds each, after a cut of a
+    /// rack). A subject nobody tells still hears of its suspicion from this list's last look before a failure.
     pub(super) fn rejoin_conversation(&mut self, now: Time) {
         let later = now + self.config.timers(self.list.active_count()).suspicion_min;
         let me = Arc::clone(&self.name);
-        // Each suspicion goes out as it was raised: this node's own as its own, a second-hand one (taken from a
-        // full sync) still second-hand, so that its receivers keep waiting the longest for it.
-        let suspects: Vec<Update> = self
+        let accused: Vec<Update> = self
             .suspicions
             .iter_mut()
             .filter_map(|s| {
                 s.postpone(later);
-                let accuser = if s.accusers().any(|a| *a == me) {
-                    Some(Arc::clone(&me))
-                } else {
-                    s.accusers().next().cloned()
-                };
+                if !s.accusers().any(|a| *a == me) {
+                    return None;
+                }
                 self.list
                     .get(s.member.name())
                     .filter(|m| m.state == State::Suspect)
                     .map(|m| Update {
                         member: m.clone(),
-                        accuser,
+                        accuser: Some(Arc::clone(&me)),
                     })
             })
             .collect();
-        for update in suspects {
+        for update in accused {
             self.enqueue(update.clone(), Priority::Urgent);
             let subject = Arc::clone(&update.member.identity);
             self.send(subject.addr(), Some(subject), &[], Some(&update));
@@ -141,31 +155,62 @@ impl<R: Rng> Node<R> {
             self.suspicions.postpone_due(now, later);
             return;
         }
-        while let Some(at) = self.suspicions.first_due(now) {
-            if self.suspicions.at_mut(at).wants_look() {
-                self.take_last_look(now, at);
-                continue;
-            }
-            let mut suspicion = self.suspicions.take(at);
-            suspicion.look_failed();
-            let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
-                continue;
-            };
-            let still = current.state == State::Suspect
-                && current.identity.same_instance(&suspicion.member)
-                && current.incarnation == suspicion.incarnation;
-            if still {
-                let claim = Member {
-                    state: State::Failed,
-                    ..current
-                };
-                let me = self.as_sender();
-                self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
-                if suspicion.alone(&self.name) {
-                    self.reconnects.mark_lone(&suspicion.member);
+        let room = self.config.max_simultaneous_failures as usize + 1;
+        let mut looks_out = self.suspicions.looks_out();
+        loop {
+            // Suspicions before `from` wait for a last look while as many are out as may be.
+            let mut from = 0;
+            while let Some(at) = self.suspicions.first_due_from(now, from) {
+                if self.suspicions.at_mut(at).wants_look() {
+                    if looks_out < room {
+                        self.take_last_look(now, at);
+                        looks_out += 1;
+                    } else {
+                        from = at + 1;
+                    }
+                    continue;
+                }
+                if self.declare_failed(now, at) {
+                    looks_out -= 1;
                 }
             }
+            if from == 0 {
+                return;
+            }
+            if looks_out >= room {
+                // Every look out ends after `now`: the ones that ended now were just decided.
+                if let Some(end) = self.suspicions.first_look_end() {
+                    self.suspicions.postpone_due(now, end);
+                }
+                return;
+            }
+            // A verdict behind a waiting suspicion made room for it.
         }
+    }
+
+    /// Ends the suspicion at `at`, now up, and declares its member failed if the suspicion still stands.
+    /// Returns whether a last look of it was out.
+    fn declare_failed(&mut self, now: Time, at: usize) -> bool {
+        let mut suspicion = self.suspicions.take(at);
+        let looked = suspicion.look_failed();
+        let Some(current) = self.list.get(suspicion.member.name()).cloned() else {
+            return looked;
+        };
+        let still = current.state == State::Suspect
+            && current.identity.same_instance(&suspicion.member)
+            && current.incarnation == suspicion.incarnation;
+        if still {
+            let claim = Member {
+                state: State::Failed,
+                ..current
+            };
+            let me = self.as_sender();
+            self.apply(now, claim, None, Via::SuspicionTimeout, &me, false);
+            if suspicion.alone(&self.name) {
+                self.reconnects.mark_lone(&suspicion.member);
+            }
+        }
+        looked
     }
 
     /// Probes the suspect of the suspicion at `at` once more before declaring it failed (see `suspicion`): a

@@ -446,3 +446,42 @@ fn a_join_is_sent_as_often_as_urgent_news_and_a_leave_goes_first() {
         Priority::Racing
     );
 }
+
+#[test]
+fn back_from_isolation_a_node_tells_only_the_members_it_accused_itself() {
+    let mut node = converged(60);
+    let now = EPOCH + Duration::from_secs(5);
+    // While cut off with others, m0 heard their suspicions of forty members: their accusers will tell them.
+    for i in 10..50 {
+        let claim = Member::new(identity(i), 0, State::Suspect);
+        node.apply(
+            now,
+            claim,
+            Some("m1".into()),
+            Via::Gossip,
+            &sender(1),
+            false,
+        );
+    }
+    // Its own probe of m6 failed, and so did its probes of four members: it was isolated.
+    let probe = Probe {
+        seq: 1,
+        target: identity(6),
+        started: now,
+        direct_deadline: now,
+        deadline: now,
+        helpers: Some(0),
+        sweep_after: None,
+        sweep_at: None,
+        nacks: 0,
+        kind: ProbeKind::Round,
+    };
+    node.probe_failed(now, probe);
+    node.recent_failures = (1..5).map(identity).collect();
+    while node.poll_transmit().is_some() {}
+    node.rejoin_conversation(now + Duration::from_secs(1));
+    let told: Vec<SocketAddr> = std::iter::from_fn(|| node.poll_transmit())
+        .map(|t| t.to)
+        .collect();
+    assert_eq!(told, vec![identity(6).addr()]);
+}

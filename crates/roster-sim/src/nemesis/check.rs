@@ -273,6 +273,8 @@ fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
     // The round's probes, and in a cluster no larger than the ring span a sweep of every other member.
     let max_probes = 4 + sim.world().config.ring_span;
     let names = sim.slot_count();
+    // As many as may crash at once, and one for a suspicion that loss raised.
+    let max_looks = sim.world().config.max_simultaneous_failures as usize + 1;
     for i in sim.running_nodes().collect::<Vec<_>>() {
         let Some(f) = sim.footprint(i) else { continue };
         findings.figures.largest_footprint = largest(findings.figures.largest_footprint, f);
@@ -283,7 +285,7 @@ fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
             ("broadcast queue", f.broadcasts, f.members + 16),
             ("suspicions", f.suspicions, f.members),
             ("probes in flight", f.probes, max_probes),
-            ("last looks in flight", f.last_looks, f.members),
+            ("last looks in flight", f.last_looks, max_looks),
             ("relays", f.relays, max_relays),
             ("reconnect pool", f.reconnect_pool, f.members),
             ("scheduled reaps", f.reaps, 2 * (2 * f.members + 16)),
