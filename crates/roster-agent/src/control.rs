@@ -25,6 +25,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 
 use crate::driver::Shared;
+use crate::replace_file::{Readers, replace_file};
 
 /// The token file's name in the data directory.
 pub const TOKEN_FILE: &str = "http-token";
@@ -55,7 +56,7 @@ impl OperatorToken {
             Some(dir) => {
                 // Absolute, so that the CLI finds it from wherever it runs.
                 let path = std::fs::canonicalize(dir)?.join(TOKEN_FILE);
-                write_private(&path, format!("{token}\n").as_bytes())?;
+                replace_file(&path, Readers::Owner, |out| writeln!(out, "{token}"))?;
                 Some(path)
             }
             None => None,
@@ -78,24 +79,6 @@ impl OperatorToken {
         let (a, b) = (self.token.as_bytes(), given.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
-}
-
-/// Writes `bytes` to `path` through a fresh temporary file created with mode 0600, renamed into place: the file
-/// is never readable by others, not even for a moment, whatever an older file's mode was.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Why a request was refused.

@@ -20,6 +20,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use sha2::{Digest, Sha256};
 
+use crate::replace_file::{Readers, replace_file};
+
 /// Bytes in a key.
 pub const KEY_LEN: usize = 32;
 const VERSION: u8 = 0xA1;
@@ -290,9 +292,7 @@ impl Keyring {
             text.push_str(&installed.key.to_base64());
             text.push('\n');
         }
-        let tmp = path.with_extension("tmp");
-        write_private(&tmp, text.as_bytes()).map_err(unwritable)?;
-        std::fs::rename(&tmp, path).map_err(unwritable)
+        replace_file(path, Readers::Owner, |out| out.write_all(text.as_bytes())).map_err(unwritable)
     }
 
     /// The primary key's id.
@@ -429,19 +429,6 @@ fn aad(header: &[u8], purpose: Purpose) -> [u8; 6] {
         Purpose::Stream => b's',
     };
     aad
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

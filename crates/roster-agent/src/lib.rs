@@ -64,6 +64,7 @@ pub mod keys;
 mod member;
 mod metrics;
 mod process;
+mod replace_file;
 mod seeds;
 pub mod snapshot;
 mod start;

@@ -16,8 +16,8 @@
 //! that cannot be read is set aside under its version's name (`snapshot.v3`), not as corrupt.
 //! `tests/fixtures/` holds snapshots as each format wrote them, and a test reads every one.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::fs;
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -25,9 +25,9 @@ use roster_core::{Member, State};
 use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::replace_file::{Readers, replace_file};
+
 const FILE_NAME: &str = "snapshot";
-/// The buffer a write streams through: about a hundred writes at 1,000 members, and no copy of the whole text.
-const WRITE_BUFFER: usize = 8 * 1024;
 /// The format this build writes. Additions with a default keep the version; a change an older build would
 /// misread raises it. Builds before this one refused unknown fields, so this build writes exactly their
 /// fields: a downgrade to them keeps its snapshot too (a test checks the fields written).
@@ -220,21 +220,11 @@ impl Serialize for Row<'_> {
     }
 }
 
-/// Writes `snapshot` to `<dir>/snapshot.tmp`, makes it durable, and renames it over `<dir>/snapshot`.
+/// Replaces `<dir>/snapshot` with `snapshot`.
 fn store(dir: &Path, snapshot: &impl Serialize) -> io::Result<()> {
-    let tmp = dir.join("snapshot.tmp");
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, File::create(&tmp)?);
-    serde_json::to_writer_pretty(&mut out, snapshot)?;
-    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(FILE_NAME))?;
-    // The rename is durable only once the directory entry is; not every platform lets a directory be opened
-    // for that, and the snapshot is still consistent without it.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    replace_file(&dir.join(FILE_NAME), Readers::Umask, |out| {
+        serde_json::to_writer_pretty(out, snapshot).map_err(io::Error::from)
+    })
 }
 
 /// `<dir>/<stem>`, or `<dir>/<stem>.N` for the first N not yet taken, so that nothing moved aside is lost.

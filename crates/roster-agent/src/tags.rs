@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::driver::{Command, Shared};
+use crate::replace_file::{Readers, replace_file};
 
 /// The file that keeps the tags across a restart.
 pub(crate) const TAGS_FILE: &str = "tags.json";
@@ -101,10 +102,9 @@ impl SavedTags {
 
     /// Replaces `<dir>/tags.json` (through a temporary file, so a crash leaves the old file or the new one).
     pub(crate) fn store(&self, dir: &Path) -> io::Result<()> {
-        let tmp = dir.join(format!("{TAGS_FILE}.tmp"));
-        let json = serde_json::to_vec_pretty(self).expect("tags serialize");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, dir.join(TAGS_FILE))
+        replace_file(&dir.join(TAGS_FILE), Readers::Umask, |out| {
+            serde_json::to_writer_pretty(out, self).map_err(io::Error::from)
+        })
     }
 
     /// The tags to start with, given the configured ones: the saved tags if the configuration is what it was
