@@ -444,28 +444,20 @@ fn nemesis(args: &SimArgs) -> anyhow::Result<Report> {
             .progress_chars("=> "),
     );
     let runs_log = match &args.runs_log {
-        Some(path) => Some(Mutex::new(
-            std::fs::OpenOptions::new()
+        Some(path) => Some(Mutex::new(RunsLog {
+            file: std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .with_context(|| format!("--runs-log {}", path.display()))?,
-        )),
+            failed: None,
+        })),
         None => None,
     };
-    let log_failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
     let finished = |run: &crate::nemesis::Finished| {
         bar.inc(1);
-        if let Some(file) = &runs_log {
-            let mut line = serde_json::to_vec(run).expect("a finished run serializes");
-            line.push(b'\n');
-            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = file.write_all(&line) {
-                log_failed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(e);
-            }
+        if let Some(log) = &runs_log {
+            log.lock().unwrap_or_else(|e| e.into_inner()).append(run);
         }
     };
     let report = match &args.replay {
@@ -473,7 +465,9 @@ fn nemesis(args: &SimArgs) -> anyhow::Result<Report> {
         None => crate::nemesis::run(&options, &finished)?,
     };
     bar.finish_and_clear();
-    if let Some(e) = log_failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    if let Some(e) =
+        runs_log.and_then(|log| log.into_inner().unwrap_or_else(|e| e.into_inner()).failed)
+    {
         return Err(anyhow::Error::new(e).context("writing --runs-log"));
     }
     let text = match args.format {
@@ -485,6 +479,23 @@ fn nemesis(args: &SimArgs) -> anyhow::Result<Report> {
         promise_met: report.promise_met,
         summaries: Vec::new(),
     })
+}
+
+/// The file `--runs-log` appends to, and the first write that failed: the runs go on, and the campaign reports
+/// the failure at its end.
+struct RunsLog {
+    file: std::fs::File,
+    failed: Option<std::io::Error>,
+}
+
+impl RunsLog {
+    fn append(&mut self, run: &crate::nemesis::Finished) {
+        let mut line = serde_json::to_vec(run).expect("a finished run serializes");
+        line.push(b'\n');
+        if let Err(e) = self.file.write_all(&line) {
+            self.failed.get_or_insert(e);
+        }
+    }
 }
 
 #[cfg(test)]
