@@ -12,7 +12,60 @@
 # a graceful leave. Run it on a build of the source and toolchain that will be shipped (any flags: they do not
 # change the names); names that no longer exist are skipped by the linker, so a stale file costs memory, never
 # correctness.
+#
+#   deploy/symbol-order.sh --mend target/x86_64-unknown-linux-gnu/release/rosterd [deploy/rosterd.symbol-order]
+#
+# Mends the file after a change to the code instead, in a second and without valgrind: a name the build no
+# longer has (the compiler hashes a function's signature and its crate into its name, and numbers the local
+# copies it makes) is replaced, in place, by every name of the build that is the same function under another
+# hash or number. Prints what it kept, replaced and dropped; exits 1 if a name had no replacement. Run it on a
+# build linked with the file, then build again with the mended file.
+#
+#   deploy/symbol-order.sh --extend target/x86_64-unknown-linux-gnu/release/rosterd [deploy/rosterd.symbol-order]
+#
+# Runs the agents as above and keeps the file's names that the build has, in their order, adding what the run
+# found that the file lacks: the functions a change added, which no mending can name. After a change to the
+# agent, mend, then extend, then build with the result.
 set -euo pipefail
+if [ "${1:-}" = --mend ]; then
+  exec python3 - "$(realpath "$2")" "${3:-deploy/rosterd.symbol-order}" <<'PY'
+import re, subprocess, sys
+binary, path = sys.argv[1:]
+symbols = [parts[2] for parts in (line.split() for line in
+           subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout.splitlines())
+           if len(parts) == 3 and parts[1] in "tTwWi"]
+present = set(symbols)
+def function(name):
+    # The same function whatever its hash (`17h` and 16 hex digits, legacy mangling) or its copy's number.
+    return re.sub(r"\.\d+$", "", re.sub(r"17h[0-9a-f]{16}E", "E", name))
+same = {}
+for name in symbols:
+    same.setdefault(function(name), []).append(name)
+order, seen, replaced, dropped = [], set(), 0, []
+for name in open(path).read().split():
+    if name in present:
+        found = [name]
+    else:
+        found = sorted(same.get(function(name), []))
+        replaced += bool(found)
+        if not found:
+            dropped.append(name)
+    for f in found:
+        if f not in seen:
+            seen.add(f)
+            order.append(f)
+open(path, "w").write("\n".join(order) + "\n")
+print(f"{path}: {len(order)} functions; {replaced} missing names replaced, {len(dropped)} dropped")
+for name in dropped:
+    print(f"  dropped: {name}")
+sys.exit(1 if dropped else 0)
+PY
+fi
+EXTEND=0
+if [ "${1:-}" = --extend ]; then
+  EXTEND=1
+  shift
+fi
 BIN=$(realpath "$1")
 OUT=${2:-deploy/rosterd.symbol-order}
 ROSTER=$(dirname "$BIN")/roster
@@ -63,9 +116,9 @@ for port in 50 51; do curl -sf "http://127.0.0.1:181$port/metrics" >/dev/null; d
 kill -TERM "$joiner" "$seed"
 wait "$joiner" "$seed"
 unset 'pids[20]' 'pids[21]'
-python3 - "$BIN" "$OUT" "$DIR/seed.callgrind" "$DIR/joiner.callgrind" <<'PY'
+python3 - "$BIN" "$OUT" "$EXTEND" "$DIR/seed.callgrind" "$DIR/joiner.callgrind" <<'PY'
 import re, subprocess, sys
-binary, out, *profiles = sys.argv[1:]
+binary, out, extend, *profiles = sys.argv[1:]
 # The binary's function symbols (with the C library's resolvers, `i`): the linker orders by these names.
 symbols, ifuncs = set(), set()
 for line in subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout.splitlines():
@@ -98,6 +151,10 @@ def add(name):
 add("_start")
 for name in sorted(s for s in symbols if s in ifuncs):
     add(name)
+# Extending: the file's names first, in their order, then what this run found that the file lacks.
+if extend == "1":
+    for name in open(out).read().split():
+        add(name)
 for name in ran:
     add(name)
 # The C library picks each string function's variant by the CPU, and valgrind's CPU is not the one the agent
