@@ -368,6 +368,13 @@ impl Config {
         }
     }
 
+    /// How many last looks at suspects a list takes at once: one for each member that may crash at once, and one
+    /// for a suspicion that loss raised. The rest wait for one to end, so that a cut of hundreds is not a burst
+    /// of a whole probe per suspect from every list.
+    pub fn last_looks_at_once(&self) -> usize {
+        self.max_simultaneous_failures as usize + 1
+    }
+
     /// Checks that the configuration can meet its deadlines at `members` members.
     pub fn validate(&self, members: usize) -> Result<Timers, ConfigError> {
         for (field, value) in [

@@ -431,12 +431,12 @@ fn a_partition_of_a_third_keeps_each_lists_last_looks_within_what_may_crash_at_o
         start: secs(10.0),
         heal: secs(40.0),
     });
-    let allowed = w.config.max_simultaneous_failures as usize + 1;
+    let allowed = w.config.last_looks_at_once();
     let mut sim = Sim::new(w).expect("a valid world");
     let mut most = 0;
     for tenth in 100..400 {
         sim.run_until(secs(f64::from(tenth) / 10.0));
-        for i in sim.running_nodes().collect::<Vec<_>>() {
+        for i in sim.running_nodes() {
             most = most.max(sim.footprint(i).map_or(0, |f| f.last_looks));
         }
     }

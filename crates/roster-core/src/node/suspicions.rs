@@ -155,7 +155,7 @@ impl<R: Rng> Node<R> {
             self.suspicions.postpone_due(now, later);
             return;
         }
-        let room = self.config.max_simultaneous_failures as usize + 1;
+        let room = self.config.last_looks_at_once();
         let mut looks_out = self.suspicions.looks_out();
         loop {
             // Suspicions before `from` wait for a last look while as many are out as may be.
@@ -170,7 +170,7 @@ impl<R: Rng> Node<R> {
                     }
                     continue;
                 }
-                if self.declare_failed(now, at) {
+                if self.conclude_suspicion(now, at) {
                     looks_out -= 1;
                 }
             }
@@ -190,7 +190,7 @@ impl<R: Rng> Node<R> {
 
     /// Ends the suspicion at `at`, now up, and declares its member failed if the suspicion still stands.
     /// Returns whether a last look of it was out.
-    fn declare_failed(&mut self, now: Time, at: usize) -> bool {
+    fn conclude_suspicion(&mut self, now: Time, at: usize) -> bool {
         let mut suspicion = self.suspicions.take(at);
         let looked = suspicion.look_failed();
         let Some(current) = self.list.get(suspicion.member.name()).cloned() else {

@@ -56,21 +56,11 @@ fn sent_updates(node: &mut Node) -> Vec<Update> {
     updates
 }
 
-#[test]
-fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
-    let mut node = converged(8);
-    let now = EPOCH + Duration::from_secs(5);
-    // A full sync from m1 says m5 failed: here that is a second-hand suspicion, nobody's own probe.
-    let push = Message::SyncPush {
-        members: vec![Member::new(identity(5), 0, State::Failed)],
-    };
-    let bytes = codec::encode_packet("m1", &[push]);
-    node.handle_stream(now, identity(1).addr(), &bytes).unwrap();
-    assert_eq!(node.member("m5").unwrap().state, State::Suspect);
-    // m0's own probe of m6 failed, and so did its probes of four members: it was isolated.
+/// `node`'s own probe of member `target` failed at `now`, and so did its probes of four others: it is isolated.
+fn isolate_after_failing_to_probe(node: &mut Node, now: Time, target: usize) {
     let probe = Probe {
         seq: 1,
-        target: identity(6),
+        target: identity(target),
         started: now,
         direct_deadline: now,
         deadline: now,
@@ -82,6 +72,20 @@ fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
     };
     node.probe_failed(now, probe);
     node.recent_failures = (1..5).map(identity).collect();
+}
+
+#[test]
+fn back_from_isolation_a_node_repeats_only_its_own_accusations_as_its_own() {
+    let mut node = converged(8);
+    let now = EPOCH + Duration::from_secs(5);
+    // A full sync from m1 says m5 failed: here that is a second-hand suspicion, nobody's own probe.
+    let push = Message::SyncPush {
+        members: vec![Member::new(identity(5), 0, State::Failed)],
+    };
+    let bytes = codec::encode_packet("m1", &[push]);
+    node.handle_stream(now, identity(1).addr(), &bytes).unwrap();
+    assert_eq!(node.member("m5").unwrap().state, State::Suspect);
+    isolate_after_failing_to_probe(&mut node, now, 6);
     sent_updates(&mut node);
     node.rejoin_conversation(now + Duration::from_secs(1));
     let updates = sent_updates(&mut node);
@@ -463,21 +467,7 @@ fn back_from_isolation_a_node_tells_only_the_members_it_accused_itself() {
             false,
         );
     }
-    // Its own probe of m6 failed, and so did its probes of four members: it was isolated.
-    let probe = Probe {
-        seq: 1,
-        target: identity(6),
-        started: now,
-        direct_deadline: now,
-        deadline: now,
-        helpers: Some(0),
-        sweep_after: None,
-        sweep_at: None,
-        nacks: 0,
-        kind: ProbeKind::Round,
-    };
-    node.probe_failed(now, probe);
-    node.recent_failures = (1..5).map(identity).collect();
+    isolate_after_failing_to_probe(&mut node, now, 6);
     while node.poll_transmit().is_some() {}
     node.rejoin_conversation(now + Duration::from_secs(1));
     let told: Vec<SocketAddr> = std::iter::from_fn(|| node.poll_transmit())

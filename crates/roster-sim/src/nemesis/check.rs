@@ -273,8 +273,7 @@ fn check_bounded(sim: &Sim, t: Duration, findings: &mut Findings) {
     // The round's probes, and in a cluster no larger than the ring span a sweep of every other member.
     let max_probes = 4 + sim.world().config.ring_span;
     let names = sim.slot_count();
-    // As many as may crash at once, and one for a suspicion that loss raised.
-    let max_looks = sim.world().config.max_simultaneous_failures as usize + 1;
+    let max_looks = sim.world().config.last_looks_at_once();
     for i in sim.running_nodes().collect::<Vec<_>>() {
         let Some(f) = sim.footprint(i) else { continue };
         findings.figures.largest_footprint = largest(findings.figures.largest_footprint, f);
